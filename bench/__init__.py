@@ -1,0 +1,1 @@
+"""Benchmarks, runnable one by one: `python -m bench.<name>`."""
