@@ -1,0 +1,100 @@
+"""Which language an interview is held in, following the agency's rule.
+
+Belgian agencies hold interviews in the official language of the citizen's place of residence,
+not in a language of the citizen's choosing; only in the bilingual Brussels-Capital Region does the
+citizen choose between French and Dutch. Municipalities with language facilities keep their
+region's official language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.domain.agency import Agency, InterviewLanguageRule
+
+# The nine municipalities of the German-speaking Community (all in the province of Liège):
+# Eupen, Kelmis, Lontzen, Raeren, Bütgenbach, Büllingen, Amel, Burg-Reuland and Sankt Vith.
+GERMAN_SPEAKING_POSTAL_CODES = frozenset({
+    4700, 4701,              # Eupen, Kettenis
+    4710, 4711,              # Lontzen, Walhorn
+    4720, 4721, 4728,        # Kelmis, Neu-Moresnet, Hergenrath
+    4730, 4731,              # Raeren, Eynatten
+    4750,                    # Bütgenbach
+    4760, 4761,              # Büllingen, Rocherath
+    4770, 4771,              # Amel, Heppenbach
+    4780, 4782, 4783, 4784,  # Sankt Vith, Schönberg, Lommersweiler, Crombach
+    4790, 4791,              # Burg-Reuland, Thommen
+})
+
+# (first, last, languages) for each block of Belgian postal codes, by province or region.
+_BELGIAN_RANGES: tuple[tuple[int, int, tuple[str, ...]], ...] = (
+    (1000, 1299, ("fr", "nl")),  # Brussels-Capital Region
+    (1300, 1499, ("fr",)),       # Walloon Brabant
+    (1500, 1999, ("nl",)),       # Flemish Brabant
+    (2000, 2999, ("nl",)),       # Antwerp
+    (3000, 3499, ("nl",)),       # Flemish Brabant
+    (3500, 3999, ("nl",)),       # Limburg
+    (4000, 4999, ("fr",)),       # Liège (German-speaking municipalities handled first)
+    (5000, 5999, ("fr",)),       # Namur
+    (6000, 6599, ("fr",)),       # Hainaut
+    (6600, 6999, ("fr",)),       # Luxembourg
+    (7000, 7999, ("fr",)),       # Hainaut
+    (8000, 8999, ("nl",)),       # West Flanders
+    (9000, 9999, ("nl",)),       # East Flanders
+)
+
+
+@dataclass(frozen=True)
+class LanguageDecision:
+    """The interview language, or the languages the citizen must choose from."""
+
+    language: str | None
+    choices: tuple[str, ...]
+
+    @property
+    def decided(self) -> bool:
+        return self.language is not None
+
+
+def belgian_region_language(postal_code: str) -> tuple[str, ...]:
+    """Official language(s) at a Belgian postal code; empty if it is not a Belgian postal code."""
+    code = postal_code.strip() if isinstance(postal_code, str) else ""
+    if not (len(code) == 4 and code.isascii() and code.isdigit()):
+        return ()
+    number = int(code)
+    if number in GERMAN_SPEAKING_POSTAL_CODES:
+        return ("de",)
+    for first, last, languages in _BELGIAN_RANGES:
+        if first <= number <= last:
+            return languages
+    return ()
+
+
+def decide_interview_language(agency: Agency, *, postal_code: str | None,
+                              preferred: str | None) -> LanguageDecision:
+    """Apply the agency's interview language rule.
+
+    `preferred` is a language the citizen has expressed (e.g. picked on a card); it decides only
+    where the rule leaves a choice.
+    """
+    match agency.interview_language_rule:
+        case InterviewLanguageRule.AGENCY_LANGUAGE:
+            return LanguageDecision(language=agency.default_language, choices=())
+        case InterviewLanguageRule.CITIZEN_CHOICE:
+            return _among(agency.languages, preferred)
+        case InterviewLanguageRule.BELGIAN_RESIDENCE:
+            official = belgian_region_language(postal_code or "")
+            offered = [language for language in official if language in agency.languages]
+            # The agency cannot serve the region's language (or the postal code is unknown): the
+            # citizen picks one the agency does serve.
+            return _among(offered or agency.languages, preferred)
+    raise AssertionError(f"unhandled rule {agency.interview_language_rule}")  # pragma: no cover
+
+
+def _among(options: Sequence[str], preferred: str | None) -> LanguageDecision:
+    if preferred in options:
+        return LanguageDecision(language=preferred, choices=())
+    if len(options) == 1:
+        return LanguageDecision(language=options[0], choices=())
+    return LanguageDecision(language=None, choices=tuple(options))

@@ -1,0 +1,360 @@
+"""Validation and normalisation of the personal data a citizen gives when booking.
+
+Input comes from Adaptive Card submissions, which a client can tamper with: any value may be
+missing, of the wrong type or enormous. Validation therefore never raises; each configured field
+ends up either normalised in `values` or with a catalog error key in `errors`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import phonenumbers
+import regex
+
+from bot.domain.agency import PersonalField
+
+_ERROR = "personal_data.error."
+ERROR_REQUIRED = _ERROR + "required"
+ERROR_NAME_TOO_LONG = _ERROR + "name_too_long"
+ERROR_NAME_INVALID = _ERROR + "name_invalid"
+ERROR_BIRTH_DATE_INVALID = _ERROR + "birth_date_invalid"
+ERROR_BIRTH_DATE_FUTURE = _ERROR + "birth_date_future"
+ERROR_BIRTH_DATE_TOO_YOUNG = _ERROR + "birth_date_too_young"
+ERROR_BIRTH_DATE_TOO_OLD = _ERROR + "birth_date_too_old"
+ERROR_EMAIL_INVALID = _ERROR + "email_invalid"
+ERROR_EMAIL_TOO_LONG = _ERROR + "email_too_long"
+ERROR_PHONE_INVALID = _ERROR + "phone_invalid"
+ERROR_POSTAL_CODE_INVALID = _ERROR + "postal_code_invalid"
+ERROR_POSTAL_CODE_INVALID_BE = _ERROR + "postal_code_invalid_be"
+ERROR_POSTAL_CODE_INVALID_FR = _ERROR + "postal_code_invalid_fr"
+ERROR_NRN_FORMAT = _ERROR + "nrn_format"
+ERROR_NRN_CHECKSUM = _ERROR + "nrn_checksum"
+ERROR_NRN_BIRTH_DATE_IMPLAUSIBLE = _ERROR + "nrn_birth_date_implausible"
+ERROR_NRN_BIRTH_DATE_MISMATCH = _ERROR + "nrn_birth_date_mismatch"
+ERROR_CLIENT_NUMBER_INVALID = _ERROR + "client_number_invalid"
+
+ERROR_KEYS = (
+    ERROR_REQUIRED,
+    ERROR_NAME_TOO_LONG,
+    ERROR_NAME_INVALID,
+    ERROR_BIRTH_DATE_INVALID,
+    ERROR_BIRTH_DATE_FUTURE,
+    ERROR_BIRTH_DATE_TOO_YOUNG,
+    ERROR_BIRTH_DATE_TOO_OLD,
+    ERROR_EMAIL_INVALID,
+    ERROR_EMAIL_TOO_LONG,
+    ERROR_PHONE_INVALID,
+    ERROR_POSTAL_CODE_INVALID,
+    ERROR_POSTAL_CODE_INVALID_BE,
+    ERROR_POSTAL_CODE_INVALID_FR,
+    ERROR_NRN_FORMAT,
+    ERROR_NRN_CHECKSUM,
+    ERROR_NRN_BIRTH_DATE_IMPLAUSIBLE,
+    ERROR_NRN_BIRTH_DATE_MISMATCH,
+    ERROR_CLIENT_NUMBER_INVALID,
+)
+"""Every error key `validate_personal_data` can return; each exists in all four catalogs."""
+
+NAME_MAX_LENGTH = 100
+EMAIL_MAX_LENGTH = 254
+MIN_AGE = 15
+MAX_AGE = 120
+# Far above any legitimate value: bounds the work done on tampered input before real parsing.
+_MAX_RAW_LENGTH = 1000
+
+_SPACES = regex.compile(r"\s+")
+_SPACE_RUNS = regex.compile(r"\p{Zs}+")
+_NAME = regex.compile(r"[\p{L}\p{M} .'’\-]+")
+_LETTER = regex.compile(r"\p{L}")
+_ISO_DATE = regex.compile(r"(\d{4})-(\d{2})-(\d{2})", flags=regex.ASCII)
+# Day first, as Belgians and the French write it; `.` and `-` are common in nl and de.
+_DAY_FIRST_DATE = regex.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})", flags=regex.ASCII)
+_EMAIL_LOCAL = regex.compile(r"[^\s\p{C}<>()\[\]\\,;:\"@]{1,64}")
+_DOMAIN_LABEL = regex.compile(r"[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?")
+_POSTAL_GENERIC = regex.compile(r"[A-Z0-9]+(?:[ \-][A-Z0-9]+)*", flags=regex.ASCII)
+_DIGITS = regex.compile(r"[0-9]+", flags=regex.ASCII)
+_NRN_SEPARATORS = regex.compile(r"[.\- ]")
+_CLIENT_NUMBER = regex.compile(r"[A-Za-z0-9]{4,20}", flags=regex.ASCII)
+
+
+@dataclass(frozen=True)
+class PersonalDataResult:
+    """Normalised values of the fields that passed, catalog error keys for those that did not."""
+
+    values: dict[PersonalField, str | date]
+    errors: dict[PersonalField, str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _Invalid(Exception):
+    """Internal: carries the error key out of a field validator."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def validate_personal_data(fields: Sequence[PersonalField], raw: Mapping[str, object], *, country: str,
+                           today: date) -> PersonalDataResult:
+    """Check every configured field (all are required) and normalise the ones that are valid.
+
+    `raw` is keyed by field name (`PersonalField` values), as an Adaptive Card submits it. `country`
+    is the agency's ISO country code: default phone region and postal code format.
+    """
+    country = country.upper()
+    values: dict[PersonalField, str | date] = {}
+    errors: dict[PersonalField, str] = {}
+    for field in dict.fromkeys(fields):
+        value = raw.get(field.value) if isinstance(raw, Mapping) else None
+        if _is_blank(value):
+            errors[field] = ERROR_REQUIRED
+            continue
+        try:
+            values[field] = _validate_field(field, value, country=country, today=today)
+        except _Invalid as invalid:
+            errors[field] = invalid.key
+    nrn = values.get(PersonalField.NATIONAL_REGISTER_NUMBER)
+    birth_date = values.get(PersonalField.BIRTH_DATE)
+    if isinstance(nrn, str) and isinstance(birth_date, date) and not _nrn_agrees_with(nrn, birth_date):
+        del values[PersonalField.NATIONAL_REGISTER_NUMBER]
+        errors[PersonalField.NATIONAL_REGISTER_NUMBER] = ERROR_NRN_BIRTH_DATE_MISMATCH
+    return PersonalDataResult(values=values, errors=errors)
+
+
+def _is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _validate_field(field: PersonalField, value: object, *, country: str, today: date) -> str | date:
+    match field:
+        case PersonalField.FIRST_NAME | PersonalField.LAST_NAME:
+            return _name(value)
+        case PersonalField.BIRTH_DATE:
+            return _birth_date(value, today)
+        case PersonalField.EMAIL:
+            return _email(value)
+        case PersonalField.PHONE:
+            return _phone(value, country)
+        case PersonalField.POSTAL_CODE:
+            return _postal_code(value, country)
+        case PersonalField.NATIONAL_REGISTER_NUMBER:
+            return _national_register_number(value, today)
+        case PersonalField.CLIENT_NUMBER:
+            return _client_number(value)
+    raise AssertionError(f"unhandled field {field}")  # pragma: no cover - the match is exhaustive
+
+
+def _text(value: object, error: str, max_length: int = _MAX_RAW_LENGTH) -> str:
+    """The trimmed string, or `error` for anything that is not a reasonably sized string."""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise _Invalid(error)
+    return value.strip()
+
+
+def _name(value: object) -> str:
+    if isinstance(value, str) and len(value) > _MAX_RAW_LENGTH:
+        raise _Invalid(ERROR_NAME_TOO_LONG)
+    # NFC so that a letter typed as base + combining accent counts as one character.
+    text = unicodedata.normalize("NFC", _text(value, ERROR_NAME_INVALID))
+    # Collapse only real spaces; tabs, newlines and other control characters are rejected below.
+    name = _SPACE_RUNS.sub(" ", text).strip()
+    if len(name) > NAME_MAX_LENGTH:
+        raise _Invalid(ERROR_NAME_TOO_LONG)
+    if not _NAME.fullmatch(name) or not _LETTER.search(name):
+        raise _Invalid(ERROR_NAME_INVALID)
+    return name
+
+
+def _parse_date(text: str) -> date | None:
+    if match := _ISO_DATE.fullmatch(text):
+        year, month, day = (int(part) for part in match.groups())
+    elif match := _DAY_FIRST_DATE.fullmatch(text):
+        day, month, year = (int(part) for part in match.groups())
+    else:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def age_on(birth_date: date, today: date) -> int:
+    """Completed years of age on `today`."""
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+
+
+def _birth_date(value: object, today: date) -> date:
+    # A datetime (a date subclass) is not a birth date.
+    if type(value) is date:
+        parsed: date | None = value
+    else:
+        parsed = _parse_date(_text(value, ERROR_BIRTH_DATE_INVALID, max_length=40))
+    if parsed is None:
+        raise _Invalid(ERROR_BIRTH_DATE_INVALID)
+    if parsed > today:
+        raise _Invalid(ERROR_BIRTH_DATE_FUTURE)
+    age = age_on(parsed, today)
+    if age < MIN_AGE:
+        raise _Invalid(ERROR_BIRTH_DATE_TOO_YOUNG)
+    if age > MAX_AGE:
+        raise _Invalid(ERROR_BIRTH_DATE_TOO_OLD)
+    return parsed
+
+
+def _email(value: object) -> str:
+    if isinstance(value, str) and len(value.strip()) > EMAIL_MAX_LENGTH:
+        raise _Invalid(ERROR_EMAIL_TOO_LONG)
+    text = _text(value, ERROR_EMAIL_INVALID)
+    if text.count("@") != 1:
+        raise _Invalid(ERROR_EMAIL_INVALID)
+    local, domain = text.split("@")
+    if not _EMAIL_LOCAL.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise _Invalid(ERROR_EMAIL_INVALID)
+    domain = domain.lower()
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise _Invalid(ERROR_EMAIL_INVALID)
+    # A numeric top-level domain is an IP address or a typo, never a mailbox a citizen reads.
+    if len(labels[-1]) < 2 or labels[-1].isdigit():
+        raise _Invalid(ERROR_EMAIL_INVALID)
+    return f"{local}@{domain}"
+
+
+def _phone(value: object, country: str) -> str:
+    text = _text(value, ERROR_PHONE_INVALID, max_length=50)
+    region = country if country in phonenumbers.SUPPORTED_REGIONS else None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise _Invalid(ERROR_PHONE_INVALID) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise _Invalid(ERROR_PHONE_INVALID)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _postal_code(value: object, country: str) -> str:
+    if country == "BE":
+        code = _text(value, ERROR_POSTAL_CODE_INVALID_BE, max_length=40).replace(" ", "")
+        if not (_DIGITS.fullmatch(code) and len(code) == 4 and 1000 <= int(code) <= 9999):
+            raise _Invalid(ERROR_POSTAL_CODE_INVALID_BE)
+        return code
+    if country == "FR":
+        code = _text(value, ERROR_POSTAL_CODE_INVALID_FR, max_length=40).replace(" ", "")
+        # 20xxx (Corsica) is inside the range; 99xxx is not used for addresses in France.
+        if not (_DIGITS.fullmatch(code) and len(code) == 5 and 1000 <= int(code) <= 98999):
+            raise _Invalid(ERROR_POSTAL_CODE_INVALID_FR)
+        return code
+    code = _SPACES.sub(" ", _text(value, ERROR_POSTAL_CODE_INVALID, max_length=40).upper())
+    alphanumerics = sum(char.isalnum() for char in code)
+    if not (_POSTAL_GENERIC.fullmatch(code) and 3 <= alphanumerics <= 10):
+        raise _Invalid(ERROR_POSTAL_CODE_INVALID)
+    return code
+
+
+@dataclass(frozen=True)
+class NrnBirthDate:
+    """The birth date embedded in a national register number; month or day 0 means unknown."""
+
+    year: int
+    month: int
+    day: int
+
+
+def nrn_birth_date(nrn: str) -> NrnBirthDate | None:
+    """The embedded birth date of a valid 11-digit number (century from the checksum), else None."""
+    if not (_DIGITS.fullmatch(nrn) and len(nrn) == 11):
+        return None
+    base, check = int(nrn[:9]), int(nrn[9:])
+    if 97 - base % 97 == check:
+        century = 1900
+    elif 97 - (2_000_000_000 + base) % 97 == check:
+        century = 2000
+    else:
+        return None
+    month = int(nrn[2:4])
+    # BIS numbers (people not in the national register, e.g. cross-border workers) add 20 or 40
+    # to the month; they are used as the same social-security identifier.
+    if month >= 40:
+        month -= 40
+    elif month >= 20:
+        month -= 20
+    return NrnBirthDate(year=century + int(nrn[:2]), month=month, day=int(nrn[4:6]))
+
+
+def _plausible(birth: NrnBirthDate, today: date) -> bool:
+    if not (0 <= birth.month <= 12 and 0 <= birth.day <= 31):
+        return False
+    if birth.month and birth.day:
+        try:
+            return date(birth.year, birth.month, birth.day) <= today
+        except ValueError:
+            return False
+    return (birth.year, birth.month) <= (today.year, today.month)
+
+
+def _national_register_number(value: object, today: date) -> str:
+    nrn = _NRN_SEPARATORS.sub("", _text(value, ERROR_NRN_FORMAT, max_length=40))
+    if not (_DIGITS.fullmatch(nrn) and len(nrn) == 11):
+        raise _Invalid(ERROR_NRN_FORMAT)
+    birth = nrn_birth_date(nrn)
+    if birth is None:
+        raise _Invalid(ERROR_NRN_CHECKSUM)
+    if not _plausible(birth, today):
+        raise _Invalid(ERROR_NRN_BIRTH_DATE_IMPLAUSIBLE)
+    return nrn
+
+
+def _nrn_agrees_with(nrn: str, birth_date: date) -> bool:
+    birth = nrn_birth_date(nrn)
+    if birth is None:
+        return False
+    return (birth.year == birth_date.year
+            and birth.month in (0, birth_date.month)
+            and birth.day in (0, birth_date.day))
+
+
+def _client_number(value: object) -> str:
+    # Spaces are never significant in a file number; people copy them from letters.
+    number = _SPACES.sub("", _text(value, ERROR_CLIENT_NUMBER_INVALID, max_length=100))
+    if not _CLIENT_NUMBER.fullmatch(number):
+        raise _Invalid(ERROR_CLIENT_NUMBER_INVALID)
+    return number
+
+
+def phone_example(country: str) -> str:
+    """A sample mobile number of `country` in international format, for the phone hint."""
+    example = phonenumbers.example_number_for_type(country.upper(), phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        return "+32 470 12 34 56"
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def mask(field: PersonalField, value: str | date) -> str:
+    """A normalised value as it may be shown back in a chat summary: identifiers partly hidden."""
+    if isinstance(value, date):
+        return value.isoformat()
+    match field:
+        case PersonalField.NATIONAL_REGISTER_NUMBER:
+            if len(value) != 11:
+                return "•" * len(value)
+            return f"{value[0:2]}.{value[2:4]}.{value[4:6]}-{value[6:9]}.**"
+        case PersonalField.PHONE:
+            try:
+                prefix = f"+{phonenumbers.parse(value).country_code}"
+            except phonenumbers.NumberParseException:
+                prefix = ""
+            hidden = max(len(value) - len(prefix) - 3, 0)
+            return prefix + "•" * hidden + value[-3:]
+        case PersonalField.EMAIL:
+            local, _, domain = value.rpartition("@")
+            return f"{local[:1]}•••@{domain}"
+        case PersonalField.CLIENT_NUMBER:
+            return "•" * max(len(value) - 4, 0) + value[-4:]
+    return value
