@@ -1,0 +1,166 @@
+"""Appointments and slot claims: no double booking of a counselor, queries a booking flow relies on."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from storage.errors import SlotTaken
+from storage.unit_of_work import UnitOfWorkFactory
+from tests.storage.helpers import AGENCY, NOW, appointment, new_citizen, steps
+
+NINE = NOW.replace(hour=9, minute=0) + timedelta(days=7)
+
+
+async def _book(uow_factory: UnitOfWorkFactory, citizen_id: str, counselor: str, minute: int) -> str:
+    """Book a 30-minute appointment (two 15-minute steps); returns its id or raises SlotTaken."""
+    starts_at = NINE + timedelta(minutes=minute)
+    async with uow_factory() as uow:
+        booked = await uow.appointments.add(appointment(citizen_id, counselor, starts_at))
+        await uow.slot_claims.claim(booked.id, counselor, steps(starts_at, 30))
+        await uow.commit()
+        return booked.id
+
+
+async def test_overlapping_claims_of_one_counselor_let_exactly_one_booking_through(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    first = await new_citizen(uow_factory, "first")
+    second = await new_citizen(uow_factory, "second")
+
+    outcomes = await asyncio.gather(
+        _book(uow_factory, first, "counselor-a", 0),
+        _book(uow_factory, second, "counselor-a", 15),
+        return_exceptions=True,
+    )
+
+    assert sum(isinstance(outcome, str) for outcome in outcomes) == 1
+    assert sum(isinstance(outcome, SlotTaken) for outcome in outcomes) == 1
+    async with uow_factory() as uow:
+        busy = await uow.appointments.busy_between(AGENCY, NINE, NINE + timedelta(hours=1))
+    assert len(busy) == 1
+
+
+async def test_other_counselors_and_adjacent_times_do_not_conflict(uow_factory: UnitOfWorkFactory) -> None:
+    citizen_id = await new_citizen(uow_factory)
+
+    await _book(uow_factory, citizen_id, "counselor-a", 0)
+    await _book(uow_factory, citizen_id, "counselor-a", 30)
+    await _book(uow_factory, citizen_id, "counselor-b", 0)
+
+    async with uow_factory() as uow:
+        load = await uow.appointments.load_by_counselor(AGENCY, NINE, NINE + timedelta(days=1))
+    assert load == {"counselor-a": 2, "counselor-b": 1}
+
+
+async def test_the_unit_of_work_stays_usable_after_slot_taken(uow_factory: UnitOfWorkFactory) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    await _book(uow_factory, citizen_id, "counselor-a", 0)
+
+    async with uow_factory() as uow:
+        attempt = await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE, status="cancelled"))
+        with pytest.raises(SlotTaken):
+            await uow.slot_claims.claim(attempt.id, "counselor-a", steps(NINE, 30))
+        # Same transaction, next counselor: the booking goes through.
+        other = await uow.appointments.add(appointment(citizen_id, "counselor-b", NINE))
+        await uow.slot_claims.claim(other.id, "counselor-b", steps(NINE, 30))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.slot_claims.for_appointment(other.id) == steps(NINE, 30)
+        assert await uow.slot_claims.for_appointment(attempt.id) == []
+
+
+async def test_released_claims_free_the_time(uow_factory: UnitOfWorkFactory) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    first_id = await _book(uow_factory, citizen_id, "counselor-a", 0)
+
+    async with uow_factory() as uow:
+        booked = await uow.appointments.get(first_id)
+        assert booked is not None
+        booked.status = "cancelled"
+        assert await uow.slot_claims.release(first_id) == 2
+        await uow.commit()
+
+    assert await _book(uow_factory, citizen_id, "counselor-a", 15)
+
+
+async def test_postgres_refuses_overlapping_booked_appointments_even_without_claims(
+    uow_factory: UnitOfWorkFactory, backend: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("the exclusion constraint exists on PostgreSQL only")
+    citizen_id = await new_citizen(uow_factory)
+    async with uow_factory() as uow:
+        await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        with pytest.raises(SlotTaken) as raised:
+            await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE + timedelta(minutes=20)))
+        assert isinstance(raised.value.__cause__, IntegrityError)
+        # Touching end to start is not an overlap ('[)' ranges); cancelled ones never conflict.
+        await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE + timedelta(minutes=30)))
+        await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE, status="cancelled"))
+        await uow.commit()
+
+
+async def test_a_citizen_only_gets_their_own_appointments(uow_factory: UnitOfWorkFactory) -> None:
+    mine = await new_citizen(uow_factory, "mine")
+    theirs = await new_citizen(uow_factory, "theirs")
+    my_id = await _book(uow_factory, mine, "counselor-a", 0)
+    their_id = await _book(uow_factory, theirs, "counselor-b", 0)
+
+    async with uow_factory() as uow:
+        assert (await uow.appointments.get_for_citizen(my_id, mine)) is not None
+        assert await uow.appointments.get_for_citizen(their_id, mine) is None
+        assert await uow.appointments.get_for_citizen("no-such-id", mine) is None
+
+
+async def test_upcoming_lists_booked_appointments_not_yet_over_soonest_first(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    async with uow_factory() as uow:
+        past = appointment(citizen_id, "counselor-a", NINE - timedelta(days=1))
+        ongoing = appointment(citizen_id, "counselor-a", NINE - timedelta(minutes=10))
+        later = appointment(citizen_id, "counselor-b", NINE + timedelta(days=2))
+        soon = appointment(citizen_id, "counselor-b", NINE + timedelta(hours=1))
+        cancelled = appointment(citizen_id, "counselor-c", NINE + timedelta(hours=2), status="cancelled")
+        for row in (past, ongoing, later, soon, cancelled):
+            await uow.appointments.add(row)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, NINE)
+
+    assert [row.id for row in upcoming] == [ongoing.id, soon.id, later.id]
+
+
+async def test_busy_between_lists_booked_appointments_overlapping_the_window(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    async with uow_factory() as uow:
+        rows = [
+            appointment(citizen_id, "counselor-a", NINE - timedelta(minutes=15)),  # overlaps the start
+            appointment(citizen_id, "counselor-b", NINE + timedelta(minutes=45)),  # inside
+            appointment(citizen_id, "counselor-c", NINE - timedelta(minutes=30)),  # ends at the start
+            appointment(citizen_id, "counselor-c", NINE + timedelta(hours=1)),  # starts at the end
+            appointment(citizen_id, "counselor-d", NINE, status="cancelled"),
+            appointment(None, "counselor-e", NINE, agency_id="example-fr"),
+        ]
+        for row in rows:
+            await uow.appointments.add(row)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        busy = await uow.appointments.busy_between(AGENCY, NINE, NINE + timedelta(hours=1))
+
+    assert [(b.counselor_id, b.starts_at, b.ends_at) for b in busy] == [
+        ("counselor-a", NINE - timedelta(minutes=15), NINE + timedelta(minutes=15)),
+        ("counselor-b", NINE + timedelta(minutes=45), NINE + timedelta(minutes=75)),
+    ]
