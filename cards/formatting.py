@@ -1,0 +1,135 @@
+"""Dates and times as citizens read them, in French, Dutch, German and English.
+
+Explicit Babel patterns per language, so the output does not drift with CLDR updates, and never a
+zone name: Babel 2.9.1 names zoneinfo zones wrongly. Aware datetimes are converted to the agency's
+zone by us, then formatted as plain wall-clock values.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, tzinfo
+from functools import cache
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date as babel_format_date
+from babel.dates import parse_pattern
+
+# The language's own country when the agency's country has no such locale (de in France…).
+_DEFAULT_REGION = {"fr": "FR", "nl": "NL", "de": "DE", "en": "GB"}
+
+# "lundi 23 novembre 2026"
+_LONG_DATE = {
+    "fr": "EEEE d MMMM y",
+    "nl": "EEEE d MMMM y",
+    "de": "EEEE, d. MMMM y",
+    "en": "EEEE d MMMM y",
+}
+# "23 novembre 2026", for publication dates.
+_DAY_MONTH_YEAR = {
+    "fr": "d MMMM y",
+    "nl": "d MMMM y",
+    "de": "d. MMMM y",
+    "en": "d MMMM y",
+}
+# "lundi 23 novembre 2026 à 14:05"
+_LONG_DATETIME = {
+    "fr": "EEEE d MMMM y 'à' HH:mm",
+    "nl": "EEEE d MMMM y 'om' HH:mm",
+    "de": "EEEE, d. MMMM y 'um' HH:mm",
+    "en": "EEEE d MMMM y 'at' HH:mm",
+}
+# "lun. 30 nov.", for choice buttons.
+_DAY_SHORT = {
+    "fr": "EEE d MMM",
+    "nl": "EEE d MMM",
+    "de": "EEE, d. MMM",
+    "en": "EEE d MMM",
+}
+# "23/11/2026", for proofs and records.
+_NUMERIC_DATE = {
+    "fr": "dd/MM/y",
+    "nl": "dd/MM/y",
+    "de": "dd.MM.y",
+    "en": "dd/MM/y",
+}
+# The Netherlands write dates with hyphens; Belgium uses slashes in both languages.
+_NUMERIC_DATE_BY_LOCALE = {"nl_NL": "dd-MM-y"}
+_TIME = "HH:mm"
+
+
+@cache
+def babel_locale(language: str, country: str | None = None) -> Locale:
+    """The Babel locale for a catalog language in the agency's country: fr+BE → fr_BE, en → en_GB."""
+    if language == "en":
+        # British conventions (day before month, 24-hour clock) read naturally across Europe.
+        return Locale.parse("en_GB")
+    if country:
+        try:
+            return Locale.parse(f"{language}_{country.upper()}")
+        except (UnknownLocaleError, ValueError):
+            pass
+    return Locale.parse(f"{language}_{_DEFAULT_REGION.get(language, 'GB')}")
+
+
+def _pattern(patterns: dict[str, str], language: str, day: int | None = None) -> str:
+    pattern = patterns.get(language, patterns["en"])
+    if language == "fr" and day == 1:
+        # French writes the first of the month as an ordinal: "1er février".
+        pattern = pattern.replace("d MMM", "d'er' MMM")
+    return pattern
+
+
+def format_date(
+    d: date | datetime, language: str, *, country: str | None = None, weekday: bool = True
+) -> str:
+    """A long date: "lundi 23 novembre 2026", "Montag, 23. November 2026"; "23 novembre 2026"
+    without the weekday."""
+    locale = babel_locale(language, country)
+    day = _as_date(d)
+    pattern = _pattern(_LONG_DATE if weekday else _DAY_MONTH_YEAR, language, day.day)
+    return babel_format_date(day, pattern, locale=locale)
+
+
+def format_date_numeric(d: date | datetime, language: str, *, country: str | None = None) -> str:
+    """A short numeric date: "23/11/2026", "23.11.2026"."""
+    locale = babel_locale(language, country)
+    pattern = _NUMERIC_DATE_BY_LOCALE.get(str(locale)) or _pattern(_NUMERIC_DATE, language)
+    return babel_format_date(_as_date(d), pattern, locale=locale)
+
+
+def format_day_short(d: date | datetime, language: str, *, country: str | None = None) -> str:
+    """A short day for buttons: "lun. 30 nov.", "ma 30 nov.", "Mo., 30. Nov.", "Mon 30 Nov"."""
+    locale = babel_locale(language, country)
+    day = _as_date(d)
+    return babel_format_date(day, _pattern(_DAY_SHORT, language, day.day), locale=locale)
+
+
+def format_time(value: time | datetime, language: str, *, country: str | None = None) -> str:
+    """The wall-clock time on a 24-hour clock: "14:05". A datetime is formatted as it stands."""
+    wall = value if isinstance(value, datetime) else datetime.combine(date(2000, 1, 1), value)
+    return _apply(_TIME, wall, language, country)
+
+
+def format_datetime(
+    dt: datetime, zone: tzinfo, language: str, *, country: str | None = None
+) -> str:
+    """An aware moment as local time in `zone`: "lundi 23 novembre 2026 à 14:05"."""
+    local = to_local(dt, zone)
+    return _apply(_pattern(_LONG_DATETIME, language, local.day), local, language, country)
+
+
+def to_local(dt: datetime, zone: tzinfo) -> datetime:
+    """The moment in the agency's zone; refuses naive datetimes, which would silently mean UTC."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("a timezone-aware datetime is required")
+    return dt.astimezone(zone)
+
+
+def _as_date(d: date | datetime) -> date:
+    return d.date() if isinstance(d, datetime) else d
+
+
+def _apply(pattern: str, wall: datetime, language: str, country: str | None) -> str:
+    # Applying the pattern directly formats the fields as they stand; Babel's format_datetime would
+    # run its own time-zone conversion, which 2.9.1 gets wrong for zoneinfo zones.
+    return parse_pattern(pattern).apply(wall, babel_locale(language, country))

@@ -1,0 +1,52 @@
+"""Card actions: the verbs an Adaptive Card sends back to the bot, and the one helper that builds them.
+
+Every button is an `Action.Execute` (Universal Actions: Teams sends an `adaptiveCard/action` invoke and
+the bot answers with the refreshed card). Clients too old for `Action.Execute` fall back to an
+`Action.Submit`, which has no `verb` field, so the verb also travels inside `data`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+ActionStyle = Literal["default", "positive", "destructive"]
+
+
+class Verb(StrEnum):
+    # Consent to the terms of use and the privacy policy.
+    CONSENT_ACCEPT = "consent_accept"
+    CONSENT_DECLINE = "consent_decline"
+    CONSENT_LANGUAGE = "consent_language"
+    CONSENT_WITHDRAW_CONFIRM = "consent_withdraw_confirm"
+    CONSENT_WITHDRAW_CANCEL = "consent_withdraw_cancel"
+    SHOW_TERMS = "show_terms"
+    SHOW_PRIVACY = "show_privacy"
+    # Main menu.
+    MENU_BOOK = "menu_book"
+    MENU_MY_APPOINTMENTS = "menu_my_appointments"
+    MENU_MY_DATA = "menu_my_data"
+    MENU_HELP = "menu_help"
+    # Booking verbs are added here as `book_*` (choosing subject, mode, day, slot, confirming) and
+    # `appt_*` (acting on an existing appointment), so one enum routes every card action.
+
+
+def execute_action(
+    title: str,
+    verb: Verb | str,
+    data: dict[str, Any] | None = None,
+    *,
+    style: ActionStyle | None = None,
+) -> dict[str, Any]:
+    """An `Action.Execute` button with an `Action.Submit` fallback carrying the same verb and data."""
+    verb = str(verb)
+    payload = {"verb": verb, **(data or {})}
+    if payload["verb"] != verb:
+        raise ValueError("data must not override the verb")
+    fallback: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": dict(payload)}
+    action: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb, "data": payload}
+    if style is not None and style != "default":
+        action["style"] = style
+        fallback["style"] = style
+    action["fallback"] = fallback
+    return action

@@ -1,0 +1,118 @@
+"""Dates and times on cards: each language's conventions, the agency's zone, daylight-saving changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cards.formatting import (
+    babel_locale,
+    format_date,
+    format_date_numeric,
+    format_datetime,
+    format_day_short,
+    format_time,
+)
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+LANGUAGES = ("fr", "nl", "de", "en")
+# The days around both 2026 daylight-saving changes in Europe.
+DST_DAYS = [date(2026, 3, 28), date(2026, 3, 29), date(2026, 3, 30),
+            date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26)]
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("fr", "lundi 23 novembre 2026 à 14:05"),
+        ("nl", "maandag 23 november 2026 om 14:05"),
+        ("de", "Montag, 23. November 2026 um 14:05"),
+        ("en", "Monday 23 November 2026 at 14:05"),
+    ],
+)
+def test_datetime_reads_naturally_in_each_language(language: str, expected: str) -> None:
+    moment = datetime(2026, 11, 23, 13, 5, tzinfo=UTC)  # 14:05 in Brussels (winter time)
+    assert format_datetime(moment, BRUSSELS, language, country="BE") == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("fr", "lun. 30 nov."), ("nl", "ma 30 nov."), ("de", "Mo., 30. Nov."), ("en", "Mon 30 Nov")],
+)
+def test_short_day_for_buttons(language: str, expected: str) -> None:
+    assert format_day_short(date(2026, 11, 30), language, country="BE") == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("fr", "23/11/2026"), ("nl", "23/11/2026"), ("de", "23.11.2026"), ("en", "23/11/2026")],
+)
+def test_numeric_date_in_belgium(language: str, expected: str) -> None:
+    assert format_date_numeric(date(2026, 11, 23), language, country="BE") == expected
+
+
+def test_dutch_numeric_date_in_the_netherlands_uses_hyphens() -> None:
+    assert format_date_numeric(date(2026, 11, 3), "nl", country="NL") == "03-11-2026"
+
+
+def test_long_date_names_the_weekday() -> None:
+    assert format_date(date(2026, 1, 15), "fr", country="BE") == "jeudi 15 janvier 2026"
+    assert format_date(date(2026, 1, 15), "de", country="BE") == "Donnerstag, 15. Januar 2026"
+    assert format_date(date(2026, 1, 15), "de", country="BE", weekday=False) == "15. Januar 2026"
+    assert format_date(date(2026, 1, 15), "nl", country="BE", weekday=False) == "15 januari 2026"
+
+
+def test_french_first_of_the_month_is_an_ordinal() -> None:
+    assert format_date(date(2026, 2, 1), "fr", weekday=False) == "1er février 2026"
+    assert format_day_short(date(2026, 2, 1), "fr") == "dim. 1er févr."
+    first_of_june = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    assert format_datetime(first_of_june, BRUSSELS, "fr") == "lundi 1er juin 2026 à 10:00"
+    assert format_date(date(2026, 2, 1), "en", weekday=False) == "1 February 2026"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("day", DST_DAYS, ids=str)
+def test_ten_oclock_local_prints_ten_across_dst(language: str, day: date) -> None:
+    local = datetime.combine(day, time(10, 0), tzinfo=BRUSSELS)
+    stored = local.astimezone(UTC)  # as the database holds it
+    assert "10:00" in format_datetime(stored, BRUSSELS, language, country="BE")
+    assert format_time(local, language, country="BE") == "10:00"
+    assert format_time(time(10, 0), language) == "10:00"
+    assert format_day_short(local, language, country="BE") == format_day_short(day, language, country="BE")
+
+
+def test_utc_offset_changes_but_local_time_does_not() -> None:
+    # 10:00 in Brussels is 09:00 UTC before the spring change and 08:00 UTC after it.
+    before = datetime(2026, 3, 28, 9, 0, tzinfo=UTC)
+    after = datetime(2026, 3, 29, 8, 0, tzinfo=UTC)
+    assert after - before == timedelta(hours=23)
+    assert format_datetime(before, BRUSSELS, "en").endswith("at 10:00")
+    assert format_datetime(after, BRUSSELS, "en").endswith("at 10:00")
+    # And back in autumn: 10:00 is 08:00 UTC the day before, 09:00 UTC on the day of the change.
+    assert format_datetime(datetime(2026, 10, 24, 8, 0, tzinfo=UTC), BRUSSELS, "fr").endswith("à 10:00")
+    assert format_datetime(datetime(2026, 10, 25, 9, 0, tzinfo=UTC), BRUSSELS, "fr").endswith("à 10:00")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_zone_name_is_printed(language: str) -> None:
+    text = format_datetime(datetime(2026, 7, 1, 12, 0, tzinfo=UTC), BRUSSELS, language, country="BE")
+    for zone_word in ("UTC", "GMT", "CET", "CEST", "Europe", "+0"):
+        assert zone_word not in text
+
+
+def test_naive_datetime_is_refused() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        format_datetime(datetime(2026, 7, 1, 12, 0), BRUSSELS, "fr")
+
+
+def test_babel_locale_follows_the_agency_country() -> None:
+    assert str(babel_locale("fr", "BE")) == "fr_BE"
+    assert str(babel_locale("nl", "BE")) == "nl_BE"
+    assert str(babel_locale("de", "BE")) == "de_BE"
+    assert str(babel_locale("en", "BE")) == "en_GB"
+    assert str(babel_locale("fr", "FR")) == "fr_FR"
+    # No German locale for France: the language's own country.
+    assert str(babel_locale("de", "FR")) == "de_DE"
+    assert str(babel_locale("fr")) == "fr_FR"
