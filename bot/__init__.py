@@ -1,0 +1,1 @@
+"""Guichet: a Microsoft Teams bot for booking video appointments with a counselor."""

@@ -1,0 +1,84 @@
+"""The `guichet` command: serve, chat, db upgrade (and the privacy and audit tools as they arrive)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.domain.agency import AgencyConfigError, load_agency
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("guichet")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The SDK logs whole activities (message texts) at INFO in places: keep it quiet.
+    for noisy in ("botbuilder", "botframework", "msrest", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    agency = load_agency(settings.agency)
+    app = create_app(settings, agency=agency)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    log.info("Guichet for agency %s listening on http://%s:%s/api/messages", agency.id, host, port)
+    # run_app stops accepting connections on SIGINT/SIGTERM and lets running turns finish.
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None)
+    return 0
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.chat_client import run_chat_from_args
+
+    return run_chat_from_args(args)
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.migrate import upgrade_database
+
+    asyncio.run(upgrade_database(settings.database_url))
+    print("database is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guichet", description="Guichet: appointments with a counselor in Teams")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bot's HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=_serve)
+
+    chat = sub.add_parser("chat", help="talk to a running bot from the terminal, as Teams would")
+    from bot.chat_client import add_chat_arguments
+
+    add_chat_arguments(chat)
+    chat.set_defaults(handler=_chat)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="create or migrate the schema")
+    upgrade.set_defaults(handler=_db)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        _configure_logging(settings.log_level)
+        return int(args.handler(settings, args) or 0)
+    except (SettingsError, AgencyConfigError) as exc:
+        print(f"guichet: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

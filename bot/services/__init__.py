@@ -1,0 +1,1 @@
+"""Use cases over a unit of work: consent, booking, privacy, jobs."""

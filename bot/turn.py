@@ -1,0 +1,95 @@
+"""What one turn needs to know, read once from the Teams activity: identity, language, card action."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity, ActivityTypes
+
+from cards.i18n import LANGUAGES, language_of
+
+TURN_INFO_KEY = "guichet.turn"
+
+
+@dataclass(frozen=True)
+class TeamsIdentity:
+    """Who is talking, as Teams says it. The tenant comes from channelData (see README: pitfalls)."""
+
+    tenant_id: str | None
+    aad_object_id: str | None
+    teams_user_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant_id}/{self.aad_object_id or self.teams_user_id}"
+
+
+@dataclass(frozen=True)
+class CardAction:
+    """A card button press, whether it came as Action.Execute (invoke) or Action.Submit (message value)."""
+
+    verb: str
+    data: dict[str, Any]
+    via_invoke: bool
+
+
+@dataclass
+class TurnInfo:
+    identity: TeamsIdentity
+    language: str
+    citizen_id: str | None = None
+    action: CardAction | None = None
+    # A card to return in the invoke response, replacing the card whose button was pressed.
+    refreshed_card: dict[str, Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def identity_of(activity: Activity) -> TeamsIdentity:
+    sender = activity.from_property
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant") if isinstance(channel_data.get("tenant"), dict) else {}
+    tenant_id = tenant.get("id") if isinstance(tenant.get("id"), str) else None
+    return TeamsIdentity(
+        tenant_id=tenant_id,
+        aad_object_id=getattr(sender, "aad_object_id", None) or None,
+        teams_user_id=getattr(sender, "id", None) or "",
+    )
+
+
+def locale_of(activity: Activity) -> str | None:
+    """The activity's locale, else the Teams clientInfo entity's."""
+    if activity.locale:
+        return activity.locale
+    for entity in activity.entities or []:
+        props = entity.additional_properties if hasattr(entity, "additional_properties") else {}
+        if getattr(entity, "type", None) == "clientInfo" and isinstance(props.get("locale"), str):
+            return props["locale"]
+    return None
+
+
+def pick_language(locale: str | None, stored: str | None, agency_default: str) -> str:
+    """Interface language: the Teams locale, then what we knew of the person, then the agency's first."""
+    return language_of(locale, LANGUAGES) or language_of(stored, LANGUAGES) or agency_default
+
+
+def card_action_of(activity: Activity) -> CardAction | None:
+    """The card action carried by an invoke (Action.Execute) or a message value (Action.Submit)."""
+    if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        verb = action.get("verb") if isinstance(action.get("verb"), str) else data.get("verb")
+        return CardAction(verb=verb if isinstance(verb, str) else "", data=data, via_invoke=True)
+    if activity.type == ActivityTypes.message and isinstance(activity.value, dict):
+        verb = activity.value.get("verb")
+        return CardAction(verb=verb if isinstance(verb, str) else "", data=dict(activity.value), via_invoke=False)
+    return None
+
+
+def turn_info(context: TurnContext) -> TurnInfo:
+    info = context.turn_state.get(TURN_INFO_KEY)
+    if info is None:
+        raise RuntimeError("turn info is set by TeamsBot.on_turn before any dialog runs")
+    return info

@@ -1,0 +1,1 @@
+"""Thin Bot Framework dialogs: each step prompts, reads a card action, or calls a service."""

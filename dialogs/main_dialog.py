@@ -1,0 +1,131 @@
+"""The root dialog: routes commands and menu buttons to feature dialogs, and handles interruptions.
+
+Features register their dialogs and entry points in one table (`Feature`), so the whole
+conversation map reads in one place: `build_main_dialog`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botbuilder.dialogs import (
+    ComponentDialog,
+    Dialog,
+    DialogContext,
+    DialogTurnResult,
+    DialogTurnStatus,
+    WaterfallDialog,
+    WaterfallStepContext,
+)
+from botbuilder.schema import ActivityTypes
+
+from bot.commands import Intent, recognize
+from bot.domain.agency import Agency
+from bot.teams_bot import card_message
+from bot.turn import turn_info
+from cards.i18n import t
+from cards.welcome import build_help_card, build_welcome_card
+from dialogs.await_card import AwaitCard
+
+CONSENT_GATE = "consent_gate"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a command or a menu button leads, and whether consent must be current first."""
+
+    dialog_id: str
+    needs_consent: bool = False
+
+
+@dataclass
+class Feature:
+    dialogs: list[Dialog] = field(default_factory=list)
+    intents: dict[Intent, Entry] = field(default_factory=dict)
+    verbs: dict[str, Entry] = field(default_factory=dict)
+
+
+class MainDialog(ComponentDialog):
+    ID = "main"
+
+    def __init__(self, agency: Agency, features: list[Feature]) -> None:
+        super().__init__(self.ID)
+        self._agency = agency
+        self._intents: dict[Intent, Entry] = {}
+        self._verbs: dict[str, Entry] = {}
+        self.add_dialog(AwaitCard())
+        for feature in features:
+            for dialog in feature.dialogs:
+                self.add_dialog(dialog)
+            self._intents.update(feature.intents)
+            self._verbs.update(feature.verbs)
+        self._has_consent_gate = any(d.id == CONSENT_GATE for f in features for d in f.dialogs)
+        self.add_dialog(WaterfallDialog("main.route", [self._route_step, self._done_step]))
+        self.initial_dialog_id = "main.route"
+
+    async def on_continue_dialog(self, inner_dc: DialogContext) -> DialogTurnResult:
+        interrupted = await self._interrupt(inner_dc)
+        if interrupted is not None:
+            return interrupted
+        return await super().on_continue_dialog(inner_dc)
+
+    async def _interrupt(self, inner_dc: DialogContext) -> DialogTurnResult | None:
+        """Help, stop and start over work at any step; a menu button or command starts its flow."""
+        context = inner_dc.context
+        info = turn_info(context)
+        if info.action is not None:
+            entry = self._verbs.get(info.action.verb)
+            if entry is None:
+                return None
+            await inner_dc.cancel_all_dialogs()
+            return await inner_dc.begin_dialog("main.route")
+        if context.activity.type != ActivityTypes.message:
+            return None
+        intent = recognize(context.activity.text, exact=True)
+        if intent is None:
+            return None
+        if intent is Intent.HELP:
+            await context.send_activity(card_message(build_help_card(self._agency, info.language)))
+            return DialogTurnResult(DialogTurnStatus.Waiting)
+        await inner_dc.cancel_all_dialogs()
+        # Mid-flow, "cancel" means "stop what we are doing", not "cancel an appointment".
+        if intent in (Intent.STOP, Intent.CANCEL_APPOINTMENT):
+            await context.send_activity(t(info.language, "conversation.stopped"))
+            return DialogTurnResult(DialogTurnStatus.Complete)
+        return await inner_dc.begin_dialog("main.route")
+
+    async def _route_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        context = step.context
+        info = turn_info(context)
+        entry: Entry | None = None
+        options: dict[str, Any] = {}
+        if info.action is not None:
+            entry = self._verbs.get(info.action.verb)
+            options = dict(info.action.data)
+            if entry is None:
+                # A button from a card whose conversation step is over.
+                await context.send_activity(t(info.language, "conversation.stale_card"))
+                return await step.end_dialog()
+        else:
+            intent = recognize(context.activity.text)
+            if intent in (Intent.STOP, Intent.START_OVER, Intent.HELLO):
+                await context.send_activity(card_message(build_welcome_card(self._agency, info.language)))
+                return await step.end_dialog()
+            entry = self._intents.get(intent) if intent is not None else None
+            if entry is None:
+                if intent is None and context.activity.text:
+                    await context.send_activity(t(info.language, "conversation.not_understood"))
+                await context.send_activity(card_message(build_help_card(self._agency, info.language)))
+                return await step.end_dialog()
+        if entry.needs_consent and self._has_consent_gate:
+            return await step.begin_dialog(CONSENT_GATE, {"next": entry.dialog_id, "options": options})
+        return await step.begin_dialog(entry.dialog_id, options)
+
+    async def _done_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        return await step.end_dialog(step.result)
+
+
+def build_main_dialog(agency: Agency, features: list[Feature] | None = None) -> MainDialog:
+    return MainDialog(agency, features or [])
+

@@ -1,0 +1,79 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), the running bot and a fake Bot Connector."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import create_app
+from bot.domain.agency import Agency, load_agency
+from bot.settings import PROJECT_ROOT, Settings
+from storage.migrate import upgrade_database
+from tests.harness import FakeConnector, TeamsUser, free_port
+
+pytest_plugins = ["tests.fixtures.database"]
+
+AGENCIES = PROJECT_ROOT / "deployment" / "agencies"
+
+
+@pytest.fixture
+def agency_path() -> Path:
+    return AGENCIES / "example-be" / "agency.toml"
+
+
+@pytest.fixture
+def agency(agency_path: Path) -> Agency:
+    return load_agency(agency_path)
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    fake = FakeConnector()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def bot_settings(tmp_path: Path, agency_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_path)
+
+
+@dataclass
+class RunningBot:
+    url: str
+    app: web.Application
+
+
+@pytest.fixture
+async def running_bot(bot_settings: Settings, agency: Agency) -> AsyncIterator[RunningBot]:
+    """The real bot app on a free port, with a migrated database."""
+    await upgrade_database(bot_settings.database_url)
+    app = create_app(bot_settings, agency=agency)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield RunningBot(f"http://127.0.0.1:{port}", app)
+    await runner.cleanup()
+
+
+@pytest.fixture
+def bot_url(running_bot: RunningBot) -> str:
+    return running_bot.url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def citizen(bot_url: str, connector: FakeConnector, http: aiohttp.ClientSession) -> TeamsUser:
+    return TeamsUser(bot_url=bot_url, connector=connector, http=http)
