@@ -17,10 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.adapter import create_adapter
 from bot.domain.agency import Agency, load_agency
+from bot.domain.clock import Clock, SystemClock
+from bot.domain.slots import SlotEngine
+from bot.services.audit import AuditTrail
+from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
-from dialogs.main_dialog import build_main_dialog
+from dialogs.main_dialog import Feature, build_main_dialog
 from storage.bot_state import DatabaseStorage
 from storage.db import create_engine, create_session_factory
 from storage.unit_of_work import UnitOfWorkFactory
@@ -33,6 +37,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 BOT = web.AppKey("bot", TeamsBot)
 ADAPTER = web.AppKey("adapter", object)
 UOW = web.AppKey("uow", UnitOfWorkFactory)
+SERVICES = web.AppKey("services", Services)
 
 # Activity types whose handling needs a conversation to answer in.
 _CONVERSATIONAL = {"message", "invoke", "conversationUpdate", "installationUpdate"}
@@ -103,9 +108,10 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "database": "ok"})
 
 
-def create_app(settings: Settings, *, agency: Agency | None = None) -> web.Application:
+def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock | None = None) -> web.Application:
     """Build the application; resources that need the event loop start in cleanup contexts."""
     agency = agency or load_agency(settings.agency)
+    clock = clock or SystemClock()
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[AGENCY] = agency
@@ -114,6 +120,11 @@ def create_app(settings: Settings, *, agency: Agency | None = None) -> web.Appli
     app[ENGINE] = engine
     uow_factory = UnitOfWorkFactory(create_session_factory(engine))
     app[UOW] = uow_factory
+    services = Services(agency=agency, uow=uow_factory, clock=clock, audit=AuditTrail(agency.id, clock),
+                        slots=SlotEngine(agency))
+    app[SERVICES] = services
+    # The conversation map: each feature brings its dialogs, commands and menu buttons.
+    features: list[Feature] = []
 
     if not settings.authentication_enabled:
         log.warning(
@@ -126,8 +137,8 @@ def create_app(settings: Settings, *, agency: Agency | None = None) -> web.Appli
     app[BOT] = TeamsBot(
         agency=agency,
         conversation_state=conversation_state,
-        dialog=build_main_dialog(agency, []),
-        people=PeopleService(agency, uow_factory),
+        dialog=build_main_dialog(agency, features),
+        people=PeopleService(agency, uow_factory, clock),
     )
 
     async def database_lifetime(_app: web.Application) -> AsyncIterator[None]:

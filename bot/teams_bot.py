@@ -17,7 +17,15 @@ from botbuilder.schema import (
 )
 
 from bot.domain.agency import Agency
-from bot.turn import TURN_INFO_KEY, TeamsIdentity, TurnInfo, card_action_of, identity_of, locale_of, pick_language
+from bot.turn import (
+    TURN_INFO_KEY,
+    TeamsIdentity,
+    TurnInfo,
+    card_action_of,
+    identity_of,
+    locale_of,
+    pick_language,
+)
 from cards.welcome import build_welcome_card
 
 log = logging.getLogger(__name__)

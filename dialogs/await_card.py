@@ -13,8 +13,8 @@ from typing import Any
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from botbuilder.schema import ActivityTypes
 
-from bot.turn import turn_info
 from bot.teams_bot import card_message
+from bot.turn import turn_info
 from cards.i18n import t
 
 CARD_ID = "card_id"

@@ -7,6 +7,7 @@ it replies over HTTP to the `serviceUrl` the activity names, as it does in Teams
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import uuid
@@ -90,9 +91,9 @@ class FakeConnector:
     def messages_for(self, conversation_id: str) -> list[Recorded]:
         return [r for r in self.received if r.conversation_id == conversation_id]
 
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> Recorded:
+    async def wait_for(self, predicate: Any, within: float = 5.0) -> Recorded:
         """Wait until a recorded activity satisfies `predicate` (for proactive messages)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             for recorded in self.received:
                 if predicate(recorded):
@@ -101,10 +102,8 @@ class FakeConnector:
             if remaining <= 0:
                 raise AssertionError("the expected activity never reached the connector")
             self._event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), remaining)
-            except TimeoutError:
-                pass
 
 
 def teams_activity(

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from bot.app import UOW
 from storage.models import Citizen
 from tests.conftest import RunningBot
-
 from tests.harness import FakeConnector, TeamsUser, card_text
 
 
@@ -84,8 +83,8 @@ async def test_with_an_app_id_a_request_without_a_valid_token_gets_401(
     from storage.migrate import upgrade_database
     from tests.harness import free_port
 
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/auth.db", app_id="11111111-2222-3333-4444-555555555555",
-                        app_password="not-a-real-secret")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/auth.db",
+                        app_id="11111111-2222-3333-4444-555555555555", app_password="not-a-real-secret")
     await upgrade_database(settings.database_url)
     runner = web.AppRunner(create_app(settings, agency=agency), access_log=None)
     await runner.setup()
