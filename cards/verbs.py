@@ -27,8 +27,33 @@ class Verb(StrEnum):
     MENU_MY_APPOINTMENTS = "menu_my_appointments"
     MENU_MY_DATA = "menu_my_data"
     MENU_HELP = "menu_help"
-    # Booking verbs are added here as `book_*` (choosing subject, mode, day, slot, confirming) and
-    # `appt_*` (acting on an existing appointment), so one enum routes every card action.
+    # Booking: one step of the booking dialog each.
+    BOOK_MODE = "book_mode"
+    BOOK_OFFICE = "book_office"
+    BOOK_SUBJECT = "book_subject"
+    BOOK_DAY = "book_day"
+    BOOK_MORE_DAYS = "book_more_days"
+    BOOK_SLOT = "book_slot"
+    BOOK_PERSONAL_DATA = "book_personal_data"
+    BOOK_LANGUAGE = "book_language"
+    BOOK_CONFIRM = "book_confirm"
+    BOOK_CHANGE = "book_change"
+    # An existing appointment (the data carries its id; the bot checks it is the citizen's own).
+    APPT_DETAILS = "appt_details"
+    APPT_RESCHEDULE = "appt_reschedule"
+    APPT_CANCEL = "appt_cancel"
+    APPT_CANCEL_CONFIRM = "appt_cancel_confirm"
+    APPT_KEEP = "appt_keep"
+    # Privacy rights.
+    PRIVACY_EXPORT = "privacy_export"
+    PRIVACY_RECTIFY = "privacy_rectify"
+    PRIVACY_RECTIFY_SUBMIT = "privacy_rectify_submit"
+    PRIVACY_ERASE = "privacy_erase"
+    PRIVACY_ERASE_CONFIRM = "privacy_erase_confirm"
+    PRIVACY_ERASE_CANCEL = "privacy_erase_cancel"
+    PRIVACY_RESTRICT = "privacy_restrict"
+    PRIVACY_REMINDERS = "privacy_reminders"
+    # Verbs added later go in the block of their feature, so one enum routes every card action.
 
 
 def execute_action(
