@@ -16,7 +16,7 @@ log = logging.getLogger("guichet")
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The SDK logs whole activities (message texts) at INFO in places: keep it quiet.
-    for noisy in ("botbuilder", "botframework", "msrest", "aiohttp.access"):
+    for noisy in ("botbuilder", "botframework", "msrest", "aiohttp.access", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
