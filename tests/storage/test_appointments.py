@@ -88,11 +88,10 @@ async def test_released_claims_free_the_time(uow_factory: UnitOfWorkFactory) -> 
     assert await _book(uow_factory, citizen_id, "counselor-a", 15)
 
 
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_postgres_refuses_overlapping_booked_appointments_even_without_claims(
     uow_factory: UnitOfWorkFactory, backend: str
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("the exclusion constraint exists on PostgreSQL only")
     citizen_id = await new_citizen(uow_factory)
     async with uow_factory() as uow:
         await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE))
