@@ -303,8 +303,10 @@ def test_hand_checked_numbers_before_and_after_2000() -> None:
     # Born in 2001: 2010101001 mod 97 = 71, 97 - 71 = 26.
     assert only(NRN, "01 01 01 001 26").values == {NRN: "01010100126"}
     assert only(NRN, "01010100127").errors == {NRN: "personal_data.error.nrn_checksum"}
-    # 010101001 mod 97 = 3: check digits 94 mean born in 1901, not in 2001.
-    result = validate({"national_register_number": "01010100194", "birth_date": "2001-01-01"},
+    # 010101001 mod 97 = 3: check digits 94 mean born in 1901, not in 2001 — and nobody is 125.
+    assert only(NRN, "01010100194").errors == {NRN: "personal_data.error.nrn_birth_date_implausible"}
+    # 060101001 mod 97 = 92: check digits 05 mean born in 1906 (a plausible 120), not in 2006.
+    result = validate({"national_register_number": "06010100105", "birth_date": "2006-01-01"},
                       fields=[PersonalField.BIRTH_DATE, NRN])
     assert result.errors == {NRN: "personal_data.error.nrn_birth_date_mismatch"}
 
@@ -324,7 +326,11 @@ def test_valid_numbers_pass_and_any_single_digit_typo_fails(birth: date, sequenc
                       fields=[NRN, PersonalField.BIRTH_DATE])
     assert result.values.get(NRN) == number, result.errors
     typo = number[:position] + str((int(number[position]) + delta) % 10) + number[position + 1:]
-    assert only(NRN, typo).errors.get(NRN) is not None
+    # Mod 97 catches every single-digit change within one century's rule; a change that lands on
+    # the other century's rule moves the birth year by 100, which the birth date then contradicts.
+    with_birth = validate({"national_register_number": typo, "birth_date": birth.isoformat()},
+                          fields=[NRN, PersonalField.BIRTH_DATE])
+    assert with_birth.errors.get(NRN) is not None
 
 
 @pytest.mark.parametrize("raw, error", [

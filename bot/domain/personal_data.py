@@ -289,14 +289,20 @@ def nrn_birth_date(nrn: str) -> NrnBirthDate | None:
 
 
 def _plausible(birth: NrnBirthDate, today: date) -> bool:
+    """A real date (when known) of someone the agency can serve: the same age bounds as birth_date.
+
+    The age bound also catches typos that a mod-97 checksum cannot: a digit change can make the
+    number valid under the other century's rule, which moves the birth year by a hundred.
+    """
     if not (0 <= birth.month <= 12 and 0 <= birth.day <= 31):
         return False
     if birth.month and birth.day:
         try:
-            return date(birth.year, birth.month, birth.day) <= today
+            born = date(birth.year, birth.month, birth.day)
         except ValueError:
             return False
-    return (birth.year, birth.month) <= (today.year, today.month)
+        return born <= today and MIN_AGE <= age_on(born, today) <= MAX_AGE
+    return MIN_AGE - 1 <= today.year - birth.year <= MAX_AGE + 1
 
 
 def _national_register_number(value: object, today: date) -> str:
