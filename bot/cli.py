@@ -49,6 +49,27 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _package_app(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.teams_app import build_package
+
+    app_id = args.app_id or settings.app_id
+    if not app_id:
+        print("guichet: no app id: pass --app-id or set MicrosoftAppId (the Azure Bot's app id)", file=sys.stderr)
+        return 2
+    agency = load_agency(settings.agency)
+    try:
+        package = build_package(agency, app_id=app_id, version=args.version, base_url=args.base_url)
+    except ValueError as exc:
+        print(f"guichet: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"guichet-{agency.id}.zip")
+    out.write_bytes(package)
+    print(f"wrote {out}: Teams app package for {agency.id}, version {args.version}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guichet", description="Guichet: appointments with a counselor in Teams")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="create or migrate the schema")
     upgrade.set_defaults(handler=_db)
+
+    package = sub.add_parser("package-app", help="build the Teams app package (manifest, icons, translations)")
+    package.add_argument("--app-id", help="the bot's Microsoft App ID (default: MicrosoftAppId)")
+    package.add_argument("--version", default="1.0.0", help="app version, x.y.z; raise it for every upload")
+    package.add_argument("--base-url", help="https:// address of the bot, added to validDomains")
+    package.add_argument("--out", help="zip file to write (default: guichet-<agency>.zip)")
+    package.set_defaults(handler=_package_app)
     return parser
 
 
