@@ -1,0 +1,299 @@
+"""Consent dialogs: the gate before any personal data is asked, reading the documents, withdrawal.
+
+- `consent_gate` (options `{"next", "options", "purpose"}`): shows each document the citizen still
+  has to accept (terms, then privacy), then replaces itself with the `next` dialog. Declining ends
+  the flow and stores nothing.
+- `consent.terms` / `consent.privacy`: the document as it stands for the citizen: read-only with the
+  date and version accepted, or to accept.
+- `consent.withdraw`: what withdrawing means (upcoming appointments), then withdraw on confirmation.
+
+The checks that make a button count (current version, content hash, the citizen's own card) live in
+ConsentService; AwaitCard already refuses buttons of cards we are no longer waiting on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botbuilder.dialogs import DialogTurnResult, WaterfallDialog, WaterfallStepContext
+
+from bot.commands import Intent
+from bot.domain.agency import DocumentKind
+from bot.domain.consent import PendingDocument, Purpose
+from bot.services.consent import ConsentService, WithdrawResult, citizen_ref
+from bot.services.container import Services
+from bot.teams_bot import card_message
+from bot.turn import TurnInfo, turn_info
+from cards.consent import (
+    build_consent_card,
+    build_consent_declined_card,
+    build_consent_recorded_card,
+    build_info_card,
+    build_withdraw_confirm_card,
+)
+from cards.document import escape_markdown
+from cards.formatting import format_datetime, to_local
+from cards.i18n import LANGUAGES, t
+from cards.verbs import Verb
+from dialogs.await_card import AwaitCard
+from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
+
+TERMS_DIALOG = "consent.terms"
+PRIVACY_DIALOG = "consent.privacy"
+WITHDRAW_DIALOG = "consent.withdraw"
+
+_DOCUMENT_VERBS = [Verb.CONSENT_ACCEPT, Verb.CONSENT_DECLINE, Verb.CONSENT_LANGUAGE]
+_WITHDRAW_VERBS = [Verb.CONSENT_WITHDRAW_CONFIRM, Verb.CONSENT_WITHDRAW_CANCEL]
+
+
+def _purpose(value: Any) -> Purpose:
+    """The purpose the gate checks; the strictest one (booking) when none or an unknown one is given."""
+    try:
+        return Purpose(value)
+    except ValueError:
+        return Purpose.BOOK
+
+
+def _answer(info: TurnInfo, language: str, title_key: str, text: str) -> str | None:
+    """Where a short outcome goes: into the pressed card (Action.Execute), else a chat message.
+
+    Returns the text to send as a message, or None when the refreshed card already says it.
+    """
+    action = info.action
+    if action is not None and action.via_invoke:
+        info.refreshed_card = build_info_card(t(language, title_key), text, language=language)
+        return None
+    return text
+
+
+def _retire_pressed_card(info: TurnInfo, language: str) -> None:
+    """A card that is shown again (other language, refused answer) must not stay pressable above."""
+    if info.action is not None and info.action.via_invoke:
+        info.refreshed_card = build_info_card(
+            t(language, "consent_flow.replaced.title"), t(language, "consent_flow.replaced.text"),
+            language=language,
+        )
+
+
+class DocumentFlow(WaterfallDialog):
+    """Shows a document to accept and records the answer.
+
+    With `kind` None this is the gate: it walks the documents the purpose requires and then hands
+    over to `next`. With a `kind` it shows that one document, read-only once accepted.
+    """
+
+    def __init__(self, dialog_id: str, services: Services, consent: ConsentService,
+                 kind: DocumentKind | None = None) -> None:
+        super().__init__(dialog_id, [self._show_step, self._answer_step])
+        self._services = services
+        self._agency = services.agency
+        self._consent = consent
+        self._kind = kind
+
+    def _reading_language(self, options: dict[str, Any], info: TurnInfo) -> str:
+        chosen = options.get("language")
+        return chosen if isinstance(chosen, str) and chosen in LANGUAGES else info.language
+
+    def _other_languages(self) -> list[str]:
+        # English documents are shipped for citizens who chat in English, even where it is not an
+        # official language of the agency.
+        return [*self._agency.languages, "en"]
+
+    def _change_note(self, pending: PendingDocument, language: str) -> str | None:
+        """What to tell someone who accepted an earlier text of this document, if anyone did."""
+        document = pending.document
+        if pending.previous_version is None:
+            return None
+        if pending.previous_version == document.version:
+            # Same version label, different text: the agency corrected the text in place.
+            return t(language, "consent_flow.change.corrected", version=document.version)
+        if document.change_note:
+            note = document.change_note
+            return note.get(language) or note[self._agency.default_language]
+        return t(language, "consent_flow.change.new_version", version=document.version,
+                 previous=pending.previous_version)
+
+    async def _show_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        info = turn_info(step.context)
+        options: dict[str, Any] = dict(step.options or {})
+        citizen_id = info.citizen_id
+        if citizen_id is None:
+            await step.context.send_activity(t(info.language, "conversation.error_generic"))
+            return await step.end_dialog(False)
+        language = self._reading_language(options, info)
+        if self._kind is None:
+            pending_documents = await self._consent.pending(citizen_id, _purpose(options.get("purpose")))
+            if not pending_documents:
+                next_dialog = options.get("next")
+                if isinstance(next_dialog, str) and next_dialog:
+                    next_options = options.get("options")
+                    return await step.replace_dialog(next_dialog, next_options if isinstance(next_options, dict)
+                                                     else {})
+                return await step.end_dialog(True)
+            pending = pending_documents[0]
+        else:
+            status = await self._consent.status(citizen_id, self._kind)
+            if status.pending is None:
+                assert status.accepted_at is not None
+                card = build_consent_recorded_card(
+                    self._agency, kind=self._kind, document=self._agency.current_document(self._kind),
+                    language=language, accepted_at_local=to_local(status.accepted_at, self._agency.zone),
+                )
+                await step.context.send_activity(card_message(card))
+                return await step.end_dialog(True)
+            pending = status.pending
+        step.values["kind"] = pending.kind.value
+        step.values["language"] = language
+        card = build_consent_card(
+            self._agency, kind=pending.kind, document=pending.document, language=language,
+            citizen_ref=citizen_ref(citizen_id), change_note=self._change_note(pending, language),
+            other_languages=self._other_languages(),
+        )
+        return await step.begin_dialog(AwaitCard.ID, {"card": card, "verbs": list(_DOCUMENT_VERBS)})
+
+    async def _answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        context = step.context
+        info = turn_info(context)
+        options: dict[str, Any] = dict(step.options or {})
+        citizen_id = info.citizen_id
+        assert citizen_id is not None  # checked by the first step, same person in the same chat
+        kind = DocumentKind(step.values["kind"])
+        language: str = step.values["language"]
+        result = step.result if isinstance(step.result, dict) else {}
+        verb = result.get("verb")
+        data = result.get("data") if isinstance(result.get("data"), dict) else {}
+
+        if verb == Verb.CONSENT_LANGUAGE:
+            wanted = data.get("language")
+            if isinstance(wanted, str) and wanted in LANGUAGES and wanted in self._agency.current_document(kind).files:
+                language = wanted
+            _retire_pressed_card(info, language)
+            return await step.replace_dialog(self.id, {**options, "language": language})
+
+        if verb == Verb.CONSENT_DECLINE:
+            # Nothing is written: declining is not proof we need to keep, and no data was taken.
+            declined = build_consent_declined_card(self._agency, language)
+            if info.action is not None and info.action.via_invoke:
+                info.refreshed_card = declined
+            else:
+                await context.send_activity(card_message(declined))
+            return await step.end_dialog(False)
+
+        if data.get("kind") != kind.value:
+            # A consent button must answer the document shown, not another one.
+            await context.send_activity(t(language, "consent_flow.refused.invalid"))
+            _retire_pressed_card(info, language)
+            return await step.replace_dialog(self.id, {**options, "language": language})
+        outcome = await self._consent.accept(
+            citizen_id, kind=data.get("kind"), version=data.get("version"), doc_hash=data.get("doc_hash"),
+            language=data.get("language"), citizen_ref=data.get("citizen_ref"),
+            activity_id=context.activity.id, channel=context.activity.channel_id or "msteams",
+        )
+        if outcome.refusal is not None:
+            await context.send_activity(t(language, f"consent_flow.refused.{outcome.refusal.value}"))
+            _retire_pressed_card(info, language)
+            return await step.replace_dialog(self.id, {**options, "language": language})
+
+        assert outcome.accepted_at is not None
+        if info.action is not None and info.action.via_invoke:
+            info.refreshed_card = build_consent_recorded_card(
+                self._agency, kind=kind, document=self._agency.current_document(kind), language=language,
+                accepted_at_local=to_local(outcome.accepted_at, self._agency.zone),
+            )
+        else:
+            await context.send_activity(t(language, f"consent_flow.accepted.{kind.value}", version=outcome.version))
+        if self._kind is None:
+            # The next document, or the dialog the gate stands in front of.
+            return await step.replace_dialog(self.id, {**options, "language": language})
+        return await step.end_dialog(True)
+
+
+class WithdrawFlow(WaterfallDialog):
+    """Explains what withdrawing consent means for this citizen, then withdraws on confirmation."""
+
+    def __init__(self, services: Services, consent: ConsentService) -> None:
+        super().__init__(WITHDRAW_DIALOG, [self._ask_step, self._answer_step])
+        self._agency = services.agency
+        self._consent = consent
+
+    async def _ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        info = turn_info(step.context)
+        citizen_id = info.citizen_id
+        if citizen_id is None:
+            await step.context.send_activity(t(info.language, "conversation.error_generic"))
+            return await step.end_dialog(False)
+        upcoming = await self._consent.upcoming_count(citizen_id)
+        if upcoming == 0 and not await self._consent.has_consent(citizen_id):
+            await step.context.send_activity(t(info.language, "consent_flow.withdraw.nothing"))
+            return await step.end_dialog(False)
+        # What the card announces is kept here, not read back from the card, which could be edited.
+        step.values["announced"] = upcoming
+        card = build_withdraw_confirm_card(self._agency, info.language, upcoming)
+        return await step.begin_dialog(AwaitCard.ID, {"card": card, "verbs": list(_WITHDRAW_VERBS)})
+
+    async def _answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        context = step.context
+        info = turn_info(context)
+        language = info.language
+        citizen_id = info.citizen_id
+        assert citizen_id is not None
+        result = step.result if isinstance(step.result, dict) else {}
+        if result.get("verb") != Verb.CONSENT_WITHDRAW_CONFIRM:
+            message = _answer(info, language, "consent_flow.withdraw.kept_title",
+                              t(language, "consent_flow.withdraw.kept"))
+            if message:
+                await context.send_activity(message)
+            return await step.end_dialog(False)
+        outcome = await self._consent.withdraw(
+            citizen_id, language=language, activity_id=context.activity.id,
+            channel=context.activity.channel_id or "msteams", announced_upcoming=step.values["announced"],
+        )
+        if outcome.upcoming_changed:
+            await context.send_activity(t(language, "consent_flow.withdraw.changed"))
+            _retire_pressed_card(info, language)
+            return await step.replace_dialog(self.id)
+        message = _answer(info, language, "consent_flow.withdraw.done_title", self._outcome_text(outcome, language))
+        if message:
+            await context.send_activity(message)
+        return await step.end_dialog(True)
+
+    def _outcome_text(self, outcome: WithdrawResult, language: str) -> str:
+        if not outcome.changed:
+            return t(language, "consent_flow.withdraw.nothing")
+        paragraphs = [t(language, "consent_flow.withdraw.done")]
+        if not outcome.cancelled:
+            paragraphs.append(t(language, "consent_flow.withdraw.cancelled_none"))
+        else:
+            if outcome.cancelled_count == 1:
+                paragraphs.append(t(language, "consent_flow.withdraw.cancelled_one"))
+            else:
+                paragraphs.append(t(language, "consent_flow.withdraw.cancelled_many", count=outcome.cancelled_count))
+            for appointment in outcome.cancelled:
+                subject = self._agency.subject(appointment.subject_id)
+                name = (subject.name.get(language) or subject.name[self._agency.default_language]) if subject else ""
+                when = format_datetime(appointment.starts_at, self._agency.zone, language,
+                                       country=self._agency.country)
+                paragraphs.append(f"- {when} – {escape_markdown(name)}" if name else f"- {when}")
+        paragraphs.append(t(language, "consent.withdraw.again"))
+        return "\n\n".join(paragraphs)
+
+
+def build_consent_feature(services: Services) -> Feature:
+    consent = ConsentService(services)
+    return Feature(
+        dialogs=[
+            DocumentFlow(CONSENT_GATE, services, consent),
+            DocumentFlow(TERMS_DIALOG, services, consent, DocumentKind.TERMS),
+            DocumentFlow(PRIVACY_DIALOG, services, consent, DocumentKind.PRIVACY),
+            WithdrawFlow(services, consent),
+        ],
+        intents={
+            Intent.TERMS: Entry(TERMS_DIALOG),
+            Intent.PRIVACY: Entry(PRIVACY_DIALOG),
+            Intent.WITHDRAW_CONSENT: Entry(WITHDRAW_DIALOG),
+        },
+        verbs={
+            Verb.SHOW_TERMS: Entry(TERMS_DIALOG),
+            Verb.SHOW_PRIVACY: Entry(PRIVACY_DIALOG),
+        },
+    )
