@@ -1,0 +1,701 @@
+"""Booking use cases: free days and times, booking, moving and cancelling an appointment, calendar files.
+
+Every change is one transaction that re-checks everything the card showed (cards can be replayed or
+tampered with): the subject and mode, the office, the slot as the engine offers it now, the personal
+data, the interview language and the upcoming-appointment limit. The database has the last word on
+races: a counselor's time is held by slot claims (and, on PostgreSQL, an exclusion constraint), so
+of two citizens confirming the same time only one gets it; the other gets fresh alternatives, in
+the same process or another one sharing the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID, uuid4
+
+from icalendar import Calendar, Event
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from bot.domain.agency import Mode, PersonalField, Subject
+from bot.domain.audit import EventType
+from bot.domain.booking_rules import (
+    MAX_ALTERNATIVES,
+    can_change,
+    counselor_preference,
+    has_room_for_another,
+    pick_alternatives,
+    plan_jobs,
+)
+from bot.domain.interview_language import decide_interview_language
+from bot.domain.personal_data import validate_personal_data
+from bot.domain.slots import Busy, BusyIndex, Slot, claim_steps
+from bot.services.audit import citizen_actor
+from bot.services.cancellation import CancelReason, cancel_appointment
+from bot.services.container import Services
+from cards.i18n import LANGUAGES, t
+from storage.errors import SlotTaken, is_uniqueness_violation
+from storage.models import Appointment
+from storage.repositories import BOOKED
+from storage.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+_ERRORS = "booking_errors."
+TOO_MANY_UPCOMING = _ERRORS + "too_many_upcoming"
+CUTOFF_PASSED = _ERRORS + "cutoff_passed"
+NOT_FOUND = _ERRORS + "not_found"
+NOT_ACTIVE = _ERRORS + "not_active"
+INVALID_SLOT = _ERRORS + "invalid_slot"
+NOT_BOOKABLE = _ERRORS + "not_bookable"
+INVALID_PERSONAL_DATA = _ERRORS + "invalid_personal_data"
+INVALID_LANGUAGE = _ERRORS + "invalid_language"
+
+REFUSAL_KEYS = (TOO_MANY_UPCOMING, CUTOFF_PASSED, NOT_FOUND, NOT_ACTIVE, INVALID_SLOT, NOT_BOOKABLE,
+                INVALID_PERSONAL_DATA, INVALID_LANGUAGE)
+"""Every reason a Refused can carry; each is a message in all four booking_errors catalogs."""
+
+# A free-text note typed by the citizen when cancelling; bounded so a pasted novel stays out.
+CANCEL_NOTE_MAX_LENGTH = 500
+_EMPTY = BusyIndex({})
+# An appointment row's status while its slot claims are being taken, inside the booking transaction
+# only: never committed, and outside the PostgreSQL exclusion constraint (which covers "booked").
+_CLAIMING = "claiming"
+_PG_DEADLOCK_DETECTED = "40P01"
+# Days of appointments read at once while looking for free days.
+_DAYS_PER_READ = 7
+
+
+@dataclass(frozen=True)
+class SlotOffer:
+    """A time the citizen may pick; the counselor is chosen when the booking is confirmed."""
+
+    start: datetime
+    end: datetime
+    office_id: str | None
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    id: str
+    mode: Mode
+    subject_id: str
+    office_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    interview_language: str
+    join_url: str | None
+    counselor_name: str | None
+    cancel_reason: str | None
+    # Last change; calendar files use it so a moved appointment replaces the old calendar entry.
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Booked:
+    appointment: AppointmentView
+
+
+@dataclass(frozen=True)
+class SlotGone:
+    """The time was just taken (or is no longer free); `alternatives` are free right now."""
+
+    alternatives: list[SlotOffer]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """`reason` is a catalog key; show it with `t(language, reason, **params)`."""
+
+    reason: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    appointment: AppointmentView
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What is being booked, once checked against the agency's configuration."""
+
+    mode: Mode
+    subject: Subject
+    # The office the engine searches in: the office itself (office mode) or a counselor filter (video).
+    search_office: str | None
+    # The office stored on the appointment: office mode only.
+    office_id: str | None
+
+
+class BookingService:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._agency = services.agency
+        self._engine = services.slots
+        self._clock = services.clock
+        self._rules = services.agency.booking
+
+    # -- searching ------------------------------------------------------------------------
+
+    async def days(
+        self,
+        *,
+        mode: Mode | str,
+        subject_id: str,
+        office_id: str | None = None,
+        language: str | None = None,
+        exclude_appointment_id: str | None = None,
+        limit: int = 10,
+        from_day: date | None = None,
+    ) -> list[date]:
+        """The next local days with a free time, up to `limit`; [] for anything the agency does not offer.
+
+        `exclude_appointment_id`: the appointment being moved, whose own time counts as free.
+        `from_day`: start later than today (a "more days" button).
+        """
+        target = self._target(mode, subject_id, office_id)
+        if target is None:
+            return []
+        now = self._clock.now()
+        today = self._local_today(now)
+        day = today if not isinstance(from_day, date) else max(from_day, today)
+        beyond = today + timedelta(days=self._rules.max_horizon_days + 1)
+        found: list[date] = []
+        async with self._services.uow() as uow:
+            # A week of appointments at a time: the first free days are usually near, and reading the
+            # whole horizon's appointments costs more than searching it.
+            while day < beyond and len(found) < limit:
+                chunk_end = min(day + timedelta(days=_DAYS_PER_READ), beyond)
+                busy = await self._busy(uow, self._day_start(day), self._day_start(chunk_end),
+                                        exclude_appointment_id)
+                candidates = self._engine.days_with_slots(
+                    mode=target.mode, subject_id=target.subject.id, now=now, busy=busy, language=language,
+                    office_id=target.search_office, limit=limit - len(found), from_day=day,
+                )
+                # Days past the chunk were searched without their appointments: not yet known.
+                found.extend(candidate for candidate in candidates if candidate < chunk_end)
+                day = chunk_end
+        return found
+
+    async def slots(
+        self,
+        *,
+        mode: Mode | str,
+        subject_id: str,
+        day: date,
+        office_id: str | None = None,
+        language: str | None = None,
+        exclude_appointment_id: str | None = None,
+    ) -> list[SlotOffer]:
+        """The free times of one local day, earliest first (in office mode without office: every office)."""
+        target = self._target(mode, subject_id, office_id)
+        if target is None or not isinstance(day, date):
+            return []
+        now = self._clock.now()
+        async with self._services.uow() as uow:
+            busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)),
+                                    exclude_appointment_id)
+        return self._offers(target, day, now, busy, language)
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def saved_personal_data(self, citizen_id: str) -> dict[PersonalField, str | date]:
+        """What the citizen gave last time, for the fields the agency asks (to prefill the form)."""
+        async with self._services.uow() as uow:
+            citizen = await uow.citizens.get(citizen_id)
+        if citizen is None:
+            return {}
+        saved: dict[PersonalField, str | date] = {}
+        for personal_field in self._agency.personal_data_fields:
+            value = getattr(citizen, personal_field.value)
+            if value is not None:
+                saved[personal_field] = value
+        return saved
+
+    async def saved_interview_language(self, citizen_id: str) -> str | None:
+        """The interview language of the citizen's last booking, if any."""
+        async with self._services.uow() as uow:
+            citizen = await uow.citizens.get(citizen_id)
+        return citizen.interview_language if citizen is not None else None
+
+    async def upcoming(self, citizen_id: str) -> list[AppointmentView]:
+        """Booked appointments not yet over, soonest first."""
+        async with self._services.uow() as uow:
+            rows = await uow.appointments.upcoming_for_citizen(citizen_id, self._clock.now())
+        return [self._view(row) for row in rows]
+
+    async def get_own(self, citizen_id: str, appointment_id: object) -> AppointmentView | None:
+        """The citizen's appointment (any status); None for another person's id or anything malformed."""
+        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+            return None
+        async with self._services.uow() as uow:
+            row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
+        return self._view(row) if row is not None else None
+
+    # -- changing -------------------------------------------------------------------------
+
+    async def book(
+        self,
+        *,
+        citizen_id: str,
+        mode: Mode | str,
+        subject_id: str,
+        office_id: str | None,
+        start: datetime,
+        personal_data: Mapping[PersonalField, str | date],
+        interview_language: str,
+        activity_id: str | None = None,
+    ) -> Booked | SlotGone | Refused:
+        """Book `start` with the fairest free counselor who speaks `interview_language`.
+
+        One transaction: the citizen's personal data, the appointment, its slot claims, its jobs and
+        the audit event, or nothing. A confirmation sent twice returns the appointment it booked.
+        """
+        now = self._clock.now()
+        target = self._target(mode, subject_id, office_id)
+        if target is None or (target.mode is Mode.OFFICE and target.office_id is None):
+            return Refused(NOT_BOOKABLE)
+        if not _is_aware(start):
+            return Refused(INVALID_SLOT)
+        start = start.astimezone(UTC)
+        checked = validate_personal_data(
+            self._agency.personal_data_fields,
+            {str(key): value for key, value in personal_data.items()} if isinstance(personal_data, Mapping) else {},
+            country=self._agency.country, today=self._local_today(now),
+        )
+        if not checked.ok:
+            return Refused(INVALID_PERSONAL_DATA)
+        postal_code = checked.values.get(PersonalField.POSTAL_CODE)
+        decision = decide_interview_language(
+            self._agency, postal_code=postal_code if isinstance(postal_code, str) else None,
+            preferred=interview_language if isinstance(interview_language, str) else None,
+        )
+        if decision.language is None or decision.language != interview_language:
+            return Refused(INVALID_LANGUAGE)
+        if self._find_slot(target, start, now, _EMPTY, language=None) is None:
+            # Not a time the agency offers at all any more (closed, off the grid, too soon, too far).
+            return Refused(INVALID_SLOT)
+
+        async with self._services.uow() as uow:
+            citizen = await uow.citizens.get(citizen_id) if isinstance(citizen_id, str) else None
+            if citizen is None:
+                return Refused(NOT_BOOKABLE)
+            # Writing the citizen row first also locks it (PostgreSQL), so two confirmations from one
+            # person are counted one after the other against the upcoming-appointment limit.
+            await uow.citizens.save_personal_data(citizen_id, {
+                **{personal_field.value: value for personal_field, value in checked.values.items()},
+                "interview_language": interview_language,
+            })
+            upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, now)
+            for existing in upcoming:
+                if (existing.starts_at == start and existing.subject_id == target.subject.id
+                        and existing.mode == target.mode and existing.office_id == target.office_id):
+                    return Booked(self._view(existing))
+            if not has_room_for_another(len(upcoming), self._rules):
+                return Refused(TOO_MANY_UPCOMING)
+
+            end = start + timedelta(minutes=target.subject.duration_minutes)
+            slot = await self._live_slot(uow, target, start, now, interview_language)
+            row: Appointment | None = None
+            for counselor_id in counselor_preference(slot.counselor_ids if slot else ()):
+                try:
+                    row = await self._insert(uow, citizen_id, counselor_id, target, start, end,
+                                             interview_language, now)
+                    break
+                except SlotTaken:
+                    log.info("booking: counselor %s taken at %s, trying the next", counselor_id, start.isoformat())
+            if row is None:
+                return SlotGone(await self._alternatives(uow, target, start, now, interview_language, None))
+
+            reminders = not (citizen.reminders_opt_out or citizen.processing_restricted)
+            await self._schedule_jobs(uow, row.id, start, now, reminders_allowed=reminders, revision=0)
+            payload = {"mode": str(target.mode), "subject": target.subject.id, "office": target.office_id,
+                       "start": start.isoformat(), "counselor": row.counselor_id}
+            if activity_id is not None:
+                payload["activity_id"] = str(activity_id)[:256]
+            await self._services.audit.record(uow, EventType.BOOKED, actor=citizen_actor(citizen_id),
+                                              citizen_id=citizen_id, appointment_id=row.id, payload=payload)
+            await uow.commit()
+        log.info("booking: appointment %s booked with counselor %s", row.id, row.counselor_id)
+        return Booked(self._view(row))
+
+    async def reschedule(
+        self, *, citizen_id: str, appointment_id: object, start: datetime, office_id: str | None = None
+    ) -> Booked | SlotGone | Refused:
+        """Move the citizen's appointment to `start` (same subject and mode; office mode: `office_id`
+        or the same office). The id stays; the old time is released only once the new one is held."""
+        now = self._clock.now()
+        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+            return Refused(NOT_FOUND)
+        if not _is_aware(start):
+            return Refused(INVALID_SLOT)
+        start = start.astimezone(UTC)
+        async with self._services.uow() as uow:
+            row = await self._own_for_update(uow, citizen_id, str(appointment_id))
+            if row is None:
+                return Refused(NOT_FOUND)
+            if row.status != BOOKED or row.ends_at <= now:
+                return Refused(NOT_ACTIVE)
+            if not can_change(row.starts_at, now, self._rules):
+                return Refused(CUTOFF_PASSED, {"phone": self._agency.contact.phone})
+            wanted_office = (office_id or row.office_id) if row.mode == Mode.OFFICE else None
+            target = self._target(row.mode, row.subject_id, wanted_office)
+            if target is None:
+                return Refused(NOT_BOOKABLE)
+            if start == row.starts_at and target.office_id == row.office_id:
+                return Booked(self._view(row))
+            if self._find_slot(target, start, now, _EMPTY, language=None) is None:
+                return Refused(INVALID_SLOT)
+
+            end = start + timedelta(minutes=target.subject.duration_minutes)
+            slot = await self._live_slot(uow, target, start, now, row.interview_language, exclude=row)
+            old_start, old_counselor = row.starts_at, row.counselor_id
+            # Inside this transaction only: if no counselor can be secured below, the rollback puts
+            # the old claims and jobs back.
+            await uow.slot_claims.release(row.id)
+            await uow.jobs.cancel_for_appointment(row.id)
+            moved_to: str | None = None
+            for counselor_id in counselor_preference(slot.counselor_ids if slot else (), keep=old_counselor):
+                try:
+                    await self._move(uow, row.id, counselor_id, target, start, end, now)
+                    moved_to = counselor_id
+                    break
+                except SlotTaken:
+                    log.info("reschedule: counselor %s taken at %s, trying the next", counselor_id,
+                             start.isoformat())
+            if moved_to is None:
+                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row))
+
+            await uow.session.refresh(row)
+            citizen = await uow.citizens.get(citizen_id)
+            reminders = citizen is not None and not (citizen.reminders_opt_out or citizen.processing_restricted)
+            # Jobs of earlier times keep their keys; counting them gives this move fresh keys even
+            # when the citizen moves back to a time they had before.
+            revision = len(await uow.jobs.for_appointment(row.id))
+            await self._schedule_jobs(uow, row.id, start, now, reminders_allowed=reminders, revision=revision)
+            await self._services.audit.record(
+                uow, EventType.RESCHEDULED, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
+                appointment_id=row.id,
+                payload={"from": old_start.isoformat(), "to": start.isoformat(), "office": target.office_id,
+                         "counselor": moved_to, "previous_counselor": old_counselor},
+            )
+            await uow.commit()
+        log.info("reschedule: appointment %s moved", row.id)
+        return Booked(self._view(row))
+
+    async def cancel(
+        self, *, citizen_id: str, appointment_id: object, reason_note: str | None = None
+    ) -> Cancelled | Refused:
+        """Cancel the citizen's appointment, up to the agency's cut-off before it starts."""
+        now = self._clock.now()
+        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+            return Refused(NOT_FOUND)
+        note = reason_note.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason_note, str) else ""
+        async with self._services.uow() as uow:
+            row = await self._own_for_update(uow, citizen_id, str(appointment_id))
+            if row is None:
+                return Refused(NOT_FOUND)
+            if row.status != BOOKED or row.ends_at <= now:
+                return Refused(NOT_ACTIVE)
+            if not can_change(row.starts_at, now, self._rules):
+                return Refused(CUTOFF_PASSED, {"phone": self._agency.contact.phone})
+            await cancel_appointment(uow, row, reason=CancelReason.CITIZEN, now=now, note=note or None)
+            await self._services.audit.record(uow, EventType.CANCELLED, actor=citizen_actor(citizen_id),
+                                              citizen_id=citizen_id, appointment_id=row.id,
+                                              payload={"reason": CancelReason.CITIZEN})
+            await uow.commit()
+        log.info("cancel: appointment %s cancelled by the citizen", row.id)
+        return Cancelled(self._view(row))
+
+    def can_cancel(self, appointment: AppointmentView) -> bool:
+        """Whether the chat may still cancel or move it (booked, and before the cut-off)."""
+        return appointment.status == BOOKED and can_change(appointment.starts_at, self._clock.now(), self._rules)
+
+    # -- calendar file --------------------------------------------------------------------
+
+    def ics(self, appointment: AppointmentView, language: str) -> bytes:
+        """An iCalendar file with one event; times in UTC. Holds only what the citizen's card shows."""
+        agency = self._agency
+        lang = language if language in LANGUAGES else agency.default_language
+        subject = agency.subject(appointment.subject_id)
+        subject_name = _localized(subject.name, lang, agency.default_language) if subject else ""
+        agency_name = agency.display_name(lang)
+        summary = t(lang, "ics.summary", subject=subject_name, agency=agency_name)
+        lines: list[str] = []
+        office = agency.office(appointment.office_id) if appointment.office_id else None
+        if appointment.mode == Mode.OFFICE and office is not None:
+            address = f"{office.street}, {office.postal_code} {office.city}"
+            location = f"{_localized(office.name, lang, agency.default_language)}, {address}"
+            lines.append(t(lang, "ics.office_intro", office=location))
+        else:
+            location = t(lang, "ics.location_video")
+            lines.append(t(lang, "ics.video_intro", agency=agency_name))
+            if appointment.join_url:
+                lines.append(t(lang, "ics.join", url=appointment.join_url))
+            else:
+                lines.append(t(lang, "ics.join_later"))
+        if appointment.counselor_name:
+            lines.append(t(lang, "ics.counselor", name=appointment.counselor_name))
+        if subject is not None and subject.documents_to_prepare:
+            lines.append(t(lang, "ics.documents",
+                           documents=_localized(subject.documents_to_prepare, lang, agency.default_language)))
+        lines.append(t(lang, "ics.change", agency=agency_name, phone=agency.contact.phone))
+
+        event = Event()
+        event.add("uid", f"{appointment.id}@{agency.id}.guichet")
+        event.add("dtstamp", self._clock.now().astimezone(UTC))
+        event.add("dtstart", appointment.starts_at.astimezone(UTC))
+        event.add("dtend", appointment.ends_at.astimezone(UTC))
+        cancelled = appointment.status != BOOKED
+        event.add("summary", t(lang, "ics.cancelled", summary=summary) if cancelled else summary)
+        event.add("location", location)
+        event.add("description", "\n\n".join(lines))
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        # Calendars replace an event with the same UID only for a higher SEQUENCE.
+        event.add("sequence", _sequence(appointment.updated_at))
+        if appointment.mode == Mode.VIDEO and appointment.join_url:
+            event.add("url", appointment.join_url)
+        calendar = Calendar()
+        calendar.add("prodid", "-//Guichet//Appointment booking//EN")
+        calendar.add("version", "2.0")
+        calendar.add("method", "PUBLISH")
+        calendar.add_component(event)
+        return calendar.to_ical()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _target(self, mode: object, subject_id: object, office_id: object) -> _Target | None:
+        """The checked mode, subject and office; None if the agency does not offer this combination."""
+        if not isinstance(mode, str) or mode not in set(Mode):
+            return None
+        checked_mode = Mode(mode)
+        subject = self._agency.subject(subject_id) if isinstance(subject_id, str) else None
+        if checked_mode not in self._agency.modes or subject is None or checked_mode not in subject.modes:
+            return None
+        if office_id is not None and (not isinstance(office_id, str) or self._agency.office(office_id) is None):
+            return None
+        if checked_mode is Mode.OFFICE:
+            if office_id is None:
+                # Searching every office is fine, booking needs one.
+                return _Target(checked_mode, subject, None, None)
+            return _Target(checked_mode, subject, office_id, office_id)
+        return _Target(checked_mode, subject, office_id, None)
+
+    def _find_slot(
+        self,
+        target: _Target,
+        start: datetime,
+        now: datetime,
+        busy: BusyIndex,
+        *,
+        language: str | None,
+        load: Mapping[str, int] | None = None,
+    ) -> Slot | None:
+        """The engine's slot at exactly `start` (and office), counselors fairest first; None if not offered."""
+        if target.mode is Mode.OFFICE and target.office_id is None:
+            return None
+        day = start.astimezone(self._agency.zone).date()
+        slots = self._engine.slots_for_day(
+            mode=target.mode, subject_id=target.subject.id, day=day, now=now, busy=busy, language=language,
+            office_id=target.search_office, load=load if load is not None else {},
+        )
+        return next((slot for slot in slots if slot.start == start and slot.office_id == target.office_id), None)
+
+    async def _live_slot(
+        self, uow: UnitOfWork, target: _Target, start: datetime, now: datetime, language: str,
+        exclude: Appointment | None = None,
+    ) -> Slot | None:
+        """The slot as the database says it is now, with the agency's current load for fairness."""
+        day = start.astimezone(self._agency.zone).date()
+        busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), exclude)
+        load = await uow.appointments.load_by_counselor(self._agency.id, now, self._horizon_end(now))
+        return self._find_slot(target, start, now, busy, language=language, load=load)
+
+    def _offers(self, target: _Target, day: date, now: datetime, busy: BusyIndex,
+                language: str | None) -> list[SlotOffer]:
+        slots = self._engine.slots_for_day(
+            mode=target.mode, subject_id=target.subject.id, day=day, now=now, busy=busy, language=language,
+            office_id=target.search_office, load={},
+        )
+        return [SlotOffer(start=slot.start, end=slot.end, office_id=slot.office_id) for slot in slots]
+
+    async def _alternatives(
+        self, uow: UnitOfWork, target: _Target, requested: datetime, now: datetime, language: str,
+        exclude: Appointment | None,
+    ) -> list[SlotOffer]:
+        """Fresh offers after a slot was lost: nearest times that day, then the following days."""
+        day = requested.astimezone(self._agency.zone).date()
+        busy = await self._busy(uow, self._day_start(day), self._horizon_end(now), exclude)
+        same_day = [offer for offer in self._offers(target, day, now, busy, language) if offer.start != requested]
+        later: list[SlotOffer] = []
+        next_days = self._engine.days_with_slots(
+            mode=target.mode, subject_id=target.subject.id, now=now, busy=busy, language=language,
+            office_id=target.search_office, limit=MAX_ALTERNATIVES, from_day=day + timedelta(days=1),
+        )
+        for next_day in next_days:
+            if len(same_day) + len(later) >= MAX_ALTERNATIVES:
+                break
+            later.extend(self._offers(target, next_day, now, busy, language))
+        return pick_alternatives(requested, same_day, later)
+
+    async def _busy(
+        self, uow: UnitOfWork, start: datetime, end: datetime, exclude: Appointment | str | None
+    ) -> BusyIndex:
+        """Booked time overlapping [start, end) per counselor; the excluded appointment counts as free."""
+        intervals = await uow.appointments.busy_between(self._agency.id, start, end)
+        skip: tuple[str, datetime, datetime] | None = None
+        if isinstance(exclude, str):
+            exclude = await uow.appointments.get(exclude) if _is_appointment_id(exclude) else None
+        if exclude is not None and exclude.status == BOOKED:
+            # One counselor never has two booked appointments over the same time, so the triple
+            # names the excluded appointment.
+            skip = (exclude.counselor_id, exclude.starts_at, exclude.ends_at)
+        return BusyIndex.from_busy(
+            Busy(item.counselor_id, item.starts_at, item.ends_at)
+            for item in intervals
+            if (item.counselor_id, item.starts_at, item.ends_at) != skip
+        )
+
+    async def _insert(
+        self, uow: UnitOfWork, citizen_id: str, counselor_id: str, target: _Target, start: datetime,
+        end: datetime, interview_language: str, now: datetime,
+    ) -> Appointment:
+        """The appointment with its claims, or SlotTaken with nothing written (one savepoint).
+
+        Claims come before the row counts as booked. On PostgreSQL, two transactions inserting
+        overlapping booked rows at the same instant wait for each other inside the exclusion
+        constraint and one dies as a deadlock victim; claims are taken in ascending step order, so
+        the second claimant simply waits for the first and then fails cleanly. Once the claims are
+        held, no other transaction can be booking an overlapping time, and the exclusion constraint
+        only checks, it no longer waits.
+        """
+        row = Appointment(
+            id=str(uuid4()), agency_id=self._agency.id, citizen_id=citizen_id, counselor_id=counselor_id,
+            mode=str(target.mode), office_id=target.office_id, subject_id=target.subject.id, starts_at=start,
+            ends_at=end, status=_CLAIMING, interview_language=interview_language, created_at=now, updated_at=now,
+        )
+        async with _attempt(uow, counselor_id):
+            await uow.appointments.add(row)
+            await uow.slot_claims.claim(row.id, counselor_id, claim_steps(start, end))
+            row.status = BOOKED
+            await uow.session.flush()
+        return row
+
+    async def _move(
+        self, uow: UnitOfWork, appointment_id: str, counselor_id: str, target: _Target, start: datetime,
+        end: datetime, now: datetime,
+    ) -> None:
+        """Give the appointment its new time, office and counselor with claims, or SlotTaken and no change.
+
+        Claims first, for the reason given in `_insert`; the caller has released the old ones.
+        """
+        async with _attempt(uow, counselor_id):
+            await uow.slot_claims.claim(appointment_id, counselor_id, claim_steps(start, end))
+            await uow.session.execute(
+                update(Appointment)
+                .where(Appointment.id == appointment_id)
+                .values(counselor_id=counselor_id, starts_at=start, ends_at=end, office_id=target.office_id,
+                        updated_at=now),
+                execution_options={"synchronize_session": False},
+            )
+
+    async def _own_for_update(self, uow: UnitOfWork, citizen_id: str, appointment_id: str) -> Appointment | None:
+        """The citizen's appointment, locked until commit (PostgreSQL) so two changes of it queue up."""
+        statement = (
+            select(Appointment)
+            .where(Appointment.id == appointment_id, Appointment.citizen_id == citizen_id)
+            .with_for_update()
+        )
+        return (await uow.session.scalars(statement, execution_options={"populate_existing": True})).first()
+
+    async def _schedule_jobs(
+        self, uow: UnitOfWork, appointment_id: str, start: datetime, now: datetime, *, reminders_allowed: bool,
+        revision: int,
+    ) -> None:
+        for job in plan_jobs(self._agency, start, now, reminders_allowed=reminders_allowed):
+            key = f"{job.kind}:{appointment_id}:{start.isoformat()}"
+            payload: dict[str, object] = {"appointment_id": appointment_id}
+            if job.offset_minutes is not None:
+                key += f":{job.offset_minutes}m"
+                payload["offset_minutes"] = job.offset_minutes
+            await uow.jobs.schedule(str(job.kind), job.run_at, payload, f"{key}:r{revision}",
+                                    appointment_id=appointment_id, now=now)
+
+    def _view(self, row: Appointment) -> AppointmentView:
+        counselor = self._agency.counselor(row.counselor_id)
+        return AppointmentView(
+            id=row.id, mode=Mode(row.mode), subject_id=row.subject_id, office_id=row.office_id,
+            starts_at=row.starts_at, ends_at=row.ends_at, status=row.status,
+            interview_language=row.interview_language, join_url=row.join_url,
+            counselor_name=counselor.display_name if counselor is not None else None,
+            cancel_reason=row.cancel_reason, updated_at=row.updated_at,
+        )
+
+    def _local_today(self, now: datetime) -> date:
+        return now.astimezone(self._agency.zone).date()
+
+    def _day_start(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self._agency.zone).astimezone(UTC)
+
+    def _horizon_end(self, now: datetime) -> datetime:
+        """The end of the last local day the engine offers (today + max_horizon_days)."""
+        return self._day_start(self._local_today(now) + timedelta(days=self._rules.max_horizon_days + 1))
+
+
+@asynccontextmanager
+async def _attempt(uow: UnitOfWork, counselor_id: str) -> AsyncIterator[None]:
+    """One counselor's try in a savepoint: a conflict with another booking rolls it back as SlotTaken."""
+    try:
+        async with uow.session.begin_nested():
+            yield
+    except IntegrityError as error:
+        # PostgreSQL's exclusion constraint: an overlapping booked appointment of the counselor.
+        if is_uniqueness_violation(error):
+            raise SlotTaken(counselor_id) from error
+        raise
+    except DBAPIError as error:
+        # Should claims ever be bypassed, a deadlock victim has still only lost a race.
+        if _sqlstate(error) == _PG_DEADLOCK_DETECTED:
+            log.warning("booking: deadlock on counselor %s, treated as taken", counselor_id)
+            raise SlotTaken(counselor_id) from error
+        raise
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    original = error.orig
+    return getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+
+
+def _is_appointment_id(value: object) -> bool:
+    """A canonical uuid string, as appointments get; anything else came from a tampered card."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _is_aware(value: object) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None
+
+
+def _localized(texts: Mapping[str, str], language: str, fallback: str) -> str:
+    return texts.get(language) or texts[fallback]
+
+
+_SEQUENCE_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _sequence(updated_at: datetime | None) -> int:
+    """Seconds since 2024 of the last change: grows with every move, fits iCalendar's integer."""
+    if updated_at is None:
+        return 0
+    return max(0, int((updated_at - _SEQUENCE_EPOCH).total_seconds()))
+
