@@ -1,0 +1,379 @@
+"""Privacy dialogs: my data, export, correct, erase, restriction and reminders.
+
+- `privacy.my_data`: the card of what is held, why, how long; its buttons are entry verbs.
+- `privacy.export`: the JSON export. In a Teams personal chat Teams must ask the person before a bot
+  writes a file to their OneDrive (FileConsentCard); the answer comes back as a `fileConsent/invoke`,
+  which TeamsBot routes here as the verb `privacy_export_file` (`privacy.export_file`). Elsewhere
+  (Emulator, Web Chat) the file goes inline as a `data:` URL attachment.
+- `privacy.rectify`: the consent gate (purpose RECTIFY), then `privacy.rectify_form`, the booking's
+  personal-data fields prefilled, checked as at booking, until valid or abandoned.
+- `privacy.erase`: what erasure means for this citizen, then erasure on confirmation. The turn then
+  asks TeamsBot (FORGET_PERSON) to delete the conversation state instead of saving it and to forget
+  the cached identity, so the next message starts afresh as a new person.
+- `privacy.restrict` / `privacy.reminders`: set the flag the button names.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+from typing import Any
+
+from botbuilder.dialogs import (
+    Dialog,
+    DialogContext,
+    DialogReason,
+    DialogTurnResult,
+    WaterfallDialog,
+    WaterfallStepContext,
+)
+from botbuilder.schema import Activity, ActivityTypes, Attachment
+
+from bot.commands import Intent
+from bot.domain.consent import Purpose
+from bot.services.consent import citizen_ref
+from bot.services.container import Services
+from bot.services.file_upload import UploadFailed, upload_file
+from bot.services.privacy import PrivacyService, export_bytes, state_key
+from bot.teams_bot import FORGET_PERSON, card_message
+from bot.turn import TurnInfo, turn_info
+from cards.booking import build_personal_data_card, personal_display_value
+from cards.i18n import t
+from cards.privacy import (
+    FILE_CONSENT_CARD,
+    FILE_INFO_CARD,
+    build_erase_confirm_card,
+    build_erased_card,
+    build_file_consent,
+    build_my_data_card,
+    build_notice_card,
+    build_rectified_card,
+    build_rectify_card,
+    export_file_name,
+    form_inputs,
+)
+from cards.verbs import Verb
+from dialogs.await_card import AwaitCard
+from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
+
+log = logging.getLogger(__name__)
+
+MY_DATA = "privacy.my_data"
+EXPORT = "privacy.export"
+EXPORT_FILE = "privacy.export_file"
+RECTIFY = "privacy.rectify"
+RECTIFY_FORM = "privacy.rectify_form"
+ERASE = "privacy.erase"
+RESTRICT = "privacy.restrict"
+REMINDERS = "privacy.reminders"
+
+
+def _show(context_info: TurnInfo, card: dict[str, Any]) -> Activity | None:
+    """Put an outcome card in place of the pressed one (Action.Execute), or return it to send."""
+    action = context_info.action
+    if action is not None and action.via_invoke:
+        context_info.refreshed_card = card
+        return None
+    return card_message(card)
+
+
+class MyDataDialog(Dialog):
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(MY_DATA)
+        self._privacy = privacy
+        self._agency = services.agency
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        info = turn_info(dialog_context.context)
+        overview = await self._privacy.overview(info.citizen_id or "")
+        if overview is None:
+            await dialog_context.context.send_activity(t(info.language, "privacy.erase.already"))
+        else:
+            await dialog_context.context.send_activity(card_message(build_my_data_card(self._agency, info.language,
+                                                                                       overview)))
+        return await dialog_context.end_dialog()
+
+
+def _personal_chat_in_teams(context_activity: Activity) -> bool:
+    conversation = context_activity.conversation
+    kind = getattr(conversation, "conversation_type", None) if conversation is not None else None
+    return context_activity.channel_id == "msteams" and kind in (None, "personal")
+
+
+class ExportDialog(Dialog):
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(EXPORT)
+        self._privacy = privacy
+        self._services = services
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        context = dialog_context.context
+        info = turn_info(context)
+        citizen_id = info.citizen_id or ""
+        document = await self._privacy.export(citizen_id, info.language)
+        if document is None:
+            await context.send_activity(t(info.language, "privacy.erase.already"))
+            return await dialog_context.end_dialog()
+        content = export_bytes(document)
+        name = export_file_name(self._services.agency, self._services.clock.now())
+        if _personal_chat_in_teams(context.activity):
+            # The file is made again when the person allows it: the card carries no data, only who
+            # it is for (a digest, not the pseudonym) and the verb its answer is routed by.
+            consent = build_file_consent(info.language, size_bytes=len(content), context={
+                "verb": str(Verb.PRIVACY_EXPORT_FILE), "citizen_ref": citizen_ref(citizen_id),
+            })
+            await context.send_activity(t(info.language, "privacy.export.offer"))
+            await context.send_activity(Activity(
+                type=ActivityTypes.message,
+                attachments=[Attachment(content_type=FILE_CONSENT_CARD, name=name, content=consent)],
+            ))
+            return await dialog_context.end_dialog()
+        inline = "data:application/json;base64," + base64.b64encode(content).decode("ascii")
+        await context.send_activity(Activity(
+            type=ActivityTypes.message, text=t(info.language, "privacy.export.sent"),
+            attachments=[Attachment(content_type="application/json", content_url=inline, name=name)],
+        ))
+        await self._privacy.record_export(citizen_id, delivery="inline", size_bytes=len(content))
+        return await dialog_context.end_dialog()
+
+
+class ExportFileDialog(Dialog):
+    """The person's answer to the file consent card: upload the file, or note the refusal."""
+
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(EXPORT_FILE)
+        self._privacy = privacy
+        self._services = services
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        context = dialog_context.context
+        info = turn_info(context)
+        language = info.language
+        data = options if isinstance(options, dict) else {}
+        citizen_id = info.citizen_id or ""
+        ref = data.get("citizen_ref")
+        if not isinstance(ref, str) or not hmac.compare_digest(ref, citizen_ref(citizen_id)):
+            await context.send_activity(t(language, "privacy.export.expired"))
+            return await dialog_context.end_dialog()
+        if data.get("file_action") != "accept":
+            await context.send_activity(t(language, "privacy.export.declined"))
+            return await dialog_context.end_dialog()
+        upload = data.get("upload_info") if isinstance(data.get("upload_info"), dict) else {}
+        upload_url = upload.get("uploadUrl")
+        document = await self._privacy.export(citizen_id, language)
+        if document is None or not isinstance(upload_url, str):
+            await context.send_activity(t(language, "privacy.export.expired"))
+            return await dialog_context.end_dialog()
+        content = export_bytes(document)
+        try:
+            await upload_file(upload_url, content)
+        except UploadFailed:
+            await context.send_activity(t(language, "privacy.export.failed"))
+            return await dialog_context.end_dialog()
+        file_info = Attachment(
+            content_type=FILE_INFO_CARD, name=str(upload.get("name") or "export.json"),
+            content_url=str(upload.get("contentUrl") or ""),
+            content={"uniqueId": upload.get("uniqueId"), "fileType": upload.get("fileType") or "json"},
+        )
+        await context.send_activity(Activity(type=ActivityTypes.message, text=t(language, "privacy.export.sent"),
+                                             attachments=[file_info]))
+        await self._privacy.record_export(citizen_id, delivery="teams_file", size_bytes=len(content))
+        return await dialog_context.end_dialog()
+
+
+class RectifyEntry(Dialog):
+    """Correcting processes personal data: the privacy policy must be accepted first (purpose RECTIFY)."""
+
+    def __init__(self) -> None:
+        super().__init__(RECTIFY)
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        if dialog_context.find_dialog_sync(CONSENT_GATE) is None:
+            return await dialog_context.replace_dialog(RECTIFY_FORM)
+        return await dialog_context.replace_dialog(
+            CONSENT_GATE, {"next": RECTIFY_FORM, "options": {}, "purpose": Purpose.RECTIFY.value}
+        )
+
+
+class RectifyForm(Dialog):
+    """The form, again with the errors under the fields until the values are valid.
+
+    Typed values are never kept in the dialog state: each form card is sent at once and only its
+    id is remembered (AwaitCard), so no personal data sits in the bot state between turns.
+    """
+
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(RECTIFY_FORM)
+        self._privacy = privacy
+        self._agency = services.agency
+
+    def _form(self, language: str, values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+        booking_form = build_personal_data_card(self._agency, language, values=values, errors=errors)
+        return build_rectify_card(language, form_inputs(booking_form), has_errors=bool(errors))
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        info = turn_info(dialog_context.context)
+        stored = await self._privacy.stored_personal_data(info.citizen_id or "")
+        if not stored:
+            await dialog_context.context.send_activity(t(info.language, "privacy.rectify.nothing_stored"))
+            return await dialog_context.end_dialog(False)
+        values = {f.value: personal_display_value(self._agency, info.language, value) for f, value in stored.items()}
+        return await dialog_context.begin_dialog(AwaitCard.ID, {
+            "card": self._form(info.language, values, {}), "verbs": [Verb.PRIVACY_RECTIFY_SUBMIT],
+        })
+
+    async def resume_dialog(self, dialog_context: DialogContext, reason: DialogReason, result: Any = None
+                            ) -> DialogTurnResult:
+        context = dialog_context.context
+        info = turn_info(context)
+        language = info.language
+        citizen_id = info.citizen_id or ""
+        data = result.get("data") if isinstance(result, dict) and isinstance(result.get("data"), dict) else {}
+        typed = {f.value: data.get(f.value) for f in self._agency.personal_data_fields}
+        outcome = await self._privacy.rectify(citizen_id, typed)
+        if outcome.errors:
+            shown = {name: value for name, value in typed.items() if isinstance(value, str)}
+            errors = {f.value: key for f, key in outcome.errors.items()}
+            if info.action is not None and info.action.via_invoke:
+                info.refreshed_card = build_notice_card(language, t(language, "privacy.rectify.title"),
+                                                        t(language, "privacy.rectify.errors"), good=False)
+            return await dialog_context.begin_dialog(AwaitCard.ID, {
+                "card": self._form(language, shown, errors), "verbs": [Verb.PRIVACY_RECTIFY_SUBMIT],
+            })
+        if outcome.nothing_stored:
+            await context.send_activity(t(language, "privacy.rectify.nothing_stored"))
+            return await dialog_context.end_dialog(False)
+        if not outcome.changed:
+            message = _show(info, build_notice_card(language, t(language, "privacy.rectify.title"),
+                                                    t(language, "privacy.rectify.unchanged")))
+            if message is not None:
+                await context.send_activity(message)
+            return await dialog_context.end_dialog(False)
+        stored = await self._privacy.stored_personal_data(citizen_id)
+        upcoming = await self._privacy.upcoming_count(citizen_id)
+        card = build_rectified_card(self._agency, language, {f: stored[f] for f in outcome.changed if f in stored},
+                                    upcoming=upcoming, language_changed=outcome.interview_language_changed)
+        message = _show(info, card)
+        if message is not None:
+            await context.send_activity(message)
+        return await dialog_context.end_dialog(True)
+
+
+class EraseDialog(WaterfallDialog):
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(ERASE, [self._ask_step, self._answer_step])
+        self._privacy = privacy
+        self._agency = services.agency
+
+    async def _ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        info = turn_info(step.context)
+        upcoming = await self._privacy.upcoming_count(info.citizen_id or "")
+        # What the card announces is kept here, not read back from the card, which could be edited.
+        step.values["announced"] = upcoming
+        card = build_erase_confirm_card(self._agency, info.language, upcoming)
+        return await step.begin_dialog(AwaitCard.ID, {
+            "card": card, "verbs": [Verb.PRIVACY_ERASE_CONFIRM, Verb.PRIVACY_ERASE_CANCEL],
+        })
+
+    async def _answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
+        context = step.context
+        info = turn_info(context)
+        language = info.language
+        result = step.result if isinstance(step.result, dict) else {}
+        if result.get("verb") != Verb.PRIVACY_ERASE_CONFIRM:
+            message = _show(info, build_notice_card(language, t(language, "privacy.erase.kept_title"),
+                                                    t(language, "privacy.erase.kept_text")))
+            if message is not None:
+                await context.send_activity(message)
+            return await step.end_dialog(False)
+        activity = context.activity
+        keys = set()
+        if activity.channel_id and activity.conversation is not None and activity.conversation.id:
+            keys.add(state_key(activity.channel_id, activity.conversation.id))
+        outcome = await self._privacy.erase(
+            info.citizen_id or "", language=language, state_keys=keys, activity_id=activity.id,
+            channel=activity.channel_id or "msteams", announced_upcoming=step.values["announced"],
+        )
+        if outcome.upcoming_changed:
+            await context.send_activity(t(language, "privacy.erase.changed"))
+            return await step.replace_dialog(self.id)
+        if outcome.already_erased:
+            await context.send_activity(t(language, "privacy.erase.already"))
+            return await step.end_dialog(False)
+        # The conversation state goes with the data; TeamsBot deletes it at the end of the turn.
+        info.extras[FORGET_PERSON] = True
+        message = _show(info, build_erased_card(language, cancelled=len(outcome.cancelled)))
+        if message is not None:
+            await context.send_activity(message)
+        log.info("privacy: erasure done in this turn")
+        return await step.end_dialog(True)
+
+
+class FlagDialog(Dialog):
+    """Restriction or reminders: set what the pressed button says (a command toggles)."""
+
+    def __init__(self, dialog_id: str, privacy: PrivacyService, *, restriction: bool) -> None:
+        super().__init__(dialog_id)
+        self._privacy = privacy
+        self._restriction = restriction
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        context = dialog_context.context
+        info = turn_info(context)
+        language = info.language
+        citizen_id = info.citizen_id or ""
+        data = options if isinstance(options, dict) else {}
+        overview = await self._privacy.overview(citizen_id)
+        if overview is None:
+            await context.send_activity(t(language, "privacy.erase.already"))
+            return await dialog_context.end_dialog()
+        if self._restriction:
+            wanted = data.get("restricted")
+            restricted = wanted if isinstance(wanted, bool) else not overview.processing_restricted
+            await self._privacy.set_restricted(citizen_id, restricted)
+            prefix = "privacy.restrict.on" if restricted else "privacy.restrict.off"
+            text = t(language, prefix)
+        else:
+            wanted = data.get("enabled")
+            enabled = wanted if isinstance(wanted, bool) else overview.reminders_opt_out
+            await self._privacy.set_reminders(citizen_id, enabled)
+            prefix = "privacy.reminders.on" if enabled else "privacy.reminders.off"
+            text = t(language, prefix)
+            if enabled and overview.processing_restricted:
+                text += "\n\n" + t(language, "privacy.reminders.restricted_note")
+        message = _show(info, build_notice_card(language, t(language, f"{prefix}_title"), text))
+        if message is not None:
+            await context.send_activity(message)
+        return await dialog_context.end_dialog()
+
+
+def build_privacy_feature(services: Services, privacy: PrivacyService | None = None) -> Feature:
+    privacy = privacy or PrivacyService(services)
+    return Feature(
+        dialogs=[
+            MyDataDialog(privacy, services),
+            ExportDialog(privacy, services),
+            ExportFileDialog(privacy, services),
+            RectifyEntry(),
+            RectifyForm(privacy, services),
+            EraseDialog(privacy, services),
+            FlagDialog(RESTRICT, privacy, restriction=True),
+            FlagDialog(REMINDERS, privacy, restriction=False),
+        ],
+        intents={
+            Intent.MY_DATA: Entry(MY_DATA),
+            Intent.EXPORT: Entry(EXPORT),
+            Intent.RECTIFY: Entry(RECTIFY),
+            Intent.ERASE: Entry(ERASE),
+        },
+        verbs={
+            Verb.MENU_MY_DATA: Entry(MY_DATA),
+            Verb.PRIVACY_EXPORT: Entry(EXPORT),
+            Verb.PRIVACY_EXPORT_FILE: Entry(EXPORT_FILE),
+            Verb.PRIVACY_RECTIFY: Entry(RECTIFY),
+            Verb.PRIVACY_ERASE: Entry(ERASE),
+            Verb.PRIVACY_RESTRICT: Entry(RESTRICT),
+            Verb.PRIVACY_REMINDERS: Entry(REMINDERS),
+        },
+    )

@@ -1,0 +1,146 @@
+"""The writes that only erasure and retention may make: unlinking, anonymising and deleting.
+
+The everyday repositories never delete proofs or unlink people; these statements do, and only the
+privacy and retention services call them, inside their own unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.models import Appointment, BotStateItem, Citizen, ConsentRecord, ScheduledJob, SlotClaim
+from storage.repositories import PERSONAL_COLUMNS
+
+# Everything on a citizen row that identifies the person or reaches them, beside PERSONAL_COLUMNS.
+IDENTITY_COLUMNS: tuple[str, ...] = (
+    "tenant_id", "aad_object_id", "teams_user_id", "conversation_reference", "locale",
+)
+# Appointment fields that may name or reach the person (a typed note, the meeting and its link).
+APPOINTMENT_LINK_COLUMNS: tuple[str, ...] = ("cancel_note", "meeting_id", "join_url")
+WITHDRAWN = "withdrawn"
+_NO_SYNC = {"synchronize_session": False}
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount or 0)
+
+
+class PrivacyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def erase_identity(self, citizen_id: str, now: datetime) -> None:
+        """Keep the row (consent proofs still point at its pseudonymous id) with nothing left on it
+        that identifies or reaches the person."""
+        values: dict[str, Any] = dict.fromkeys((*PERSONAL_COLUMNS, *IDENTITY_COLUMNS))
+        values.update(erased_at=now, last_seen_at=now)
+        await self._session.execute(
+            update(Citizen).where(Citizen.id == citizen_id).values(**values),
+            execution_options={"synchronize_session": "fetch"},
+        )
+
+    async def appointment_ids_of(self, citizen_id: str) -> list[str]:
+        return list(await self._session.scalars(select(Appointment.id).where(Appointment.citizen_id == citizen_id)))
+
+    async def anonymise_appointments(self, ids: Sequence[str], now: datetime) -> int:
+        """Appointments kept for statistics: no citizen, no note, no meeting link."""
+        if not ids:
+            return 0
+        values: dict[str, Any] = dict.fromkeys(APPOINTMENT_LINK_COLUMNS)
+        values.update(citizen_id=None, anonymised_at=now)
+        result = await self._session.execute(
+            update(Appointment).where(Appointment.id.in_(list(ids))).values(**values),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        return _count(result)
+
+    async def delete_appointments(self, ids: Sequence[str]) -> int:
+        """Appointments, their slot claims and their jobs, gone (no statistics kept)."""
+        if not ids:
+            return 0
+        wanted = list(ids)
+        await self._session.execute(delete(ScheduledJob).where(ScheduledJob.appointment_id.in_(wanted)),
+                                    execution_options=_NO_SYNC)
+        await self._session.execute(delete(SlotClaim).where(SlotClaim.appointment_id.in_(wanted)),
+                                    execution_options=_NO_SYNC)
+        result = await self._session.execute(delete(Appointment).where(Appointment.id.in_(wanted)),
+                                             execution_options=_NO_SYNC)
+        return _count(result)
+
+    async def delete_idle_jobs(self, appointment_ids: Sequence[str]) -> int:
+        """Jobs of these appointments that no worker is running (a running one finds its appointment
+        cancelled and does nothing)."""
+        if not appointment_ids:
+            return 0
+        result = await self._session.execute(
+            delete(ScheduledJob).where(ScheduledJob.appointment_id.in_(list(appointment_ids)),
+                                       ScheduledJob.status != "running"),
+            execution_options=_NO_SYNC,
+        )
+        return _count(result)
+
+    async def cancel_pending_jobs(self, appointment_ids: Sequence[str], kinds: Iterable[str]) -> int:
+        if not appointment_ids:
+            return 0
+        result = await self._session.execute(
+            update(ScheduledJob)
+            .where(ScheduledJob.appointment_id.in_(list(appointment_ids)), ScheduledJob.kind.in_(list(kinds)),
+                   ScheduledJob.status == "pending")
+            .values(status="cancelled", locked_until=None),
+            execution_options=_NO_SYNC,
+        )
+        return _count(result)
+
+    async def delete_bot_state(self, keys: Iterable[str]) -> int:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return 0
+        result = await self._session.execute(delete(BotStateItem).where(BotStateItem.key.in_(wanted)),
+                                             execution_options=_NO_SYNC)
+        return _count(result)
+
+    async def delete_bot_state_before(self, cutoff: datetime) -> int:
+        """Conversation state nobody has touched since `cutoff` (an abandoned conversation)."""
+        result = await self._session.execute(delete(BotStateItem).where(BotStateItem.updated_at < cutoff),
+                                             execution_options=_NO_SYNC)
+        return _count(result)
+
+    async def delete_expired_consents(self, agency_id: str, cutoff: datetime) -> int:
+        """Consent proofs whose period ran out: a withdrawal older than `cutoff`, and any record
+        followed (same citizen, same document) by a newer record that is itself older than `cutoff`.
+        The record in force (the latest acceptance) is never deleted."""
+        later = aliased(ConsentRecord)
+        superseded = exists().where(
+            later.citizen_id == ConsentRecord.citizen_id,
+            later.document_kind == ConsentRecord.document_kind,
+            later.id > ConsentRecord.id,
+            later.occurred_at < cutoff,
+        )
+        expired = (ConsentRecord.action == WITHDRAWN) & (ConsentRecord.occurred_at < cutoff)
+        ids = list(await self._session.scalars(
+            select(ConsentRecord.id).where(ConsentRecord.agency_id == agency_id, expired | superseded)
+        ))
+        if not ids:
+            return 0
+        result = await self._session.execute(delete(ConsentRecord).where(ConsentRecord.id.in_(ids)),
+                                             execution_options=_NO_SYNC)
+        return _count(result)
+
+    async def delete_erased_shells(self, agency_id: str) -> int:
+        """Erased citizens nothing points at any more (no proof, no appointment): the row itself goes."""
+        has_consent = exists().where(ConsentRecord.citizen_id == Citizen.id)
+        has_appointment = exists().where(Appointment.citizen_id == Citizen.id)
+        ids = list(await self._session.scalars(
+            select(Citizen.id).where(Citizen.agency_id == agency_id, Citizen.erased_at.is_not(None),
+                                     ~has_consent, ~has_appointment)
+        ))
+        if not ids:
+            return 0
+        result = await self._session.execute(delete(Citizen).where(Citizen.id.in_(ids)), execution_options=_NO_SYNC)
+        return _count(result)
