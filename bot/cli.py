@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--base-url", help="https:// address of the bot, added to validDomains")
     package.add_argument("--out", help="zip file to write (default: guichet-<agency>.zip)")
     package.set_defaults(handler=_package_app)
+
+    from bot.privacy_cli import add_privacy_commands
+
+    add_privacy_commands(sub)
     return parser
 
 

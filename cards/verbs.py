@@ -44,6 +44,8 @@ class Verb(StrEnum):
     APPT_CANCEL = "appt_cancel"
     APPT_CANCEL_CONFIRM = "appt_cancel_confirm"
     APPT_KEEP = "appt_keep"
+    # The answer to the calendar file's Teams file consent card, routed like a card action.
+    APPT_CALENDAR_FILE = "appt_calendar_file"
     # Privacy rights.
     PRIVACY_EXPORT = "privacy_export"
     PRIVACY_RECTIFY = "privacy_rectify"
@@ -53,6 +55,8 @@ class Verb(StrEnum):
     PRIVACY_ERASE_CANCEL = "privacy_erase_cancel"
     PRIVACY_RESTRICT = "privacy_restrict"
     PRIVACY_REMINDERS = "privacy_reminders"
+    # The answer to the export's Teams file consent card (accept or decline), routed like a card action.
+    PRIVACY_EXPORT_FILE = "privacy_export_file"
     # Verbs added later go in the block of their feature, so one enum routes every card action.
 
 

@@ -37,6 +37,8 @@ class Entry:
 
     dialog_id: str
     needs_consent: bool = False
+    # What the consent gate checks (bot.domain.consent.Purpose); None: the strictest (booking).
+    purpose: str | None = None
 
 
 @dataclass
@@ -119,7 +121,9 @@ class MainDialog(ComponentDialog):
                 await context.send_activity(card_message(build_help_card(self._agency, info.language)))
                 return await step.end_dialog()
         if entry.needs_consent and self._has_consent_gate:
-            return await step.begin_dialog(CONSENT_GATE, {"next": entry.dialog_id, "options": options})
+            return await step.begin_dialog(
+                CONSENT_GATE, {"next": entry.dialog_id, "options": options, "purpose": entry.purpose}
+            )
         return await step.begin_dialog(entry.dialog_id, options)
 
     async def _done_step(self, step: WaterfallStepContext) -> DialogTurnResult:

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain.audit import GENESIS, ChainedEvent, ChainReport, EventType, event_hash, verify_chain
+from bot.domain.audit import (
+    GENESIS,
+    PROOF_FORMAT,
+    PRUNED_ACTOR,
+    ChainedEvent,
+    ChainReport,
+    EventType,
+    event_hash,
+    proof_entry,
+    verify_chain,
+)
 from bot.domain.clock import Clock
+from storage.audit_maintenance import AuditMaintenance
 from storage.models import AuditEvent
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -41,12 +52,15 @@ class AuditTrail:
         payload: dict[str, Any] | None = None,
     ) -> AuditEvent:
         """Append one event after the chain head. `payload` must hold no personal data."""
+        body = dict(payload or {})
+        # Names starting with "$" and the actor "pruned" are reserved for pruned events (bot.domain.audit).
+        if actor == PRUNED_ACTOR or any(str(key).startswith("$") for key in body):
+            raise ValueError("reserved audit actor or payload key")
         head = await uow.audit.last(self._agency_id)
         prev_hash = head.hash if head is not None else GENESIS
         occurred_at = self._clock.now()
         if head is not None and occurred_at < head.occurred_at:
             occurred_at = head.occurred_at  # a clock step backwards must not reorder the chain
-        body = dict(payload or {})
         event = AuditEvent(
             agency_id=self._agency_id, occurred_at=occurred_at, actor=actor, event_type=str(event_type),
             citizen_pseudonym=citizen_id, appointment_id=appointment_id, payload=body, prev_hash=prev_hash,
@@ -69,3 +83,49 @@ async def verify(uow_factory: UnitOfWorkFactory, agency_id: str) -> ChainReport:
     """Check an agency's whole chain, streaming it in id order."""
     async with uow_factory() as uow:
         return verify_chain([as_chained(row) async for row in uow.audit.iterate(agency_id)])
+
+
+PROOF_ABOUT = (
+    "Proof from the audit trail of one appointment. Every event of the agency is chained: its hash is "
+    "SHA-256 over the canonical JSON array [prev_hash, agency_id, occurred_at (ISO 8601, microseconds), "
+    "event_type, D(actor), D(citizen_pseudonym), D(appointment_id), D(payload)], where D(x) is the SHA-256 "
+    "hex digest of x as canonical JSON (keys sorted, separators ',' and ':', UTF-8, null for none). "
+    "Canonical JSON of the array uses the same rules. The events about this appointment are shown in "
+    "full; the other events needed to keep the chain unbroken between them are redacted to their digests. "
+    "The first event's prev_hash is start_hash (64 zeros: the chain's start). A pruned event (past the audit "
+    "retention period) stores {'$pruned': {actor, citizen_pseudonym, payload digests}} as its payload and "
+    "its digests are used as they are."
+)
+
+
+async def appointment_proof(
+    uow_factory: UnitOfWorkFactory, agency_id: str, appointment_id: str
+) -> dict[str, Any] | None:
+    """A self-contained, verifiable extract of the chain for one appointment (None if it has no events).
+
+    It holds the chain segment from the appointment's first event to its last: that appointment's events
+    in full, the others in between redacted. `start_hash` is the hash the segment hangs from, and the
+    current head is named so the extract can be compared with the live chain or a recorded head.
+    """
+    async with uow_factory() as uow:
+        maintenance = AuditMaintenance(uow.session)
+        bounds = await maintenance.appointment_bounds(agency_id, appointment_id)
+        if bounds is None:
+            return None
+        first_id, last_id = bounds
+        rows = await maintenance.segment(agency_id, first_id, last_id)
+        head = await maintenance.head(agency_id)
+    events = [as_chained(row) for row in rows]
+    start_hash = events[0].prev_hash if events else GENESIS
+    report = verify_chain(events, start_hash=start_hash)
+    return {
+        "format": PROOF_FORMAT,
+        "about": PROOF_ABOUT,
+        "agency_id": agency_id,
+        "appointment_id": appointment_id,
+        "start_hash": start_hash,
+        "starts_at_genesis": start_hash == GENESIS,
+        "segment_verified": report.ok,
+        "chain_head": {"id": head.id, "hash": head.hash} if head is not None else None,
+        "events": [proof_entry(event, redacted=event.appointment_id != appointment_id) for event in events],
+    }
