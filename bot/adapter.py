@@ -2,21 +2,28 @@
 
 The stock SDK builds a new ConnectorClient and a new UserTokenClient on every turn; each msrest
 configuration costs milliseconds of CPU. Here both are built once and reused: connector clients per
-(service URL, audience), the user-token client only when a turn actually asks for it.
+(service URL, audience), the user-token client only when a turn actually asks for it. Connector
+clients send over one aiohttp session with a bounded retry (bot/connector_http.py) instead of
+`requests` in a thread.
+
+A turn's replies wait in its Outbox until its state is saved (TeamsBot.on_turn), so that what the
+person sees and where the conversation stands cannot drift apart when the connector or the
+database fails mid-turn.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from botbuilder.core import TurnContext
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, CallerIdConstants, ResourceResponse
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
     AuthenticateRequestResult,
+    AuthenticationConstants,
     BotFrameworkAuthentication,
     ClaimsIdentity,
     ConnectorFactory,
@@ -24,6 +31,7 @@ from botframework.connector.auth import (
 )
 from botframework.connector.skills import BotFrameworkClient
 
+from bot.connector_http import ConnectorSession, RetryPolicy, install_pipeline
 from bot.settings import Settings
 from cards.i18n import t
 
@@ -39,13 +47,22 @@ class BotFrameworkConfiguration:
     APP_TYPE: str
     APP_TENANTID: str
     TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str | None = None
+    TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str | None = None
+    TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL: str | None = None
+    TO_CHANNEL_FROM_BOT_LOGIN_URL: str | None = None
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str | None = None
+    OAUTH_URL: str | None = None
+    CALLER_ID: str | None = None
+    VALIDATE_AUTHORITY: bool = True
 
 
 class ReusingConnectorFactory(ConnectorFactory):
     """Hands out one ConnectorClient per (service URL, audience) for the life of the process."""
 
-    def __init__(self, inner: ConnectorFactory) -> None:
+    def __init__(self, inner: ConnectorFactory, session: ConnectorSession, retry: RetryPolicy) -> None:
         self._inner = inner
+        self._session = session
+        self._retry = retry
         self._clients: dict[tuple[str, str | None], ConnectorClient] = {}
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
@@ -53,6 +70,7 @@ class ReusingConnectorFactory(ConnectorFactory):
         client = self._clients.get(key)
         if client is None:
             client = await self._inner.create(service_url, audience)
+            install_pipeline(client, self._session, self._retry)
             self._clients[key] = client
         return client
 
@@ -92,9 +110,11 @@ class LazyUserTokenClient(UserTokenClient):
 class ReusingAuthentication(BotFrameworkAuthentication):
     """Delegates authentication to the SDK, caching what the SDK rebuilds on every turn."""
 
-    def __init__(self, inner: BotFrameworkAuthentication) -> None:
+    def __init__(self, inner: BotFrameworkAuthentication, *, retry: RetryPolicy | None = None) -> None:
         self._inner = inner
         self._factories: dict[tuple[str | None, str | None], ReusingConnectorFactory] = {}
+        self.connector_session = ConnectorSession()
+        self.retry = retry or RetryPolicy()
 
     def _reusing(self, claims: ClaimsIdentity, inner: ConnectorFactory) -> ReusingConnectorFactory:
         # Connector credentials depend on the bot's app id and the caller's audience only.
@@ -102,7 +122,7 @@ class ReusingAuthentication(BotFrameworkAuthentication):
         key = (claims_map.get("aud"), claims_map.get("appid") or claims_map.get("azp"))
         factory = self._factories.get(key)
         if factory is None:
-            factory = ReusingConnectorFactory(inner)
+            factory = ReusingConnectorFactory(inner, self.connector_session, self.retry)
             self._factories[key] = factory
         return factory
 
@@ -133,17 +153,88 @@ class ReusingAuthentication(BotFrameworkAuthentication):
         return await self._inner.authenticate_channel_request(auth_header)
 
 
-def create_adapter(settings: Settings, *, default_language: str) -> CloudAdapter:
-    """A CloudAdapter authenticated per the settings (none when no app id: local mode)."""
+OUTBOX_KEY = "guichet.outbox"
+
+
+class Outbox:
+    """A turn's outgoing activities, held until the turn's state is saved, then sent in order.
+
+    Sending first and saving after would leave, when the save fails, cards in the chat that the
+    conversation never reached (their buttons refused as stale); saving first and sending after
+    leaves, when sending fails, a conversation ahead of what the person saw, which can be undone.
+    Invoke responses are not held: they are the HTTP answer, not messages.
+    """
+
+    def __init__(self, context: TurnContext) -> None:
+        self._context = context
+        self.held: list[Activity] = []
+        self.holding = True
+
+    @classmethod
+    def start(cls, context: TurnContext) -> Outbox:
+        outbox = cls(context)
+        context.turn_state[OUTBOX_KEY] = outbox
+        return outbox
+
+    def discard(self) -> None:
+        """The turn failed: what it meant to say is not said."""
+        self.holding = False
+        self.held.clear()
+
+    async def flush(self) -> None:
+        self.holding = False
+        held, self.held = self.held, []
+        if held:
+            await self._context.adapter.send_activities(self._context, held)
+
+
+class HoldingCloudAdapter(CloudAdapter):
+    """CloudAdapter whose replies wait in the turn's Outbox while it holds them."""
+
+    async def send_activities(self, context: TurnContext, activities: list[Activity]) -> list[ResourceResponse]:
+        outbox = context.turn_state.get(OUTBOX_KEY)
+        if not isinstance(outbox, Outbox) or not outbox.holding:
+            return await super().send_activities(context, activities)
+        responses: list[ResourceResponse] = []
+        for activity in activities:
+            if activity.type == ActivityTypes.invoke_response:
+                responses += await super().send_activities(context, [activity])
+            else:
+                outbox.held.append(activity)
+                responses.append(ResourceResponse())
+        return responses
+
+
+def _configuration(settings: Settings) -> BotFrameworkConfiguration:
     configuration = BotFrameworkConfiguration(
         APP_ID=settings.app_id,
         APP_PASSWORD=settings.app_password,
         APP_TYPE=settings.app_type,
         APP_TENANTID=settings.app_tenant_id,
-        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.openid_metadata_url,
     )
-    auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(configuration))
-    adapter = CloudAdapter(auth)
+    if settings.openid_metadata_url is None:
+        return configuration
+    # Setting any endpoint switches the SDK to its "parameterized" authentication, which leaves
+    # every endpoint not given empty: the token issuer check would then accept a token with no
+    # issuer at all. So the public cloud's values go with it; only the metadata address changes.
+    return replace(
+        configuration,
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.openid_metadata_url,
+        TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
+        TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL,
+        TO_CHANNEL_FROM_BOT_LOGIN_URL=AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
+        + AuthenticationConstants.DEFAULT_CHANNEL_AUTH_TENANT,
+        TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
+        OAUTH_URL=AuthenticationConstants.OAUTH_URL,
+        CALLER_ID=CallerIdConstants.public_azure_channel,
+        VALIDATE_AUTHORITY=True,
+    )
+
+
+def create_adapter(settings: Settings, *, default_language: str) -> CloudAdapter:
+    """A CloudAdapter authenticated per the settings (none when no app id: local mode)."""
+    auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(_configuration(settings)))
+    adapter = HoldingCloudAdapter(auth)
 
     async def on_turn_error(context: TurnContext, error: Exception) -> None:
         # The citizen gets a friendly message; the log gets the error class and ids, never message text.
@@ -154,15 +245,34 @@ def create_adapter(settings: Settings, *, default_language: str) -> CloudAdapter
             getattr(context.activity.conversation, "id", "?"),
             exc_info=error,
         )
+        outbox = context.turn_state.get(OUTBOX_KEY)
+        if isinstance(outbox, Outbox):
+            outbox.discard()  # what the failed turn meant to say is not said; the apology goes out now
         if context.activity.type in (ActivityTypes.message, ActivityTypes.invoke):
             language = _activity_language(context.activity, default_language)
+            text = t(language, "conversation.error_generic")
+            if context.activity.type == ActivityTypes.invoke:
+                # The HTTP answer to a card action does not go through the connector, so the person
+                # hears about the failure even when the connector is what failed. It replaces any
+                # refreshed card the failed turn prepared: the pressed card must stay usable.
+                body = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text}
+                await context.send_activity(
+                    Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
+                )
             try:
-                await context.send_activity(t(language, "conversation.error_generic"))
+                await context.send_activity(text)
             except Exception:  # the connector itself may be what failed
                 log.warning("could not tell the user about the failed turn")
 
     adapter.on_turn_error = on_turn_error
     return adapter
+
+
+async def close_adapter(adapter: CloudAdapter) -> None:
+    """Close the connector's HTTP session (at application shutdown)."""
+    auth = adapter.bot_framework_authentication
+    if isinstance(auth, ReusingAuthentication):
+        await auth.connector_session.close()
 
 
 def _activity_language(activity: Activity, default: str) -> str:

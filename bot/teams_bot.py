@@ -11,14 +11,16 @@ from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
-    AdaptiveCardInvokeResponse,
     Attachment,
     ChannelAccount,
 )
 
+from bot.activity_json import serialize
+from bot.adapter import Outbox
 from bot.domain.agency import Agency
 from bot.turn import (
     TURN_INFO_KEY,
+    CardAction,
     TeamsIdentity,
     TurnInfo,
     card_action_of,
@@ -31,6 +33,9 @@ from cards.welcome import build_welcome_card
 log = logging.getLogger(__name__)
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+# Set in TurnInfo.extras by a dialog that erased the person: their conversation state is deleted at
+# the end of the turn instead of saved, and their cached identity forgotten (next turn starts afresh).
+FORGET_PERSON = "guichet.forget_person"
 
 
 class PeopleDirectory(Protocol):
@@ -40,6 +45,10 @@ class PeopleDirectory(Protocol):
         self, identity: TeamsIdentity, *, conversation_reference: dict[str, Any], locale: str | None
     ) -> tuple[str, str | None]:
         """Record the person's latest conversation; return (citizen id, stored locale)."""
+        ...
+
+    def forget(self, identity_key: str) -> None:
+        """Drop what is remembered of the person (after erasure)."""
         ...
 
 
@@ -70,18 +79,44 @@ class TeamsBot(TeamsActivityHandler):
         self._people = people
 
     async def on_turn(self, turn_context: TurnContext) -> None:
+        # Replies wait until the conversation state is saved (bot.adapter.Outbox): if the turn fails
+        # before, nothing it meant to say is said; if they cannot be sent after, the save is undone.
+        # Either way the person's last card stays the live one, and pressing it again works.
+        outbox = Outbox.start(turn_context)
+        try:
+            saved = await self._turn(turn_context)
+        except BaseException:
+            outbox.discard()
+            raise
+        try:
+            await outbox.flush()
+        except Exception:
+            undo = getattr(self._conversation_state, "undo_save", None)
+            if saved and undo is not None:
+                await undo(turn_context)
+            raise
+
+    async def _turn(self, turn_context: TurnContext) -> bool:
+        """The turn up to its saved state; False when the state was deleted instead of saved."""
         activity = turn_context.activity
         if activity.type in (ActivityTypes.message, ActivityTypes.invoke,
                              ActivityTypes.conversation_update, ActivityTypes.installation_update):
             await self._prepare_turn(turn_context)
         await super().on_turn(turn_context)
+        info = turn_context.turn_state.get(TURN_INFO_KEY)
+        if isinstance(info, TurnInfo) and info.extras.get(FORGET_PERSON):
+            await self._conversation_state.load(turn_context)
+            await self._conversation_state.delete(turn_context)
+            self._people.forget(info.identity.key)
+            return False
         await self._conversation_state.save_changes(turn_context)
+        return True
 
     async def _prepare_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         identity = identity_of(activity)
         locale = locale_of(activity)
-        reference = TurnContext.get_conversation_reference(activity).serialize()
+        reference = serialize(TurnContext.get_conversation_reference(activity))
         citizen_id, stored_locale = await self._people.touch(
             identity, conversation_reference=reference, locale=locale
         )
@@ -110,13 +145,31 @@ class TeamsBot(TeamsActivityHandler):
         # method's result twice under CloudAdapter and answers 500.)
         await self._run_dialog(turn_context)
         info: TurnInfo = turn_context.turn_state[TURN_INFO_KEY]
+        # A plain dict: bot.app writes the body as JSON as it stands (msrest cannot serialize the
+        # AdaptiveCardInvokeResponse model with the empty message value Teams expects).
         if info.refreshed_card is not None:
-            body = AdaptiveCardInvokeResponse(status_code=200, type=ADAPTIVE_CARD, value=info.refreshed_card)
+            body = {"statusCode": 200, "type": ADAPTIVE_CARD, "value": info.refreshed_card}
         else:
-            body = AdaptiveCardInvokeResponse(
-                status_code=200, type="application/vnd.microsoft.activity.message", value=""
-            )
+            body = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
         return InvokeResponse(status=200, body=body)
+
+    async def on_teams_file_consent(self, turn_context: TurnContext, file_consent_card_response: Any) -> InvokeResponse:
+        # The answer to a file the bot offered (FileConsentCard) whose context names a verb runs through
+        # the dialogs like a card action, with the answer and the upload address as data (the privacy
+        # export). Other offers go to on_teams_file_consent_accept / _decline.
+        value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
+        context = value.get("context") if isinstance(value.get("context"), dict) else {}
+        verb = context.get("verb")
+        if not isinstance(verb, str) or not verb:
+            return await super().on_teams_file_consent(turn_context, file_consent_card_response)
+        info: TurnInfo = turn_context.turn_state[TURN_INFO_KEY]
+        info.action = CardAction(
+            verb=verb,
+            data={**context, "file_action": value.get("action"), "upload_info": value.get("uploadInfo")},
+            via_invoke=True,
+        )
+        await self._run_dialog(turn_context)
+        return InvokeResponse(status=200)
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext

@@ -15,6 +15,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import acquire_write_lock, sqlite_write_lock
 from storage.repositories import (
     AppointmentRepository,
     AuditRepository,
@@ -38,6 +39,8 @@ class UnitOfWork:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        # SQLite: every transaction is a writer (BEGIN IMMEDIATE); this process's wait in turn.
+        self._write_lock = sqlite_write_lock(session_factory)
 
     @property
     def session(self) -> AsyncSession:
@@ -48,6 +51,8 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         if self._session is not None:
             raise RuntimeError("a unit of work cannot be entered twice")
+        if self._write_lock is not None:
+            await acquire_write_lock(self._write_lock)
         session = self._session_factory()
         self._session = session
         self.citizens = CitizenRepository(session)
@@ -69,7 +74,11 @@ class UnitOfWork:
         self._session = None
         # Closing rolls back whatever was not committed, exception or not. Unlike rollback() it
         # does not expire the loaded rows, so callers may still read them after the block.
-        await session.close()
+        try:
+            await session.close()
+        finally:
+            if self._write_lock is not None:
+                self._write_lock.release()
 
     async def commit(self) -> None:
         await self.session.commit()

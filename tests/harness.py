@@ -35,6 +35,7 @@ class Recorded:
     path: str
     conversation_id: str
     activity: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str | None:
@@ -48,12 +49,23 @@ class Recorded:
         ]
 
 
+@dataclass(frozen=True)
+class Failure:
+    """How the fake connector answers one request badly: after `delay` seconds, `status` (with Retry-After)."""
+
+    status: int = 503
+    retry_after: str | None = None
+    delay: float = 0.0
+
+
 class FakeConnector:
     """Plays the Bot Connector service: accepts replies, updates and new conversations."""
 
     def __init__(self) -> None:
         self.received: list[Recorded] = []
-        self.fail_next: list[int] = []  # HTTP statuses to answer with, first come first served
+        # How to answer the next requests, first come first served: an HTTP status or a Failure.
+        self.fail_next: list[int | Failure] = []
+        self.failed = 0  # requests answered from fail_next
         self._event = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -76,9 +88,17 @@ class FakeConnector:
 
     async def _activity(self, request: web.Request) -> web.Response:
         if self.fail_next:
-            return web.Response(status=self.fail_next.pop(0))
+            failure = self.fail_next.pop(0)
+            self.failed += 1
+            if isinstance(failure, int):
+                return web.Response(status=failure)
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
+            return web.Response(status=failure.status, headers=headers)
         body = await request.json()
-        self.received.append(Recorded(request.method, request.path, request.match_info["cid"], body))
+        self.received.append(Recorded(request.method, request.path, request.match_info["cid"], body,
+                                      dict(request.headers)))
         self._event.set()
         return web.json_response({"id": f"reply-{next(_ids)}"})
 

@@ -32,7 +32,10 @@ class PeopleService:
         self, identity: TeamsIdentity, *, conversation_reference: dict[str, Any], locale: str | None
     ) -> tuple[str, str | None]:
         now = self._clock.now()
-        fingerprint = json.dumps([conversation_reference, locale], sort_keys=True, default=str)
+        # The reference names the activity it was taken from, which changes on every turn; what
+        # reminders need (service URL, conversation, user, bot) does not.
+        lasting = {key: value for key, value in conversation_reference.items() if key != "activityId"}
+        fingerprint = json.dumps([lasting, locale], sort_keys=True, default=str)
         recent = self._recent.get(identity.key)
         if recent is not None and recent[2] == fingerprint and now - recent[3] < TOUCH_INTERVAL:
             return recent[0], recent[1]

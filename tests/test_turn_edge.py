@@ -1,0 +1,196 @@
+"""The bot's edge does per process what the SDK does per turn, and sends exactly what msrest would send."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+import pytest
+from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    Attachment,
+    CardAction,
+    ChannelAccount,
+    ConversationAccount,
+    Entity,
+    Mention,
+    SuggestedActions,
+)
+from botframework.connector import models as connector_models
+from botframework.connector.auth import _user_token_client_impl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from msrest import Serializer
+from msrest.universal_http import requests as msrest_requests
+
+from bot.activity_json import NotPlain, activity_json
+from bot.connector_http import retry_after_seconds
+from storage.bot_state import DatabaseStorage
+from tests.conftest import RunningBot
+from tests.harness import FakeConnector, TeamsUser
+
+# --- built once per process, not per turn ---------------------------------------------------------------
+
+
+@pytest.fixture
+def constructions(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many msrest client configurations (each builds a retry table) and user-token clients were built."""
+    counts = {"msrest_configurations": 0, "user_token_clients": 0}
+    retry_init = msrest_requests.ClientRetryPolicy.__init__
+    token_init = _user_token_client_impl._UserTokenClientImpl.__init__
+
+    def counting_retry(self: Any, *args: Any, **kwargs: Any) -> None:
+        counts["msrest_configurations"] += 1
+        retry_init(self, *args, **kwargs)
+
+    def counting_token(self: Any, *args: Any, **kwargs: Any) -> None:
+        counts["user_token_clients"] += 1
+        token_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(msrest_requests.ClientRetryPolicy, "__init__", counting_retry)
+    monkeypatch.setattr(_user_token_client_impl._UserTokenClientImpl, "__init__", counting_token)
+    return counts
+
+
+async def test_connector_and_token_clients_are_not_rebuilt_on_every_turn(
+    citizen: TeamsUser, constructions: dict[str, int]
+) -> None:
+    assert await citizen.say("aide"), "the first turn is answered"
+    first_turn = dict(constructions)
+    for _ in range(5):
+        assert await citizen.say("aide")
+
+    assert constructions == first_turn, "later turns reuse the connector client"
+    assert first_turn["msrest_configurations"] == 1, "one connector client, built on the first turn"
+    assert constructions["user_token_clients"] == 0, "no one signs in, so no user-token client is built"
+
+
+async def test_a_second_conversation_on_the_same_service_url_reuses_the_client(
+    citizen: TeamsUser, connector: FakeConnector, http: Any, bot_url: str, constructions: dict[str, int]
+) -> None:
+    await citizen.say("aide")
+    before = dict(constructions)
+    other = TeamsUser(bot_url=bot_url, connector=connector, http=http)
+    assert await other.say("aide")
+    assert constructions == before
+
+
+async def test_replies_go_out_with_the_bots_identity_and_the_teams_conversation(citizen: TeamsUser) -> None:
+    replies = await citizen.say("aide")
+    sent = replies[0].activity
+    assert sent["from"]["id"] == "28:guichet-test-bot"
+    assert sent["recipient"]["id"] == citizen.user_id
+    assert sent["conversation"]["id"] == citizen.conversation_id
+    assert sent["replyToId"], "a reply names the message it answers"
+
+
+# --- state written only when it changed -------------------------------------------------------------------
+
+
+async def test_unchanged_conversation_state_is_not_written_again(
+    citizen: TeamsUser, running_bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[str] = []
+    write_documents = DatabaseStorage.write_documents
+
+    async def counting(self: DatabaseStorage, changes: Any) -> None:
+        writes.extend(changes)
+        await write_documents(self, changes)
+
+    monkeypatch.setattr(DatabaseStorage, "write_documents", counting)
+    await citizen.say("aide")
+    after_first = len(writes)
+    for _ in range(3):
+        await citizen.say("aide")
+
+    assert after_first == 1, "the first turn stores the (empty) dialog stack"
+    assert len(writes) == after_first, "help changes nothing in the conversation, so nothing is written"
+
+
+# --- Activity JSON: the quick path sends what msrest sends ----------------------------------------------
+
+_MSREST = Serializer({k: v for k, v in connector_models.__dict__.items() if isinstance(v, type)})
+
+_text = st.text(max_size=40)
+_json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False) | _text
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=25,
+)
+_account = st.builds(ChannelAccount, id=_text, name=st.none() | _text, aad_object_id=st.none() | _text)
+_moment = st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1),
+                       timezones=st.just(dt.UTC))
+
+
+@st.composite
+def _activities(draw: st.DrawFn) -> Activity:
+    activity = Activity(
+        type=draw(st.sampled_from([ActivityTypes.message, "message", ActivityTypes.typing])),
+        text=draw(st.none() | _text),
+        text_format=draw(st.none() | st.sampled_from(["plain", "markdown"])),
+        locale=draw(st.none() | st.just("fr-BE")),
+        timestamp=draw(st.none() | _moment),
+        from_property=draw(_account),
+        recipient=draw(_account),
+        conversation=ConversationAccount(id=draw(_text), conversation_type="personal"),
+        reply_to_id=draw(st.none() | _text),
+        service_url="https://smba.trafficmanager.net/emea/",
+        channel_data=draw(st.none() | st.dictionaries(_text, _json, max_size=3)),
+        value=draw(st.none() | _json),
+        attachments=draw(st.none() | st.lists(st.builds(
+            Attachment, content_type=st.just("application/vnd.microsoft.card.adaptive"),
+            content=st.dictionaries(_text, _json, max_size=5), name=st.none() | _text), max_size=2)),
+        entities=draw(st.none() | st.lists(
+            st.builds(Entity, type=_text) | st.builds(Mention, mentioned=_account, text=_text, type=st.just("mention")),
+            max_size=2)),
+        suggested_actions=draw(st.none() | st.builds(SuggestedActions, actions=st.lists(
+            st.builds(CardAction, type=st.just("imBack"), title=_text, value=_text), max_size=3))),
+    )
+    return activity
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_activities())
+def test_the_quick_activity_json_is_what_msrest_would_send(activity: Activity) -> None:
+    expected = _MSREST.body(copy.deepcopy(activity), "Activity")
+    assert activity_json(activity) == expected
+
+
+def test_a_reply_built_by_the_sdk_takes_the_quick_path() -> None:
+    incoming = Activity().deserialize({
+        "type": "message", "id": "1", "serviceUrl": "https://smba.example/", "channelId": "msteams",
+        "from": {"id": "29:u", "aadObjectId": "o"}, "recipient": {"id": "28:b"},
+        "conversation": {"id": "a:1", "tenantId": "t", "conversationType": "personal"}, "locale": "fr-BE",
+    })
+    reply = TurnContext.apply_conversation_reference(
+        MessageFactory.attachment(Attachment(content_type="application/vnd.microsoft.card.adaptive",
+                                             content={"type": "AdaptiveCard", "body": [{"text": "é [x]"}]})),
+        TurnContext.get_conversation_reference(incoming),
+    )
+    assert activity_json(reply) == _MSREST.body(copy.deepcopy(reply), "Activity")
+
+
+def test_what_only_msrest_knows_is_left_to_msrest() -> None:
+    odd = Activity(type="message", timestamp="2025-01-01T00:00:00Z")  # a string where a datetime belongs
+    with pytest.raises(NotPlain):
+        activity_json(odd)
+    odd = Activity(type="message", value={"when": dt.date(2025, 1, 1)})  # msrest would send str(date)
+    with pytest.raises(NotPlain):
+        activity_json(odd)
+
+
+# --- Retry-After ---------------------------------------------------------------------------------------
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
+    assert retry_after_seconds("2") == 2.0
+    assert retry_after_seconds(" 0.5 ") == 0.5
+    assert retry_after_seconds("-3") == 0.0
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    waited = retry_after_seconds(soon.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    assert waited is not None and 25 <= waited <= 31
+    assert retry_after_seconds("soon") is None
