@@ -131,6 +131,10 @@ async def book_through_cards(user: TeamsUser, details: dict[str, str], *, max_tu
             if is_confirmation(card):
                 return card
         step = next_step(cards) or next_step([c for r in user.replies() for c in r.cards])
+        if step is None and not any(reply.cards for reply in user.replies()[start:]):
+            # The very first turn failed (the citizen was told): they ask again, as anyone would.
+            replies = await user.say("prendre rendez-vous")
+            continue
         if step is None:
             raise AssertionError(f"booking stuck; last texts: {[r.text for r in user.replies()[-4:]]}")
         verb, action, card = step
