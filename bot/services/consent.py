@@ -245,22 +245,10 @@ class ConsentService:
                 upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, now)
                 if len(upcoming) > announced_upcoming:
                     return WithdrawResult(withdrawn=(), cancelled=(), upcoming_changed=True)
-            records = await uow.consents.latest_per_kind(citizen_id)
-            withdrawn = [
-                DocumentKind(kind) for kind, record in sorted(records.items())
-                if record.action == ConsentAction.ACCEPTED.value and kind in {k.value for k in DocumentKind}
-            ]
-            # Reading order, as the citizen accepted them.
-            order = {kind: i for i, kind in enumerate(REQUIRED[Purpose.BOOK])}
-            withdrawn.sort(key=lambda kind: order.get(kind, len(order)))
-            for kind in withdrawn:
-                accepted = records[kind.value]
-                await uow.consents.append(ConsentRecord(
-                    citizen_id=citizen_id, agency_id=self._agency.id, document_kind=kind.value,
-                    version=accepted.version, content_hash=accepted.content_hash, language=language,
-                    action=ConsentAction.WITHDRAWN.value, channel=channel or DEFAULT_CHANNEL,
-                    activity_id=_activity_id(activity_id), occurred_at=now,
-                ))
+            withdrawn = await append_withdrawals(
+                uow, agency_id=self._agency.id, citizen_id=citizen_id, language=language,
+                activity_id=activity_id, channel=channel, now=now,
+            )
             cancelled = await self._cancel_upcoming(uow, citizen_id, now)
             if withdrawn or cancelled:
                 await self._services.audit.record(
@@ -278,3 +266,27 @@ class ConsentService:
             uow, self._services.audit, citizen_id, reason=CancelReason.CONSENT_WITHDRAWN,
             actor=citizen_actor(citizen_id), now=now,
         )
+
+
+async def append_withdrawals(
+    uow: UnitOfWork, *, agency_id: str, citizen_id: str, language: str, activity_id: str | None,
+    channel: str | None, now: datetime,
+) -> list[DocumentKind]:
+    """A withdrawal record for each document the citizen currently accepts, in reading order, inside the
+    caller's transaction (consent withdrawal and erasure both end consent this way)."""
+    records = await uow.consents.latest_per_kind(citizen_id)
+    withdrawn = [
+        DocumentKind(kind) for kind, record in records.items()
+        if record.action == ConsentAction.ACCEPTED.value and kind in {k.value for k in DocumentKind}
+    ]
+    order = {kind: i for i, kind in enumerate(REQUIRED[Purpose.BOOK])}
+    withdrawn.sort(key=lambda kind: order.get(kind, len(order)))
+    for kind in withdrawn:
+        accepted = records[kind.value]
+        await uow.consents.append(ConsentRecord(
+            citizen_id=citizen_id, agency_id=agency_id, document_kind=kind.value,
+            version=accepted.version, content_hash=accepted.content_hash, language=language,
+            action=ConsentAction.WITHDRAWN.value, channel=channel or DEFAULT_CHANNEL,
+            activity_id=_activity_id(activity_id), occurred_at=now,
+        ))
+    return withdrawn

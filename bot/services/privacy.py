@@ -25,11 +25,11 @@ from uuid import uuid4
 from bot.domain.agency import PersonalField
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import JobKind, plan_jobs
-from bot.domain.consent import ConsentAction
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.personal_data import validate_personal_data
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import CancelReason, cancel_appointment
+from bot.services.consent import append_withdrawals
 from bot.services.container import Services
 from bot.services.export_schema import EXPORT_FORMAT, EXPORT_SCHEMA
 from cards.privacy import build_export_about
@@ -469,18 +469,10 @@ async def erase_in(
     cancelled = tuple(_summary(a) for a in upcoming)
 
     # Consent ends with the data: the withdrawal record starts the proofs' retention period.
-    latest = await uow.consents.latest_per_kind(citizen_id)
-    withdrawn: list[str] = []
-    for kind, record in sorted(latest.items()):
-        if record.action != ConsentAction.ACCEPTED.value:
-            continue
-        await uow.consents.append(ConsentRecord(
-            citizen_id=citizen_id, agency_id=agency.id, document_kind=kind, version=record.version,
-            content_hash=record.content_hash, language=language, action=ConsentAction.WITHDRAWN.value,
-            channel=(channel or "msteams")[:32], activity_id=activity_id[:256] if activity_id else None,
-            occurred_at=now,
-        ))
-        withdrawn.append(kind)
+    withdrawn = [kind.value for kind in await append_withdrawals(
+        uow, agency_id=agency.id, citizen_id=citizen_id, language=language, activity_id=activity_id,
+        channel=channel, now=now,
+    )]
 
     appointment_ids = await repository.appointment_ids_of(citizen_id)
     anonymised = deleted = 0
