@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from bot.app import create_app
 from bot.domain.agency import Agency, load_agency
 from bot.settings import PROJECT_ROOT, Settings
-from storage.migrate import upgrade_database
-from tests.harness import FakeConnector, TeamsUser, free_port
+from tests.harness import FakeConnector, RunningBot, TeamsUser, start_bot
 
 pytest_plugins = ["tests.fixtures.database"]
 
@@ -44,23 +40,11 @@ def bot_settings(tmp_path: Path, agency_path: Path) -> Settings:
     return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_path)
 
 
-@dataclass
-class RunningBot:
-    url: str
-    app: web.Application
-
-
 @pytest.fixture
 async def running_bot(bot_settings: Settings, agency: Agency) -> AsyncIterator[RunningBot]:
     """The real bot app on a free port, with a migrated database."""
-    await upgrade_database(bot_settings.database_url)
-    app = create_app(bot_settings, agency=agency)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield RunningBot(f"http://127.0.0.1:{port}", app)
-    await runner.cleanup()
+    async with start_bot(bot_settings, agency) as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -11,12 +11,19 @@ import contextlib
 import itertools
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from bot.app import create_app
+from bot.domain.agency import Agency
+from bot.domain.clock import Clock
+from bot.settings import Settings
+from storage.migrate import upgrade_database
 
 BOT_ID = "28:guichet-test-bot"
 TENANT_ID = "7e5b2c1a-0000-4000-8000-000000000001"
@@ -260,3 +267,24 @@ def card_text(card: dict[str, Any]) -> str:
 
     visit(card)
     return "\n".join(parts)
+
+
+@dataclass
+class RunningBot:
+    url: str
+    app: web.Application
+
+
+@contextlib.asynccontextmanager
+async def start_bot(settings: Settings, agency: Agency, clock: Clock | None = None) -> AsyncIterator[RunningBot]:
+    """The real bot app on a free loopback port, with a migrated database."""
+    await upgrade_database(settings.database_url)
+    app = create_app(settings, agency=agency, clock=clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield RunningBot(f"http://127.0.0.1:{port}", app)
+    finally:
+        await runner.cleanup()

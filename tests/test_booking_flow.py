@@ -21,7 +21,7 @@ from aiohttp import web
 from icalendar import Calendar
 from sqlalchemy import select
 
-from bot.app import UOW, create_app
+from bot.app import UOW
 from bot.domain.agency import Agency
 from bot.domain.clock import FixedClock
 from bot.settings import Settings
@@ -29,10 +29,18 @@ from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.i18n import t
 from cards.validation import validate_card
 from cards.verbs import Verb
-from storage.migrate import upgrade_database
 from storage.models import Appointment, Citizen
 from tests.conftest import AGENCIES, RunningBot
-from tests.harness import FakeConnector, Recorded, TeamsUser, action_with_verb, actions_of, card_text, free_port
+from tests.harness import (
+    FakeConnector,
+    Recorded,
+    TeamsUser,
+    action_with_verb,
+    actions_of,
+    card_text,
+    free_port,
+    start_bot,
+)
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 MONDAY_MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=BRUSSELS)
@@ -76,16 +84,8 @@ def clock() -> FixedClock:
 @contextlib.asynccontextmanager
 async def serve(settings: Settings, agency: Agency, clock: FixedClock) -> AsyncIterator[RunningBot]:
     """The real app, with a fixed clock."""
-    await upgrade_database(settings.database_url)
-    app = create_app(settings, agency=agency, clock=clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield RunningBot(f"http://127.0.0.1:{port}", app)
-    finally:
-        await runner.cleanup()
+    async with start_bot(settings, agency, clock) as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp import web
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
-from bot.app import ENGINE, SERVICES, UOW, create_app
+from bot.app import ENGINE, SERVICES, UOW
 from bot.chat_client import chat as chat_client
 from bot.domain.agency import Agency
 from bot.domain.audit import EventType
@@ -34,10 +33,9 @@ from cards.document import escape_markdown
 from cards.i18n import t
 from cards.privacy import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.verbs import Verb
-from storage.migrate import upgrade_database
 from storage.models import Appointment, AuditEvent, BotStateItem, Citizen, ConsentRecord, ScheduledJob
 from tests.conftest import RunningBot
-from tests.harness import FakeConnector, TeamsUser, action_with_verb, card_text, free_port
+from tests.harness import FakeConnector, TeamsUser, action_with_verb, card_text, start_bot
 from tests.privacy_support import DETAILS, STORED, Chat, UploadSite, all_rows, find_values
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -57,14 +55,8 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 async def privacy_bot(bot_settings: Settings, agency: Agency, clock: FixedClock) -> AsyncIterator[RunningBot]:
-    await upgrade_database(bot_settings.database_url)
-    app = create_app(bot_settings, agency=agency, clock=clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield RunningBot(f"http://127.0.0.1:{port}", app)
-    await runner.cleanup()
+    async with start_bot(bot_settings, agency, clock) as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -11,18 +11,15 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from bot.app import create_app
 from bot.domain.agency import Agency
 from bot.domain.clock import FixedClock
 from bot.settings import Settings
 from cards.i18n import t
 from cards.privacy import FILE_CONSENT_CARD
 from cards.verbs import Verb
-from storage.migrate import upgrade_database
 from tests.conftest import RunningBot
-from tests.harness import FakeConnector, TeamsUser, free_port
+from tests.harness import FakeConnector, TeamsUser, start_bot
 from tests.privacy_support import DETAILS, STORED, Chat, UploadSite
 
 MONDAY_MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/Brussels"))
@@ -37,14 +34,8 @@ def bot_settings(database_url: str, agency_path: Path) -> Settings:
 
 @pytest.fixture
 async def logged_bot(bot_settings: Settings, agency: Agency) -> AsyncIterator[RunningBot]:
-    await upgrade_database(bot_settings.database_url)
-    app = create_app(bot_settings, agency=agency, clock=FixedClock(MONDAY_MORNING))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield RunningBot(f"http://127.0.0.1:{port}", app)
-    await runner.cleanup()
+    async with start_bot(bot_settings, agency, FixedClock(MONDAY_MORNING)) as bot:
+        yield bot
 
 
 @pytest.fixture
