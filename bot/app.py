@@ -16,6 +16,7 @@ from msrest.serialization import Model
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.activity_json import NotPlain, activity_from_json
 from bot.adapter import close_adapter, create_adapter
 from bot.domain.agency import Agency, load_agency
 from bot.domain.clock import Clock, SystemClock
@@ -58,7 +59,10 @@ def _parse_activity(body: Any) -> Activity | str:
     if not isinstance(body.get("type"), str) or not body["type"]:
         return "the activity has no type"
     try:
-        activity = Activity().deserialize(body)
+        try:
+            activity = activity_from_json(body)
+        except NotPlain:
+            activity = Activity().deserialize(body)
     except (DeserializationError, TypeError, ValueError, AttributeError, RecursionError):
         return "the activity could not be read"
     if activity.type in _CONVERSATIONAL:

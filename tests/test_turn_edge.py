@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
-from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core import BotAdapter, MessageFactory, TurnContext
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
@@ -17,6 +18,7 @@ from botbuilder.schema import (
     ConversationAccount,
     Entity,
     Mention,
+    ResourceResponse,
     SuggestedActions,
 )
 from botframework.connector import models as connector_models
@@ -26,8 +28,9 @@ from hypothesis import strategies as st
 from msrest import Serializer
 from msrest.universal_http import requests as msrest_requests
 
-from bot.activity_json import NotPlain, activity_json
+from bot.activity_json import NotPlain, activity_from_json, activity_json
 from bot.connector_http import retry_after_seconds
+from bot.teams_bot import card_message
 from storage.bot_state import DatabaseStorage
 from tests.conftest import RunningBot
 from tests.harness import FakeConnector, TeamsUser
@@ -160,6 +163,36 @@ def test_the_quick_activity_json_is_what_msrest_would_send(activity: Activity) -
     assert activity_json(activity) == expected
 
 
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_activities(), st.dictionaries(_text, _json, max_size=3))
+def test_an_incoming_activity_is_read_as_msrest_reads_it(activity: Activity, unknown: dict[str, Any]) -> None:
+    body = json.loads(json.dumps({**unknown, **_MSREST.body(copy.deepcopy(activity), "Activity")}))
+    expected = Activity.deserialize(copy.deepcopy(body))
+    read = activity_from_json(body)
+    assert read == expected
+    assert read.from_property == expected.from_property and read.entities == expected.entities
+    for mine, theirs in zip(read.entities or [], expected.entities or [], strict=True):
+        assert mine.additional_properties == theirs.additional_properties
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["type", "id", "timestamp", "from", "conversation", "entities",
+                                        "value", "locale", "channelData", "membersAdded", "textFormat"]),
+                       _json, max_size=6))
+def test_odd_json_is_read_as_msrest_reads_it_or_left_to_msrest(body: dict[str, Any]) -> None:
+    try:
+        expected: Any = Activity.deserialize(copy.deepcopy(body))
+    except Exception as error:  # msrest refuses it: the quick path must not accept it
+        expected = type(error)
+    try:
+        read: Any = activity_from_json(copy.deepcopy(body))
+    except NotPlain:
+        return  # msrest decides
+    except Exception as error:
+        read = type(error)
+    assert read == expected
+
 def test_a_reply_built_by_the_sdk_takes_the_quick_path() -> None:
     incoming = Activity().deserialize({
         "type": "message", "id": "1", "serviceUrl": "https://smba.example/", "channelId": "msteams",
@@ -182,6 +215,40 @@ def test_what_only_msrest_knows_is_left_to_msrest() -> None:
     with pytest.raises(NotPlain):
         activity_json(odd)
 
+
+
+class _Capture(BotAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Activity] = []
+
+    async def send_activities(self, context: TurnContext, activities: list[Activity]) -> list[ResourceResponse]:
+        self.sent += activities
+        return [ResourceResponse(id=str(i)) for i, _ in enumerate(activities)]
+
+    async def update_activity(self, context: TurnContext, activity: Activity) -> None:
+        raise NotImplementedError
+
+    async def delete_activity(self, context: TurnContext, reference: Any) -> None:
+        raise NotImplementedError
+
+
+async def test_a_card_reply_shares_its_card_but_not_its_activity() -> None:
+    # The SDK deep-copies each outgoing activity; our card messages keep that for the activity (the
+    # conversation reference is applied to the copy only) but share the card, built for this reply.
+    adapter = _Capture()
+    incoming = Activity().deserialize({
+        "type": "message", "id": "7", "serviceUrl": "https://smba.example/", "channelId": "msteams",
+        "from": {"id": "29:u"}, "recipient": {"id": "28:b"}, "conversation": {"id": "a:1"}})
+    context = TurnContext(adapter, incoming)
+    card = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "Bonjour"}]}
+    message = card_message(card)
+    await context.send_activity(message)
+    [sent] = adapter.sent
+    assert sent is not message and message.conversation is None and sent.conversation.id == "a:1"
+    assert sent.attachments[0].content is card
+    assert activity_json(sent)["attachments"][0] == {"contentType": "application/vnd.microsoft.card.adaptive",
+                                                      "content": card}
 
 # --- Retry-After ---------------------------------------------------------------------------------------
 
