@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any, Protocol
 
@@ -52,8 +53,27 @@ class PeopleDirectory(Protocol):
         ...
 
 
+class CardAttachment(Attachment):
+    """An Adaptive Card attachment whose card the SDK does not deep-copy.
+
+    TurnContext.send_activities deep-copies every outgoing activity, so that a caller changing it
+    afterwards cannot alter what is sent: ~0.4 ms per card reply. Our cards are built for the one
+    reply that carries them and never changed after, so the copy shares the card.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CardAttachment:
+        return copy.copy(self)
+
+
+class CardInvokeResponse(InvokeResponse):
+    """The answer to an Action.Execute, likewise not deep-copied by the SDK (it may hold a card)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CardInvokeResponse:
+        return self
+
+
 def card_attachment(card: dict[str, Any]) -> Attachment:
-    return Attachment(content_type=ADAPTIVE_CARD, content=card)
+    return CardAttachment(content_type=ADAPTIVE_CARD, content=card)
 
 
 def card_message(card: dict[str, Any]) -> Activity:
@@ -151,7 +171,7 @@ class TeamsBot(TeamsActivityHandler):
             body = {"statusCode": 200, "type": ADAPTIVE_CARD, "value": info.refreshed_card}
         else:
             body = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
-        return InvokeResponse(status=200, body=body)
+        return CardInvokeResponse(status=200, body=body)
 
     async def on_teams_file_consent(self, turn_context: TurnContext, file_consent_card_response: Any) -> InvokeResponse:
         # The answer to a file the bot offered (FileConsentCard) whose context names a verb runs through
