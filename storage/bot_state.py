@@ -2,8 +2,8 @@
 
 Semantics follow botbuilder's own storages (MemoryStorage, BlobStorage, CosmosDbPartitionedStorage):
 
-- Values are flattened with jsonpickle's Pickler and restored with its Unpickler, as the Azure
-  storages do, so DialogState, DialogInstance, PromptOptions, datetimes... survive as JSON.
+- Values are stored as jsonpickle documents, as the Azure storages do, so DialogState,
+  DialogInstance, PromptOptions, datetimes... survive as JSON (storage/state_documents.py).
 - Every item read carries its `e_tag` (dict key, or attribute of a StoreItem-like object).
 - A write with an e-tag succeeds only if the stored e-tag is still that one; otherwise
   EtagConflict is raised and nothing is written (not even the other keys of the same call).
@@ -35,8 +35,6 @@ from uuid import uuid4
 
 from botbuilder.core import ConversationState, Storage, TurnContext
 from botbuilder.core.bot_state import CachedBotState
-from jsonpickle.pickler import Pickler
-from jsonpickle.unpickler import Unpickler
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -44,13 +42,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.db import acquire_write_lock, sqlite_write_lock
 from storage.errors import EtagConflict
 from storage.models import BotStateItem
+from storage.state_documents import ETAG as _ETAG
+from storage.state_documents import from_document, to_document
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DatabaseStorage", "EtagConflict"]
 
 _TABLE = cast(Table, BotStateItem.__table__)
-_ETAG = "e_tag"
 
 
 def _etag_of(item: object) -> str | None:
@@ -64,22 +63,6 @@ def _set_etag(item: object, etag: str) -> None:
         item[_ETAG] = etag
     elif hasattr(item, _ETAG):
         item.e_tag = etag  # type: ignore[attr-defined]
-
-
-def to_document(item: object) -> Any:
-    """The JSON document stored for an item: jsonpickle's flattening, without the e-tag."""
-    document = Pickler().flatten(item)
-    if isinstance(document, dict):
-        document.pop(_ETAG, None)
-    return document
-
-
-def from_document(document: Any, etag: str) -> Any:
-    """The item for a stored document, with its e-tag put back where the SDK expects it."""
-    if isinstance(document, dict):
-        document = {**document, _ETAG: etag}
-    # safe=True: never eval() a py/repr entry, whatever the table holds.
-    return Unpickler(safe=True).restore(document)
 
 
 class DatabaseStorage(Storage):
