@@ -1,4 +1,4 @@
-"""How replies reach the Bot Connector: msrest's pipeline over one shared aiohttp session, with retries.
+"""How replies reach the Bot Connector: one shared aiohttp session, with retries.
 
 The SDK's connector client sends each reply with `requests` in a thread executor and rebuilds an
 urllib3 retry table per client. Here the same msrest pipeline (user agent, credentials, JSON
@@ -13,7 +13,8 @@ pool for the process, and transient connector failures get a short, bounded retr
 - A retried POST may deliver a reply twice if the connector had in fact accepted it; a duplicate
   message is better than a lost one.
 
-Credentials are applied on every attempt as msrest's own policy does (`Authorization: Bearer`
+Replies and new messages skip msrest's operation layer (`QuickConversations`); other connector
+calls keep it. Credentials are applied on every attempt as msrest's own policy does (`Authorization: Bearer`
 from MicrosoftAppCredentials when the bot has an app id); the token is fetched in a thread because
 MSAL blocks on the network when its cache is empty.
 """
@@ -21,21 +22,28 @@ MSAL blocks on the network when its cache is empty.
 from __future__ import annotations
 
 import asyncio
+import copy
 import email.utils
+import json
 import logging
 import random
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+from botbuilder.schema import ResourceResponse
 from botframework.connector.auth import AuthenticationConstants
+from botframework.connector.models import ErrorResponseException
 from msrest.exceptions import ClientRequestError
 from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
 from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http import ClientRequest
 from msrest.universal_http.aiohttp import AioHttpClientResponse
+from yarl import URL
 
-from bot.activity_json import ActivitySerializer
+from bot.activity_json import ActivitySerializer, NotPlain, activity_json
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +98,10 @@ class AiohttpSender(AsyncHTTPSender):  # type: ignore[misc]
         http_request = request.http_request
         if http_request.files:
             raise ClientRequestError("multipart uploads are not used by this bot")
+        # encoded=True: the URL as msrest quoted it (yarl would turn %3A back into ':').
         aiohttp_response = await self._session.get().request(
-            http_request.method, http_request.url, headers=http_request.headers, data=http_request.data,
+            http_request.method, URL(http_request.url, encoded=True), headers=http_request.headers,
+            data=http_request.data,
             allow_redirects=False,
         )
         response = _Response(http_request, aiohttp_response)
@@ -190,11 +200,93 @@ def retry_after_seconds(value: str) -> float | None:
 def install_pipeline(client: Any, session: ConnectorSession, retry: RetryPolicy) -> None:
     """Give a ConnectorClient our pipeline: same policies as msrest's, aiohttp at the end."""
     config = client.config
-    policies: list[Any] = [config.user_agent_policy, retry]
+    # A policy links to the next one of its pipeline: each client needs its own retry policy, or
+    # the last client built would sign every client's requests with its own credentials.
+    policies: list[Any] = [config.user_agent_policy, copy.copy(retry)]
     if config.credentials is not None:
         policies.append(CredentialsPolicy(config.credentials))
     policies += [RawDeserializer(), config.http_logger_policy]
     config.pipeline = AsyncPipeline(policies, AiohttpSender(session))
-    # Replies and proactive messages: the Activity body without msrest's generic walk.
     conversations = client.conversations
+    # Activity bodies without msrest's generic walk, for whatever still goes through msrest.
     conversations._serialize = ActivitySerializer(conversations._serialize)
+    client.conversations = QuickConversations(client, conversations, session, retry)
+
+
+class QuickConversations:
+    """A connector client's conversation operations, with replies and new messages sent directly.
+
+    msrest's generated operation builds its request through the service client, runs it through five
+    policy wrappers and reads the ResourceResponse with its generic deserializer: about as much CPU
+    as the HTTP exchange itself. Here the same request (URL, headers, JSON body, credentials on
+    every attempt, bounded retry) goes to the shared aiohttp session, and a failure raises the
+    ErrorResponseException msrest would. Anything unusual (custom headers, raw responses, an activity
+    only msrest can serialize) and every other operation take msrest's path.
+    """
+
+    def __init__(self, client: Any, inner: Any, session: ConnectorSession, retry: RetryPolicy) -> None:
+        self._service = inner._client  # msrest's ServiceClient, which knows the base URL
+        self._inner = inner
+        policies: list[Any] = [copy.copy(retry)]
+        if client.config.credentials is not None:
+            policies.append(CredentialsPolicy(client.config.credentials))
+        self._pipeline = AsyncPipeline(policies, AiohttpSender(session))
+        self._user_agent = client.config.user_agent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def reply_to_activity(self, conversation_id: str, activity_id: str, activity: Any, *,
+                                custom_headers: Any = None, raw: bool = False, **operation_config: Any) -> Any:
+        url = self._url(self._inner.reply_to_activity.metadata["url"], conversationId=conversation_id,
+                        activityId=activity_id)
+        sent = await self._post(url, activity, custom_headers or raw or operation_config,
+                                {"x-ms-conversation-id": conversation_id})
+        if sent is _MSREST:
+            return await self._inner.reply_to_activity(conversation_id, activity_id, activity,
+                                                       custom_headers=custom_headers, raw=raw, **operation_config)
+        return sent
+
+    async def send_to_conversation(self, conversation_id: str, activity: Any, *,
+                                   custom_headers: Any = None, raw: bool = False, **operation_config: Any) -> Any:
+        url = self._url(self._inner.send_to_conversation.metadata["url"], conversationId=conversation_id)
+        sent = await self._post(url, activity, custom_headers or raw or operation_config, {})
+        if sent is _MSREST:
+            return await self._inner.send_to_conversation(conversation_id, activity, custom_headers=custom_headers,
+                                                          raw=raw, **operation_config)
+        return sent
+
+    def _url(self, template: str, **arguments: str) -> str:
+        # As msrest's Serializer.url and ServiceClient.format_url build it.
+        return str(self._service.format_url(template, **{name: quote(str(value), safe="")
+                                                        for name, value in arguments.items()}))
+
+    async def _post(self, url: str, activity: Any, unusual: Any, headers: dict[str, str]) -> Any:
+        if unusual:
+            return _MSREST
+        try:
+            body = json.dumps(activity_json(activity))
+        except NotPlain:
+            return _MSREST
+        request = ClientRequest("POST", url, headers={
+            "Accept": "application/json", "Content-Type": "application/json; charset=utf-8", **headers,
+            "User-Agent": self._user_agent,
+        }, data=body)
+        response = (await self._pipeline.run(request)).http_response
+        if response.status_code not in (200, 201, 202):
+            raise ErrorResponseException(self._inner._deserialize, response)
+        return _resource_response(response)
+
+
+_MSREST = object()  # "let msrest's operation send it"
+
+
+def _resource_response(response: Any) -> ResourceResponse | None:
+    """The connector's answer, as msrest's deserializer reads it (None for an empty body)."""
+    text = response.text()
+    if not text:
+        return None
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("id", ""), str):
+        return ResourceResponse.deserialize(data)  # type: ignore[no-any-return]
+    return ResourceResponse(id=data.get("id"))

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from aiohttp import web
 from botbuilder.core import BotAdapter, MessageFactory, TurnContext
 from botbuilder.schema import (
     Activity,
@@ -22,14 +23,23 @@ from botbuilder.schema import (
     SuggestedActions,
 )
 from botframework.connector import models as connector_models
-from botframework.connector.auth import _user_token_client_impl
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import MicrosoftAppCredentials, _user_token_client_impl
+from botframework.connector.models import ErrorResponseException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msrest import Serializer
 from msrest.universal_http import requests as msrest_requests
 
+from bench.servers import serving
 from bot.activity_json import NotPlain, activity_from_json, activity_json
-from bot.connector_http import retry_after_seconds
+from bot.connector_http import (
+    ConnectorSession,
+    QuickConversations,
+    RetryPolicy,
+    install_pipeline,
+    retry_after_seconds,
+)
 from bot.teams_bot import card_message
 from storage.bot_state import DatabaseStorage
 from tests.conftest import RunningBot
@@ -249,6 +259,55 @@ async def test_a_card_reply_shares_its_card_but_not_its_activity() -> None:
     assert sent.attachments[0].content is card
     assert activity_json(sent)["attachments"][0] == {"contentType": "application/vnd.microsoft.card.adaptive",
                                                       "content": card}
+
+
+class _Recorder:
+    """A connector that records each request and answers with the status it is told."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
+        self.status = 200
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, request.path_qs, dict(request.headers), await request.json()))
+        if self.status >= 400:
+            return web.json_response({"error": {"code": "BadArgument", "message": "no"}}, status=self.status)
+        return web.json_response({"id": f"r{len(self.requests)}"}, status=self.status)
+
+
+@pytest.mark.parametrize("operation", ["reply_to_activity", "send_to_conversation"])
+async def test_replies_sent_directly_are_the_requests_msrest_would_send(operation: str) -> None:
+    recorder = _Recorder()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", recorder.handle)
+    session = ConnectorSession()
+    async with serving(app) as url:
+        stock = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=f"{url}/emea/")
+        ours = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=f"{url}/emea/")
+        install_pipeline(ours, session, RetryPolicy(attempts=1))
+        assert isinstance(ours.conversations, QuickConversations)
+        reply = card_message({"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "é"}]})
+        reply.conversation = ConversationAccount(id="a:1/x?y")
+        arguments: list[Any] = ["a:1/x?y", "f:9#1", reply] if operation == "reply_to_activity" else ["a:1/x?y", reply]
+        try:
+            expected = await getattr(stock.conversations, operation)(*arguments)
+            answered = await getattr(ours.conversations, operation)(*arguments)
+            assert (type(answered), expected.id, answered.id) == (type(expected), "r1", "r2")
+            (method, path, headers, body), (our_method, our_path, our_headers, our_body) = recorder.requests
+            assert (our_method, our_path, our_body) == (method, path, body)
+            for name in ("Accept", "Content-Type", "x-ms-conversation-id", "User-Agent"):
+                assert our_headers.get(name) == headers.get(name), name
+
+            recorder.status = 403  # final: the same exception as msrest's, nothing retried
+            with pytest.raises(ErrorResponseException) as stock_error:
+                await getattr(stock.conversations, operation)(*arguments)
+            with pytest.raises(ErrorResponseException) as our_error:
+                await getattr(ours.conversations, operation)(*arguments)
+            # .response is the HTTP library's own: aiohttp's for us, requests' for msrest's stock sender.
+            assert our_error.value.response.status == stock_error.value.response.status_code == 403
+            assert str(our_error.value) == str(stock_error.value)
+        finally:
+            await session.close()
 
 # --- Retry-After ---------------------------------------------------------------------------------------
 
