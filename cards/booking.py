@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, time
+from functools import cache
 from typing import Any, Protocol
 
 from babel.dates import get_day_names
@@ -52,6 +53,8 @@ _FIELD_MAX_LENGTH = {
 _FIELD_STYLE = {PersonalField.EMAIL: "email", PersonalField.PHONE: "tel"}
 # Where the input is NOT a free text we show back, a raw value longer than this is cut when redisplayed.
 _REDISPLAY_MAX = 300
+# The phone hint's sample number: the same for every citizen of a country, and slow to build.
+_phone_example = cache(phone_example)
 
 
 class AppointmentLike(Protocol):
@@ -329,7 +332,7 @@ def build_personal_data_card(
     elif prefilled_from_saved:
         body.append(_subtle(t(language, "booking.details.saved_note")))
     for field in agency.personal_data_fields:
-        hint_params = {"example": phone_example(agency.country)} if field is PersonalField.PHONE else {}
+        hint_params = {"example": _phone_example(agency.country)} if field is PersonalField.PHONE else {}
         element: dict[str, Any] = {
             "type": "Input.Text",
             "id": field.value,

@@ -10,12 +10,13 @@ replayed from an older card, or sent from another citizen's card:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from bot.domain.agency import Agency, Document, DocumentKind
 from bot.domain.consent import content_hash
-from cards.document import DocumentTexts, document_elements, fit_card, inline_markdown, parse_document
+from cards.document import DocumentTexts, RenderedDocument, fit_document, inline_markdown, parse_document
 from cards.elements import adaptive_card, contact_facts, heading, text_block
 from cards.formatting import format_date, format_date_numeric, format_time
 from cards.i18n import t
@@ -53,8 +54,37 @@ def action_data(
 
 
 def _version_line(agency: Agency, document: Document, language: str) -> str:
-    published = format_date(document.published, language, country=agency.country, weekday=False)
-    return t(language, "consent.version_line", version=document.version, date=published)
+    return _version_line_text(document.version, document.published, language, agency.country)
+
+
+@lru_cache(maxsize=256)
+def _version_line_text(version: str, published: date, language: str, country: str) -> str:
+    date_text = format_date(published, language, country=country, weekday=False)
+    return t(language, "consent.version_line", version=version, date=date_text)
+
+
+# Rendered documents by what determines them; a handful per agency (kinds × languages × versions).
+_RENDERED: dict[tuple[Any, ...], RenderedDocument] = {}
+_RENDERED_MAX = 128
+
+
+def rendered_document(agency: Agency, kind: DocumentKind, document: Document, language: str) -> RenderedDocument:
+    """The document's card elements in `language`, parsed and rendered once per text.
+
+    Keyed by the content hash (which covers every language's text) and the language shown: the
+    same key always means the same text. Like the hash, it assumes documents do not change on disk
+    while the bot runs; a new or corrected text is a new hash.
+    """
+    texts = document_texts(agency, language)
+    subtitle = _version_line(agency, document, language)
+    key = (content_hash(agency, document), shown_language(agency, document, language), kind.value, texts, subtitle)
+    rendered = _RENDERED.get(key)
+    if rendered is None:
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        parsed = parse_document(agency.document_text(document, language))
+        rendered = _RENDERED[key] = RenderedDocument(parsed, texts, id_prefix=kind.value[0], subtitle=subtitle)
+    return rendered
 
 
 def build_consent_card(
@@ -68,51 +98,44 @@ def build_consent_card(
     other_languages: list[str],
 ) -> dict[str, Any]:
     """The document to read, with Accept / Decline and a switch to each other language it exists in."""
-    parsed = parse_document(agency.document_text(document, language))
+    rendered = rendered_document(agency, kind, document, language)
     data = action_data(agency, kind, document, language, citizen_ref)
     switches = [
         other for other in dict.fromkeys(other_languages)
         if other != data["language"] and other in document.files
     ]
-    texts = document_texts(agency, language)
-    subtitle = _version_line(agency, document, language)
-
-    def build(sections_shown: int | None) -> dict[str, Any]:
-        body: list[dict[str, Any]] = []
-        if change_note:
-            body.append({
-                "type": "Container",
-                "style": "accent",
-                "items": [
-                    text_block(t(language, "consent.change_heading"), weight="bolder"),
-                    text_block(t(language, "consent.change_intro"), spacing="small"),
-                    text_block(inline_markdown(change_note), spacing="small"),
-                ],
-            })
-        body.append(text_block(t(language, f"consent.{kind.value}.intro"), isSubtle=True))
-        body += document_elements(
-            parsed, texts, id_prefix=kind.value[0], subtitle=subtitle, sections_shown=sections_shown
-        )
-        if switches:
-            body.append(text_block(t(language, "consent.other_languages"), spacing="large", size="small"))
-            body.append({
-                "type": "ActionSet",
-                "actions": [
-                    # Each title is in its own language: it is read by someone who reads that one.
-                    execute_action(t(other, "common.read_in_this_language"), Verb.CONSENT_LANGUAGE,
-                                   {**data, "language": other})
-                    for other in switches
-                ],
-            })
-        question = t(language, f"consent.{kind.value}.question")
-        body.append(text_block(question, weight="bolder", spacing="large"))
-        actions = [
-            execute_action(t(language, "consent.accept"), Verb.CONSENT_ACCEPT, data, style="positive"),
-            execute_action(t(language, "consent.decline"), Verb.CONSENT_DECLINE, data),
-        ]
-        return adaptive_card(language, body, actions)
-
-    return fit_card(build, len(parsed.sections))
+    body: list[dict[str, Any]] = []
+    if change_note:
+        body.append({
+            "type": "Container",
+            "style": "accent",
+            "items": [
+                text_block(t(language, "consent.change_heading"), weight="bolder"),
+                text_block(t(language, "consent.change_intro"), spacing="small"),
+                text_block(inline_markdown(change_note), spacing="small"),
+            ],
+        })
+    body.append(text_block(t(language, f"consent.{kind.value}.intro"), isSubtle=True))
+    # The document goes here, once the rest of the card is known (see fit_document).
+    document_at = len(body)
+    if switches:
+        body.append(text_block(t(language, "consent.other_languages"), spacing="large", size="small"))
+        body.append({
+            "type": "ActionSet",
+            "actions": [
+                # Each title is in its own language: it is read by someone who reads that one.
+                execute_action(t(other, "common.read_in_this_language"), Verb.CONSENT_LANGUAGE,
+                               {**data, "language": other})
+                for other in switches
+            ],
+        })
+    question = t(language, f"consent.{kind.value}.question")
+    body.append(text_block(question, weight="bolder", spacing="large"))
+    actions = [
+        execute_action(t(language, "consent.accept"), Verb.CONSENT_ACCEPT, data, style="positive"),
+        execute_action(t(language, "consent.decline"), Verb.CONSENT_DECLINE, data),
+    ]
+    return fit_document(adaptive_card(language, body, actions), document_at, rendered)
 
 
 def build_consent_recorded_card(
@@ -124,7 +147,7 @@ def build_consent_recorded_card(
     accepted_at_local: datetime,
 ) -> dict[str, Any]:
     """The card as it stands once accepted: when and which version, the document still readable."""
-    parsed = parse_document(agency.document_text(document, language))
+    rendered = rendered_document(agency, kind, document, language)
     accepted = t(
         language,
         f"consent.{kind.value}.accepted",
@@ -132,21 +155,12 @@ def build_consent_recorded_card(
         time=format_time(accepted_at_local, language, country=agency.country),
         version=document.version,
     )
-    texts = document_texts(agency, language)
-    subtitle = _version_line(agency, document, language)
-
-    def build(sections_shown: int | None) -> dict[str, Any]:
-        body: list[dict[str, Any]] = [{
-            "type": "Container",
-            "style": "good",
-            "items": [text_block(f"✓ {accepted}", weight="bolder")],
-        }]
-        body += document_elements(
-            parsed, texts, id_prefix=kind.value[0], subtitle=subtitle, sections_shown=sections_shown
-        )
-        return adaptive_card(language, body)
-
-    return fit_card(build, len(parsed.sections))
+    body: list[dict[str, Any]] = [{
+        "type": "Container",
+        "style": "good",
+        "items": [text_block(f"✓ {accepted}", weight="bolder")],
+    }]
+    return fit_document(adaptive_card(language, body), len(body), rendered)
 
 
 def build_consent_declined_card(agency: Agency, language: str) -> dict[str, Any]:

@@ -12,11 +12,14 @@ Source format (one file per language, see `deployment/agencies/<id>/`):
 Only `**bold**` and links with an http(s), mailto or tel address are kept as formatting; every other
 character that card Markdown would interpret is escaped, so a document cannot inject links, emphasis
 or lists. A card must stay small: `fit_card` drops trailing sections when needed and the caller
-offers the full text on the agency's website.
+offers the full text on the agency's website. `RenderedDocument` and `fit_document` give the same
+cards from a document rendered once, for builders that run on every citizen's turn.
 """
 
 from __future__ import annotations
 
+import json
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,6 +146,10 @@ def inline_markdown(text: str) -> str:
     return "".join(out)
 
 
+# The only characters `escape_markdown` may change; text without any of them is returned as it is.
+_MARKDOWN_SPECIAL = re.compile(r"[\[\]*_\\]")
+
+
 def escape_markdown(text: str) -> str:
     """Text that card Markdown shows literally.
 
@@ -150,24 +157,27 @@ def escape_markdown(text: str) -> str:
     the rendering are escaped: brackets always, `*` and `_` only where they could open or close
     emphasis (an e-mail address like `jean_dupont@` or "5 * 3" stays untouched).
     """
-    out: list[str] = []
-    for i, ch in enumerate(text):
-        before = text[i - 1] if i > 0 else " "
-        after = text[i + 1] if i + 1 < len(text) else " "
+    # Most texts hold none of the special characters: one scan in C, no per-character loop.
+    if _MARKDOWN_SPECIAL.search(text) is None:
+        return text
+    last = len(text) - 1
+
+    def escape(match: re.Match[str]) -> str:
+        ch = match.group()
+        i = match.start()
         if ch in "[]":
-            out.append("\\" + ch)
-        elif ch == "*" and not (before.isspace() and after.isspace()):
-            out.append("\\*")
-        elif ch == "_" and not (before.isalnum() and after.isalnum()) and not (
-            before.isspace() and after.isspace()
-        ):
-            out.append("\\_")
-        elif ch == "\\" and (after in _ASCII_PUNCTUATION or i == len(text) - 1):
-            # At the end it could escape whatever markup follows this piece of text.
-            out.append("\\\\")
-        else:
-            out.append(ch)
-    return "".join(out)
+            return "\\" + ch
+        before = text[i - 1] if i > 0 else " "
+        after = text[i + 1] if i < last else " "
+        if ch == "*":
+            return ch if before.isspace() and after.isspace() else "\\*"
+        if ch == "_":
+            keep = (before.isalnum() and after.isalnum()) or (before.isspace() and after.isspace())
+            return ch if keep else "\\_"
+        # A backslash: at the end it could escape whatever markup follows this piece of text.
+        return "\\\\" if after in _ASCII_PUNCTUATION or i == last else ch
+
+    return _MARKDOWN_SPECIAL.sub(escape, text)
 
 
 # --- Card elements --------------------------------------------------------------------------------
@@ -277,4 +287,67 @@ def fit_card(
     while card_size_bytes(card) >= budget and shown > 0:
         shown -= 1
         card = build(shown)
+    return card
+
+
+# --- Rendered once, handed out many times --------------------------------------------------------
+
+class RenderedDocument:
+    """`document_elements` of one document for every number of sections shown, rendered once.
+
+    Parsing and escaping a document costs milliseconds, and every citizen reads the same text: the
+    elements are kept serialised and each call gets a fresh copy, so whatever a caller does to its
+    card later (stamping card ids into actions, for one) never reaches the cache or another card.
+    """
+
+    def __init__(
+        self, document: ParsedDocument, texts: DocumentTexts, *, id_prefix: str, subtitle: str | None = None
+    ) -> None:
+        self._document = document
+        self._texts = texts
+        self._id_prefix = id_prefix
+        self._subtitle = subtitle
+        self.section_count = len(document.sections)
+        # sections shown -> (pickled element list, count, bytes the elements add to a card's body)
+        self._variants: dict[int, tuple[bytes, int, int]] = {}
+
+    def _variant(self, shown: int) -> tuple[bytes, int, int]:
+        variant = self._variants.get(shown)
+        if variant is None:
+            elements = document_elements(
+                self._document, self._texts, id_prefix=self._id_prefix, subtitle=self._subtitle,
+                sections_shown=shown,
+            )
+            # Compact JSON of a list is "[" + ",".join(items) + "]": its items' size without brackets.
+            size = len(json.dumps(elements, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) - 2
+            variant = (pickle.dumps(elements, pickle.HIGHEST_PROTOCOL), len(elements), size)
+            self._variants[shown] = variant
+        return variant
+
+    def elements(self, sections_shown: int | None = None) -> list[dict[str, Any]]:
+        """A fresh copy of `document_elements(..., sections_shown=sections_shown)`."""
+        shown = self.section_count if sections_shown is None else min(sections_shown, self.section_count)
+        return pickle.loads(self._variant(shown)[0])  # type: ignore[no-any-return]
+
+    def added_bytes(self, sections_shown: int, *, body_empty: bool) -> int:
+        """How many bytes the elements add to a card's compact JSON when put into its body."""
+        _, count, size = self._variant(sections_shown)
+        # One comma joins them to elements already in the body.
+        return size + 1 if count and not body_empty else max(size, 0)
+
+
+def fit_document(
+    card: dict[str, Any], index: int, document: RenderedDocument, *, budget: int = DOCUMENT_CARD_BUDGET
+) -> dict[str, Any]:
+    """`card` with the document's elements put into its body at `index`, as many sections as fit.
+
+    The same card as `fit_card` over a `build` that puts `document_elements` there, but the card is
+    measured once without the document and the document's sizes come from the cache.
+    """
+    body = card["body"]
+    base = card_size_bytes(card)
+    shown = document.section_count
+    while base + document.added_bytes(shown, body_empty=not body) >= budget and shown > 0:
+        shown -= 1
+    body[index:index] = document.elements(shown)
     return card

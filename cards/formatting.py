@@ -8,7 +8,7 @@ zone by us, then formatted as plain wall-clock values.
 from __future__ import annotations
 
 from datetime import date, datetime, time, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
@@ -54,7 +54,6 @@ _NUMERIC_DATE = {
 }
 # The Netherlands write dates with hyphens; Belgium uses slashes in both languages.
 _NUMERIC_DATE_BY_LOCALE = {"nl_NL": "dd-MM-y"}
-_TIME = "HH:mm"
 
 
 @cache
@@ -84,38 +83,59 @@ def format_date(
 ) -> str:
     """A long date: "lundi 23 novembre 2026", "Montag, 23. November 2026"; "23 novembre 2026"
     without the weekday."""
-    locale = babel_locale(language, country)
-    day = _as_date(d)
-    pattern = _pattern(_LONG_DATE if weekday else _DAY_MONTH_YEAR, language, day.day)
-    return babel_format_date(day, pattern, locale=locale)
+    return _long_date(_as_date(d), language, country, weekday)
 
 
 def format_date_numeric(d: date | datetime, language: str, *, country: str | None = None) -> str:
     """A short numeric date: "23/11/2026", "23.11.2026"."""
-    locale = babel_locale(language, country)
-    pattern = _NUMERIC_DATE_BY_LOCALE.get(str(locale)) or _pattern(_NUMERIC_DATE, language)
-    return babel_format_date(_as_date(d), pattern, locale=locale)
+    return _numeric_date(_as_date(d), language, country)
 
 
 def format_day_short(d: date | datetime, language: str, *, country: str | None = None) -> str:
     """A short day for buttons: "lun. 30 nov.", "ma 30 nov.", "Mo., 30. Nov.", "Mon 30 Nov"."""
-    locale = babel_locale(language, country)
-    day = _as_date(d)
-    return babel_format_date(day, _pattern(_DAY_SHORT, language, day.day), locale=locale)
+    return _day_short(_as_date(d), language, country)
 
 
 def format_time(value: time | datetime, language: str, *, country: str | None = None) -> str:
     """The wall-clock time on a 24-hour clock: "14:05". A datetime is formatted as it stands."""
-    wall = value if isinstance(value, datetime) else datetime.combine(date(2000, 1, 1), value)
-    return _apply(_TIME, wall, language, country)
+    babel_locale(language, country)  # an unknown language still fails, as it did through Babel
+    # What Babel's "HH:mm" gives in every language we speak (ASCII digits, zero-padded), without
+    # building a formatter for each of the dozens of times on a card.
+    return f"{value.hour:02d}:{value.minute:02d}"
 
 
 def format_datetime(
     dt: datetime, zone: tzinfo, language: str, *, country: str | None = None
 ) -> str:
     """An aware moment as local time in `zone`: "lundi 23 novembre 2026 à 14:05"."""
-    local = to_local(dt, zone)
-    return _apply(_pattern(_LONG_DATETIME, language, local.day), local, language, country)
+    # Keyed by the naive wall-clock time: aware datetimes compare by instant, so 14:05+01:00 and
+    # 13:05+00:00 would share an entry.
+    return _long_datetime(to_local(dt, zone).replace(tzinfo=None), language, country)
+
+
+# Cards show the same few dozen days and times to every citizen: each is formatted once. The keys
+# are plain dates and naive datetimes, so the results depend on nothing else.
+@lru_cache(maxsize=4096)
+def _long_date(day: date, language: str, country: str | None, weekday: bool) -> str:
+    pattern = _pattern(_LONG_DATE if weekday else _DAY_MONTH_YEAR, language, day.day)
+    return babel_format_date(day, pattern, locale=babel_locale(language, country))
+
+
+@lru_cache(maxsize=4096)
+def _numeric_date(day: date, language: str, country: str | None) -> str:
+    locale = babel_locale(language, country)
+    pattern = _NUMERIC_DATE_BY_LOCALE.get(str(locale)) or _pattern(_NUMERIC_DATE, language)
+    return babel_format_date(day, pattern, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _day_short(day: date, language: str, country: str | None) -> str:
+    return babel_format_date(day, _pattern(_DAY_SHORT, language, day.day), locale=babel_locale(language, country))
+
+
+@lru_cache(maxsize=4096)
+def _long_datetime(wall: datetime, language: str, country: str | None) -> str:
+    return _apply(_pattern(_LONG_DATETIME, language, wall.day), wall, language, country)
 
 
 def to_local(dt: datetime, zone: tzinfo) -> datetime:

@@ -18,23 +18,39 @@ from bot.turn import turn_info
 from cards.i18n import t
 
 CARD_ID = "card_id"
+# A tuple, not a set: a malformed card may hold an unhashable "type".
+_STAMPED_ACTIONS = ("Action.Submit", "Action.Execute")
 
 
 def stamp_card(card: dict[str, Any], card_id: str) -> dict[str, Any]:
     """Write `card_id` into every Submit/Execute action's data (fallbacks and nested cards included)."""
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") in ("Action.Submit", "Action.Execute"):
-                data = node.get("data")
-                node["data"] = {**(data if isinstance(data, dict) else {}), CARD_ID: card_id}
-            for value in node.values():
+    # Every node is visited (an action may sit anywhere); strings, most of a card, are skipped first.
+    def visit(node: dict[str, Any]) -> None:
+        if node.get("type") in _STAMPED_ACTIONS:
+            data = node.get("data")
+            node["data"] = {**(data if isinstance(data, dict) else {}), CARD_ID: card_id}
+        for value in node.values():
+            if type(value) is str:
+                continue
+            if isinstance(value, dict):
                 visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
+            elif isinstance(value, list):
+                visit_list(value)
 
-    visit(card)
+    def visit_list(items: list[Any]) -> None:
+        for value in items:
+            if type(value) is str:
+                continue
+            if isinstance(value, dict):
+                visit(value)
+            elif isinstance(value, list):
+                visit_list(value)
+
+    if isinstance(card, dict):
+        visit(card)
+    elif isinstance(card, list):
+        visit_list(card)
     return card
 
 

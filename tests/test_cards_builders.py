@@ -3,6 +3,8 @@ language, for a generated agency with realistic documents and for the shipped ex
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 import re
 from collections.abc import Iterator
@@ -11,23 +13,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.commands import Intent, recognize
-from bot.domain.agency import Agency, DocumentKind, Mode, load_agency
+from bot.domain.agency import Agency, Document, DocumentKind, Mode, load_agency
 from bot.domain.consent import content_hash
 from cards.consent import (
     HASH_PREFIX_LENGTH,
+    action_data,
     build_consent_card,
     build_consent_declined_card,
     build_consent_recorded_card,
     build_info_card,
     build_withdraw_confirm_card,
+    document_texts,
 )
-from cards.document import escape_markdown
+from cards.document import document_elements, escape_markdown, fit_card, inline_markdown, parse_document
+from cards.elements import adaptive_card, text_block
+from cards.formatting import format_date, format_date_numeric, format_time
 from cards.i18n import catalog, t
 from cards.validation import MAX_CARD_BYTES, card_size_bytes, validate_card
-from cards.verbs import Verb
+from cards.verbs import Verb, execute_action
 from cards.welcome import HELP_COMMANDS, build_help_card, build_welcome_card
+from dialogs.await_card import stamp_card
 
 LANGUAGES = ("fr", "nl", "de", "en")
 AGENCIES_DIR = Path(__file__).resolve().parent.parent / "deployment" / "agencies"
@@ -484,3 +493,214 @@ def test_catalogs_are_complete_in_every_language() -> None:
 
 def test_building_twice_gives_the_same_card(agency: Agency) -> None:
     assert consent_card(agency, DocumentKind.TERMS, "fr") == consent_card(agency, DocumentKind.TERMS, "fr")
+
+
+# --- Documents rendered once, cards assembled per citizen -------------------------------------------
+
+
+def _consent_card_rendered_each_time(
+    agency: Agency, *, kind: DocumentKind, document: Document, language: str, citizen_ref: str,
+    change_note: str | None, other_languages: list[str],
+) -> dict[str, Any]:
+    """The consent card as built before documents were cached: parsed, rendered and fitted every time."""
+    parsed = parse_document(agency.document_text(document, language))
+    data = action_data(agency, kind, document, language, citizen_ref)
+    switches = [o for o in dict.fromkeys(other_languages) if o != data["language"] and o in document.files]
+    texts = document_texts(agency, language)
+    published = format_date(document.published, language, country=agency.country, weekday=False)
+    subtitle = t(language, "consent.version_line", version=document.version, date=published)
+
+    def build(sections_shown: int | None) -> dict[str, Any]:
+        body: list[dict[str, Any]] = []
+        if change_note:
+            body.append({"type": "Container", "style": "accent", "items": [
+                text_block(t(language, "consent.change_heading"), weight="bolder"),
+                text_block(t(language, "consent.change_intro"), spacing="small"),
+                text_block(inline_markdown(change_note), spacing="small"),
+            ]})
+        body.append(text_block(t(language, f"consent.{kind.value}.intro"), isSubtle=True))
+        body += document_elements(parsed, texts, id_prefix=kind.value[0], subtitle=subtitle,
+                                  sections_shown=sections_shown)
+        if switches:
+            body.append(text_block(t(language, "consent.other_languages"), spacing="large", size="small"))
+            body.append({"type": "ActionSet", "actions": [
+                execute_action(t(other, "common.read_in_this_language"), Verb.CONSENT_LANGUAGE,
+                               {**data, "language": other})
+                for other in switches
+            ]})
+        body.append(text_block(t(language, f"consent.{kind.value}.question"), weight="bolder", spacing="large"))
+        actions = [
+            execute_action(t(language, "consent.accept"), Verb.CONSENT_ACCEPT, data, style="positive"),
+            execute_action(t(language, "consent.decline"), Verb.CONSENT_DECLINE, data),
+        ]
+        return adaptive_card(language, body, actions)
+
+    return fit_card(build, len(parsed.sections))
+
+
+def _recorded_card_rendered_each_time(
+    agency: Agency, *, kind: DocumentKind, document: Document, language: str, accepted_at_local: datetime,
+) -> dict[str, Any]:
+    parsed = parse_document(agency.document_text(document, language))
+    accepted = t(language, f"consent.{kind.value}.accepted",
+                 date=format_date_numeric(accepted_at_local, language, country=agency.country),
+                 time=format_time(accepted_at_local, language, country=agency.country), version=document.version)
+    texts = document_texts(agency, language)
+    published = format_date(document.published, language, country=agency.country, weekday=False)
+    subtitle = t(language, "consent.version_line", version=document.version, date=published)
+
+    def build(sections_shown: int | None) -> dict[str, Any]:
+        body: list[dict[str, Any]] = [
+            {"type": "Container", "style": "good", "items": [text_block(f"✓ {accepted}", weight="bolder")]},
+        ]
+        body += document_elements(parsed, texts, id_prefix=kind.value[0], subtitle=subtitle,
+                                  sections_shown=sections_shown)
+        return adaptive_card(language, body)
+
+    return fit_card(build, len(parsed.sections))
+
+
+def _json(card: dict[str, Any]) -> str:
+    # Key order included: the bytes Teams receives.
+    return json.dumps(card, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("agency_name", [*_agencies(), "trimmed"])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_consent_cards_are_the_bytes_rendering_every_time_gave(
+    agency_name: str, language: str, tmp_path: Path
+) -> None:
+    agency = make_agency(tmp_path, sections=45) if agency_name == "trimmed" else _load(agency_name, tmp_path)
+    for kind in DocumentKind:
+        document = agency.current_document(kind)
+        # The first build renders the document, the others come from the cache. A long note pushes
+        # sections out of the card: the trimming must match too.
+        for note in (None, "Une section a **changé**, voir [ici](https://x.example).", "note " * 700):
+            for others in (list(agency.languages), ["de", "fr", "de"]):
+                for ref in (CITIZEN_REF, "é" * 40):
+                    arguments: dict[str, Any] = {
+                        "kind": kind, "document": document, "language": language, "citizen_ref": ref,
+                        "change_note": note, "other_languages": others,
+                    }
+                    assert _json(build_consent_card(agency, **arguments)) == _json(
+                        _consent_card_rendered_each_time(agency, **arguments))
+        for accepted in (datetime(2026, 11, 23, 14, 5), datetime(2026, 2, 1, 9, 0)):
+            recorded: dict[str, Any] = {
+                "kind": kind, "document": document, "language": language, "accepted_at_local": accepted,
+            }
+            assert _json(build_consent_recorded_card(agency, **recorded)) == _json(
+                _recorded_card_rendered_each_time(agency, **recorded))
+
+
+def test_a_card_changed_after_building_leaves_the_next_citizen_card_alone(agency: Agency) -> None:
+    first = consent_card(agency, DocumentKind.TERMS, "fr", citizen_ref="citizen-one")
+    stamp_card(first, "card-of-citizen-one")
+    # Whatever happens to a card once built: ids stamped, texts and toggles changed, elements removed.
+    for node in walk(first):
+        if node.get("type") == "TextBlock":
+            node["text"] = "changed"
+        if node.get("type") == "Action.ToggleVisibility":
+            node["targetElements"].clear()
+            node["data"] = {"card_id": "card-of-citizen-one"}
+    first["body"].pop()
+    recorded = build_consent_recorded_card(agency, kind=DocumentKind.TERMS, document=agency.current_document(
+        DocumentKind.TERMS), language="fr", accepted_at_local=datetime(2026, 11, 23, 14, 5))
+    for node in list(walk(recorded)):
+        node.clear()
+
+    second = consent_card(agency, DocumentKind.TERMS, "fr", citizen_ref="citizen-two")
+    expected = _consent_card_rendered_each_time(
+        agency, kind=DocumentKind.TERMS, document=agency.current_document(DocumentKind.TERMS), language="fr",
+        citizen_ref="citizen-two", change_note=None, other_languages=list(agency.languages))
+    assert _json(second) == _json(expected)
+    assert "citizen-one" not in _json(second) and "changed" not in _json(second)
+    assert {a["data"]["citizen_ref"] for a in of_type(second, "Action.Execute")} == {"citizen-two"}
+    recorded_arguments: dict[str, Any] = {"kind": DocumentKind.TERMS, "language": "fr",
+                                          "document": agency.current_document(DocumentKind.TERMS),
+                                          "accepted_at_local": datetime(2026, 11, 23, 14, 5)}
+    assert _json(build_consent_recorded_card(agency, **recorded_arguments)) == _json(
+        _recorded_card_rendered_each_time(agency, **recorded_arguments))
+
+
+def test_the_cached_document_follows_version_date_website_and_text(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    agency = make_agency(tmp_path / "a", sections=45)
+    document = agency.current_document(DocumentKind.TERMS)
+    before = consent_card(agency, DocumentKind.TERMS)
+    assert "Version 2026-02, publiée le 1er février 2026" in all_text(before)
+
+    # The same text published again under a new version: the new version line, not the cached one.
+    republished = document.model_copy(update={"version": "2026-09", "published": date(2026, 9, 1)})
+    card = consent_card(agency, DocumentKind.TERMS, document=republished)
+    assert "Version 2026-09, publiée le 1er septembre 2026" in all_text(card)
+    assert "2026-02" not in all_text(card)
+
+    # Another website: the "full text" button of the trimmed card points there.
+    moved = agency.model_copy(update={"contact": agency.contact.model_copy(update={"website": "https://new.example"})})
+    (link,) = of_type(consent_card(moved, DocumentKind.TERMS), "Action.OpenUrl")
+    assert link["url"] == "https://new.example"
+
+    # Another text (another agency, same file names and version): its own text.
+    other = make_agency(tmp_path / "b", sections=3)
+    other_card = consent_card(other, DocumentKind.TERMS)
+    source = other.document_text(other.current_document(DocumentKind.TERMS), "fr")
+    assert source.splitlines()[0][2:] in all_text(other_card)
+    assert _json(other_card) != _json(before)
+    assert len(of_type(other_card, "Action.ToggleVisibility")) == 3
+
+    # And each language its own text, in either order.
+    for language in ("de", "fr", "nl"):
+        card = consent_card(other, DocumentKind.TERMS, language)
+        title = other.document_text(other.current_document(DocumentKind.TERMS), language).splitlines()[0][2:]
+        assert title in all_text(card)
+
+
+# --- Stamping card ids ----------------------------------------------------------------------------
+
+
+def _stamp_by_full_walk(card: Any, card_id: str) -> Any:
+    """How cards were stamped before the walk skipped strings: every node visited the plain way."""
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("Action.Submit", "Action.Execute"):
+                data = node.get("data")
+                node["data"] = {**(data if isinstance(data, dict) else {}), "card_id": card_id}
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    visit(card)
+    return card
+
+
+_JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=4),
+                       st.sampled_from(["Action.Submit", "Action.Execute", "TextBlock"]))
+
+
+def _json_node(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.sampled_from(["type", "data", "body", "actions", "fallback", "card", "items", "card_id", "x"])
+    return st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(keys, children, max_size=5),
+        st.fixed_dictionaries({"type": st.sampled_from(["Action.Submit", "Action.Execute"])},
+                              optional={"data": children, "fallback": children, "card": children}),
+    )
+
+
+@given(st.recursive(_JSON_LEAF, _json_node, max_leaves=40))
+@settings(max_examples=500, deadline=None)
+def test_stamp_card_stamps_exactly_the_actions_a_full_walk_stamps(tree: Any) -> None:
+    assert stamp_card(copy.deepcopy(tree), "id-1") == _stamp_by_full_walk(copy.deepcopy(tree), "id-1")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_stamp_card_on_every_card(agency: Agency, language: str) -> None:
+    for name, card in all_cards(agency, language):
+        expected = _json(_stamp_by_full_walk(copy.deepcopy(card), "abc"))
+        assert _json(stamp_card(card, "abc")) == expected, name
+        if of_type(card, "Action.Execute"):
+            assert all(a["data"]["card_id"] == "abc" for a in of_type(card, "Action.Submit"))

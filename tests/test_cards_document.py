@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cards.document import (
     DocumentTexts,
+    RenderedDocument,
     document_elements,
     escape_markdown,
+    fit_card,
+    fit_document,
     inline_markdown,
     parse_document,
 )
-from cards.validation import validate_card
+from cards.validation import card_size_bytes, validate_card
 
 TEXTS = DocumentTexts(
     expand_hint="Tap a heading.",
@@ -171,3 +178,115 @@ def test_escaping_neutralises_emphasis_and_brackets() -> None:
     assert escape_markdown("*important*") == "\\*important\\*"
     assert escape_markdown("_souligné_") == "\\_souligné\\_"
     assert escape_markdown("[1]") == "\\[1\\]"
+
+
+# --- Fast escaping and rendered-once documents ----------------------------------------------------
+
+_ASCII_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def _escape_one_by_one(text: str) -> str:
+    """The character-by-character escaping `escape_markdown` must keep giving, byte for byte."""
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        before = text[i - 1] if i > 0 else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        if ch in "[]":
+            out.append("\\" + ch)
+        elif ch == "*" and not (before.isspace() and after.isspace()):
+            out.append("\\*")
+        elif ch == "_" and not (before.isalnum() and after.isalnum()) and not (
+            before.isspace() and after.isspace()
+        ):
+            out.append("\\_")
+        elif ch == "\\" and (after in _ASCII_PUNCTUATION or i == len(text) - 1):
+            out.append("\\\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# Markup characters packed close together, beside letters, digits and spaces of every kind
+# (non-breaking, ideographic, Arabic-Indic digits...), where the context rules decide.
+_MARKUP_HEAVY = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("[]*_\\!.(`#-a1é\u00a0\u3000\u0663\t\n ")),
+        st.characters(),
+    ),
+    max_size=40,
+)
+
+
+@given(_MARKUP_HEAVY)
+@settings(max_examples=3000, deadline=None)
+def test_escape_markdown_gives_what_the_character_loop_gave(text: str) -> None:
+    assert escape_markdown(text) == _escape_one_by_one(text)
+
+
+def test_escape_markdown_edge_cases_match_the_character_loop() -> None:
+    for text in ["", "\\", "_", "*", " * ", "a_b", "a_", "_a", "\\[", "a\\", "x\\y", "é_ü", "1_2", "\u00a0*\u00a0",
+                 "[**]", "__init__", "\\\\", "\u0663_\u0664", "a\u3000_\u3000b"]:
+        assert escape_markdown(text) == _escape_one_by_one(text), repr(text)
+
+
+def _long_source(sections: int) -> str:
+    parts = ["# Titre _long_\n\nUn préambule [lien](https://x.example).\n\n## L'essentiel\n\n- **gratuit**\n"]
+    for number in range(sections):
+        parts.append(f"\n## Section {number} *étoile*\n\n" + "Du texte [ici] et là, encore. " * 12 + "\n\n- point\n")
+    return "".join(parts)
+
+
+def test_rendered_document_gives_document_elements_for_every_section_count() -> None:
+    parsed = parse_document(_long_source(6))
+    rendered = RenderedDocument(parsed, TEXTS, id_prefix="p", subtitle="Version 2 · 1er mars")
+    for shown in (None, 0, 1, 3, 5, 6, 9):
+        expected = document_elements(parsed, TEXTS, id_prefix="p", subtitle="Version 2 · 1er mars",
+                                     sections_shown=shown)
+        assert rendered.elements(shown) == expected, shown
+
+
+def test_rendered_elements_are_fresh_copies_each_time() -> None:
+    parsed = parse_document(_long_source(3))
+    rendered = RenderedDocument(parsed, TEXTS, id_prefix="t")
+    first = rendered.elements()
+    # What a caller may do to its card afterwards: change texts, ids, targets, data, the list itself.
+    first[0]["text"] = "changed"
+    toggle = next(e for e in first if "selectAction" in e)["selectAction"]
+    toggle["targetElements"].append("x")
+    toggle["data"] = {"card_id": "abc"}
+    first[-1]["items"] = []
+    first.append({"type": "TextBlock", "text": "extra"})
+    assert rendered.elements() == document_elements(parsed, TEXTS, id_prefix="t")
+    assert rendered.elements() is not rendered.elements()
+
+
+def _skeleton(body: list[dict[str, Any]]) -> dict[str, Any]:
+    accept = {"type": "Action.Execute", "title": "Accepter", "verb": "v", "data": {"verb": "v", "ref": "é" * 9}}
+    return {"type": "AdaptiveCard", "version": "1.5", "lang": "fr", "body": body, "actions": [accept]}
+
+
+@pytest.mark.parametrize("around", ["both", "before", "after", "none"])
+@pytest.mark.parametrize("subtitle", [None, "Version 2"])
+def test_fit_document_trims_exactly_like_fit_card(around: str, subtitle: str | None) -> None:
+    # Every budget from "not even the summary" to "everything": the same sections kept, the same bytes.
+    parsed = parse_document(_long_source(8))
+    rendered = RenderedDocument(parsed, TEXTS, id_prefix="t", subtitle=subtitle)
+    before = [{"type": "TextBlock", "text": "Intro – à lire", "wrap": True}] if around in ("both", "before") else []
+    after = [{"type": "TextBlock", "text": "Acceptez-vous ?", "wrap": True}] if around in ("both", "after") else []
+
+    def build(shown: int | None) -> dict[str, Any]:
+        elements = document_elements(parsed, TEXTS, id_prefix="t", subtitle=subtitle, sections_shown=shown)
+        return _skeleton([*copy.deepcopy(before), *elements, *copy.deepcopy(after)])
+
+    full = card_size_bytes(build(None))
+    for budget in [*range(100, full + 400, 97), full, full + 1]:
+        expected = fit_card(build, len(parsed.sections), budget=budget)
+        card = fit_document(_skeleton([*copy.deepcopy(before), *copy.deepcopy(after)]), len(before), rendered,
+                            budget=budget)
+        assert json.dumps(card, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False), budget
+
+
+def test_fit_document_with_an_empty_document() -> None:
+    rendered = RenderedDocument(parse_document(""), TEXTS, id_prefix="t")
+    card = fit_document(_skeleton([]), 0, rendered)
+    assert card["body"] == []

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel import UnknownLocaleError
+from babel.dates import parse_pattern
 
 from cards.formatting import (
     babel_locale,
@@ -116,3 +118,75 @@ def test_babel_locale_follows_the_agency_country() -> None:
     # No German locale for France: the language's own country.
     assert str(babel_locale("de", "FR")) == "de_DE"
     assert str(babel_locale("fr")) == "fr_FR"
+
+
+# --- Formatted once: the cached and quick paths give what Babel gives -----------------------------
+
+COUNTRIES = (None, "BE", "FR", "NL")
+# Every first of the month (French ordinals) and days spread over a year, both DST changes included.
+SAMPLE_DAYS = sorted({date(2026, month, 1) for month in range(1, 13)}
+                     | {date(2026, 1, 2) + timedelta(days=5 * i) for i in range(75)} | set(DST_DAYS))
+
+
+def _babel_apply(pattern: str, value: date | datetime, language: str, country: str | None) -> str:
+    return parse_pattern(pattern).apply(value, babel_locale(language, country))
+
+
+def _first_ordinal(pattern: str, language: str, day: int) -> str:
+    return pattern.replace("d MMM", "d'er' MMM") if language == "fr" and day == 1 else pattern
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("country", COUNTRIES)
+def test_time_is_what_babel_gives_for_every_minute(language: str, country: str | None) -> None:
+    for minute in range(24 * 60):
+        value = time(minute // 60, minute % 60)
+        expected = _babel_apply("HH:mm", datetime.combine(date(2000, 1, 1), value), language, country)
+        assert format_time(value, language, country=country) == expected
+        aware = datetime.combine(date(2026, 3, 29), value, tzinfo=BRUSSELS)
+        assert format_time(aware, language, country=country) == expected
+
+
+def test_time_in_an_unknown_language_still_fails() -> None:
+    with pytest.raises(UnknownLocaleError):
+        format_time(time(10, 0), "xx")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("country", COUNTRIES)
+def test_cached_dates_are_what_babel_gives(language: str, country: str | None) -> None:
+    locale = babel_locale(language, country)
+    long_pattern = {"de": "EEEE, d. MMMM y"}.get(language, "EEEE d MMMM y")
+    plain_pattern = {"de": "d. MMMM y"}.get(language, "d MMMM y")
+    short_pattern = {"de": "EEE, d. MMM"}.get(language, "EEE d MMM")
+    numeric_pattern = "dd-MM-y" if str(locale) == "nl_NL" else {"de": "dd.MM.y"}.get(language, "dd/MM/y")
+    # Twice: the second answer comes from the cache.
+    for _ in range(2):
+        for day in SAMPLE_DAYS:
+            moment = datetime.combine(day, time(23, 30))
+            for value in (day, moment):
+                assert format_date(value, language, country=country) == _babel_apply(
+                    _first_ordinal(long_pattern, language, day.day), day, language, country)
+                assert format_date(value, language, country=country, weekday=False) == _babel_apply(
+                    _first_ordinal(plain_pattern, language, day.day), day, language, country)
+                assert format_day_short(value, language, country=country) == _babel_apply(
+                    _first_ordinal(short_pattern, language, day.day), day, language, country)
+                assert format_date_numeric(value, language, country=country) == _babel_apply(
+                    numeric_pattern, day, language, country)
+
+
+def test_the_same_instant_reads_in_each_zone_own_time() -> None:
+    # Aware datetimes of one instant are equal to each other: a cache keyed by them would answer
+    # Brussels time to a London agency.
+    london, utc_zone = ZoneInfo("Europe/London"), ZoneInfo("UTC")
+    for hour in range(0, 24, 5):
+        instant = datetime(2026, 7, 1, hour, 10, tzinfo=UTC)
+        texts = {}
+        for zone in (BRUSSELS, london, utc_zone, BRUSSELS):
+            local = instant.astimezone(zone)
+            pattern = _first_ordinal("EEEE d MMMM y 'à' HH:mm", "fr", local.day)
+            expected = _babel_apply(pattern, local, "fr", "BE")
+            assert format_datetime(instant, zone, "fr", country="BE") == expected
+            assert format_datetime(local, zone, "fr", country="BE") == expected
+            texts[str(zone)] = expected
+        assert len(set(texts.values())) == 3
