@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -200,6 +201,37 @@ async def test_concurrent_writers_from_one_etag_exactly_one_wins(
     assert len(winners) == 1
     assert (await DatabaseStorage(session_factory).read(["k"]))["k"]["writer"] == winners[0]
 
+
+
+async def test_a_write_waits_for_another_processs_writer_without_stalling_the_bot(
+    session_factory: async_sessionmaker[AsyncSession], backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's file lock")
+    storage = DatabaseStorage(session_factory)
+    await storage.write({"k": {"v": 1}})
+    path = session_factory.kw["bind"].url.database
+    other = sqlite3.connect(path, isolation_level=None)  # as another process would hold the file
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    write = asyncio.create_task(storage.write({"k": {"v": 2, "e_tag": "*"}}))
+    await asyncio.sleep(0.3)
+    assert not write.done(), "the write waits for the lock"
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(write, 10)
+    ticker.cancel()
+    assert ticks >= 10, "the event loop kept running while the write waited"
+    assert (await storage.read(["k"]))["k"]["v"] == 2
+    await storage.close()
 
 async def test_dialog_state_objects_round_trip(storage: DatabaseStorage) -> None:
     from botbuilder.dialogs import DialogInstance
