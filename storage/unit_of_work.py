@@ -7,6 +7,10 @@
 
 Leaving the block without commit (or with an exception) rolls back. Rows returned inside the
 block stay readable after it (detached, attributes as loaded).
+
+A use case that only reads takes `uow_factory.read()` instead: no place in the SQLite writer
+queue, no write transaction (see storage.db.read_only_session_factory); it cannot commit, and any
+statement but a SELECT raises ReadOnlyViolation.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import acquire_write_lock, sqlite_write_lock
+from storage.db import acquire_write_lock, read_only_session_factory, sqlite_write_lock
 from storage.repositories import (
     AppointmentRepository,
     AuditRepository,
@@ -36,10 +40,12 @@ class UnitOfWork:
     jobs: JobRepository
     audit: AuditRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
-        # SQLite: every transaction is a writer (BEGIN IMMEDIATE); this process's wait in turn.
+        self.read_only = read_only
+        # SQLite: every writing transaction takes the write lock (BEGIN IMMEDIATE); this process's
+        # writers wait in turn. Read-only sessions have no lock to take.
         self._write_lock = sqlite_write_lock(session_factory)
 
     @property
@@ -81,6 +87,8 @@ class UnitOfWork:
                 self._write_lock.release()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()
 
     async def rollback(self) -> None:
@@ -95,6 +103,13 @@ class UnitOfWorkFactory:
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self.session_factory = session_factory
+        self._read_session_factory: async_sessionmaker[AsyncSession] | None = None
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
+
+    def read(self) -> UnitOfWork:
+        """A unit of work for a use case that only reads."""
+        if self._read_session_factory is None:
+            self._read_session_factory = read_only_session_factory(self.session_factory)
+        return UnitOfWork(self._read_session_factory, read_only=True)
