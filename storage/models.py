@@ -116,6 +116,8 @@ class Appointment(Base):
     __table_args__ = (
         Index("ix_appointment_citizen", "citizen_id", "starts_at"),
         Index("ix_appointment_counselor", "counselor_id", "starts_at"),
+        # Busy-time searches: an agency's booked appointments over a window (migration 0002).
+        Index("ix_appointment_agency_status_start", "agency_id", "status", "starts_at", "ends_at", "counselor_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -204,3 +204,33 @@ async def test_pruning_in_the_database_keeps_verify_passing(audit_db: UnitOfWork
     async with audit_db() as uow:
         assert len(await AuditMaintenance(uow.session).unpruned_before("example-be", NOW + timedelta(days=1), 10)) == 4
     assert (await verify(audit_db, "example-be")).ok
+
+
+async def test_a_trail_appends_after_the_real_head_whoever_moved_it(uow_factory: UnitOfWorkFactory) -> None:
+    """A trail remembers the head it wrote; another writer, a rollback or a concurrent one must not fork the chain."""
+    clock = FixedClock(NOW)
+    ours, theirs = AuditTrail("example-be", clock), AuditTrail("example-be", clock)
+
+    async def record(trail: AuditTrail, number: int, *, commit: bool = True) -> None:
+        async with uow_factory() as uow:
+            await trail.record(uow, EventType.DATA_EXPORTED, actor="system", payload={"n": number})
+            if commit:
+                await uow.commit()
+
+    await record(ours, 1)
+    await record(theirs, 2)  # the head ours remembers is no longer the head
+    await record(ours, 3)
+    await record(ours, 4, commit=False)  # ours remembers an event that was rolled back
+    await record(ours, 5)
+    clock.set(NOW - timedelta(hours=1))  # a clock step backwards must not reorder the chain
+    await record(ours, 6)
+    await asyncio.gather(*(record(ours if number % 2 else theirs, number) for number in range(7, 17)))
+
+    async with uow_factory() as uow:
+        chain = [as_chained(row) async for row in uow.audit.iterate("example-be")]
+    assert [event.payload["n"] for event in chain[:5]] == [1, 2, 3, 5, 6]
+    assert sorted(event.payload["n"] for event in chain[5:]) == list(range(7, 17))
+    assert chain[0].prev_hash == GENESIS
+    assert [event.prev_hash for event in chain[1:]] == [event.hash for event in chain[:-1]]
+    assert chain[4].occurred_at == chain[3].occurred_at == NOW
+    assert verify_chain(chain).ok and (await verify(uow_factory, "example-be")).ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from bot.domain.agency import Agency, Mode, PersonalField
 from bot.domain.audit import EventType
 from bot.domain.clock import FixedClock
-from bot.domain.slots import claim_steps
+from bot.domain.slots import SlotEngine, claim_steps
 from bot.services.audit import verify
 from bot.services.booking import (
     REFUSAL_KEYS,
@@ -552,3 +553,39 @@ def test_every_refusal_reason_reads_naturally_in_every_language() -> None:
             assert key in catalog(language)
             assert "{" not in t(language, key, phone="+32 2 555 01 00")
         assert "+32 2 555 01 00" in t(language, "booking_errors.cutoff_passed", phone="+32 2 555 01 00")
+
+
+def _appointment(agency: Agency, counselor_id: str, starts_at: datetime, status: str = "booked") -> Appointment:
+    return Appointment(
+        id=str(uuid4()), agency_id=agency.id, citizen_id=None, counselor_id=counselor_id, mode="video",
+        office_id=None, subject_id=VIDEO_SUBJECT, starts_at=starts_at, ends_at=starts_at + timedelta(minutes=30),
+        status=status, interview_language="fr", created_at=NOW, updated_at=NOW,
+    )
+
+
+async def test_the_least_loaded_free_counselor_gets_the_booking(
+    booking: BookingService, uow_factory: UnitOfWorkFactory, agency: Agency
+) -> None:
+    start = local(WED, 10)
+    slots = SlotEngine(agency).slots_for_day(mode=Mode.VIDEO, subject_id=VIDEO_SUBJECT, day=WED, now=NOW, busy=[],
+                                             language="fr", load={})
+    candidates = next(slot.counselor_ids for slot in slots if slot.start == start)
+    assert len(candidates) >= 3
+    # Without load the tie-break would put `least` last. Every other candidate gets one upcoming
+    # appointment (another day); `least` only cancelled ones and one past the horizon, and a
+    # counselor who is not a candidate does not count.
+    least = candidates[-1]
+    outsider = next(counselor.id for counselor in agency.counselors if counselor.id not in candidates)
+    async with uow_factory() as uow:
+        for counselor_id in candidates[:-1]:
+            await uow.appointments.add(_appointment(agency, counselor_id, local(FRI, 9)))
+        await uow.appointments.add(_appointment(agency, least, local(THU, 9), "cancelled"))
+        await uow.appointments.add(_appointment(agency, least, local(THU, 10), "cancelled"))
+        await uow.appointments.add(_appointment(agency, least, local(WED, 9) + timedelta(days=120)))
+        await uow.appointments.add(_appointment(agency, outsider, local(FRI, 10)))
+        await uow.commit()
+
+    view = _booked(await _book_video(booking, await _citizen(uow_factory, agency), start))
+
+    counselor = agency.counselor(least)
+    assert counselor is not None and view.counselor_name == counselor.display_name

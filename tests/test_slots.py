@@ -20,6 +20,7 @@ from bot.domain.slots import (
     SlotEngine,
     claim_grid_problems,
     claim_steps,
+    epoch_us,
     order_by_load,
 )
 
@@ -559,3 +560,44 @@ def test_property_back_to_back_local_appointments_claim_distinct_steps(
     assert first.timestamp() % (step * 60) == 0
     assert not set(claim_steps(first, first_end, step)) & set(
         claim_steps(second, second + timedelta(minutes=30), step))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios(), minute=st.integers(0, 24 * 60 - 1), loaded=st.booleans())
+def test_property_slots_at_is_slots_for_day_at_that_start(engines: dict[str, SlotEngine],
+                                                         scenario: dict[str, Any], minute: int,
+                                                         loaded: bool) -> None:
+    engine = engines[scenario.pop("hours")]
+    load = {"c-anna": 2, "c-dirk": 1} if loaded else None
+    whole_day = engine.slots_for_day(load=load, **scenario)
+    day = scenario.pop("day")
+    # Every start the day offers, and any minute of the day (mostly not a slot start).
+    for start in [slot.start for slot in whole_day] + [local(day, 0) + timedelta(minutes=minute)]:
+        at = engine.slots_at(start=start, load=load, **scenario)
+        assert at == [slot for slot in whole_day if slot.start == start]
+
+
+def test_busy_index_from_rows_or_microseconds_is_the_one_from_busy_items(engine: SlotEngine) -> None:
+    busy = [Busy("c-anna", local(TUESDAY, 9, 0), local(TUESDAY, 10, 0)),
+            Busy("c-anna", local(TUESDAY, 9, 30), local(TUESDAY, 9, 45)),
+            Busy("c-dirk", local(TUESDAY, 13, 0), local(TUESDAY, 15, 0) + timedelta(microseconds=1)),
+            Busy("c-bert", local(TUESDAY, 11, 0), local(TUESDAY, 11, 0))]
+    rows = [(item.counselor_id, item.start, item.end) for item in busy]
+    micros = [(cid, epoch_us(start), epoch_us(end)) for cid, start, end in rows]
+    args = {"mode": "video", "subject_id": "claim", "day": TUESDAY, "now": MONDAY_1_JUNE}
+
+    expected = engine.slots_for_day(busy=BusyIndex.from_busy(busy), **args)
+    assert engine.slots_for_day(busy=BusyIndex.from_intervals(rows), **args) == expected
+    assert engine.slots_for_day(busy=BusyIndex.from_epoch_us(micros), **args) == expected
+    assert epoch_us(utc(1970, 1, 1, 0, 0, 1)) == 1_000_000 and len(BusyIndex.from_epoch_us(micros)) == 3
+    with pytest.raises(ValueError, match="naive"):
+        BusyIndex.from_intervals([("c-anna", datetime(2026, 6, 9, 9), datetime(2026, 6, 9, 10))])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios())
+def test_property_times_for_day_are_the_times_of_slots_for_day(engines: dict[str, SlotEngine],
+                                                              scenario: dict[str, Any]) -> None:
+    engine = engines[scenario.pop("hours")]
+    slots = engine.slots_for_day(**scenario)
+    assert engine.times_for_day(**scenario) == [(slot.start, slot.end, slot.office_id) for slot in slots]

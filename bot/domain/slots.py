@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import holidays
@@ -43,6 +43,11 @@ _NAIVE = "naive datetime: the slot engine needs timezone-aware datetimes"
 
 Window = tuple[time, time]
 _PlanKey = tuple[Mode, tuple[str | None, ...], date, int]
+
+
+def epoch_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime (the unit of BusyIndex.from_epoch_us)."""
+    return _to_us(value)
 
 
 def _to_us(value: datetime) -> int:
@@ -93,15 +98,25 @@ class BusyIndex:
 
     @classmethod
     def from_busy(cls, busy: Iterable[Busy]) -> BusyIndex:
-        grouped: dict[str, list[tuple[int, int]]] = {}
+        return cls.from_intervals((item.counselor_id, item.start, item.end) for item in busy)
+
+    @classmethod
+    def from_intervals(cls, intervals: Iterable[tuple[str, datetime, datetime]]) -> BusyIndex:
+        """`from_busy` for plain (counselor id, start, end) triples, such as database rows."""
         epoch, one_us = _EPOCH, _ONE_US  # inlined _to_us: this loop runs once per booked appointment
         try:
-            for item in busy:
-                start, end = (item.start - epoch) // one_us, (item.end - epoch) // one_us
-                if end > start:  # an empty interval overlaps nothing
-                    grouped.setdefault(item.counselor_id, []).append((start, end))
+            return cls.from_epoch_us([(counselor_id, (start - epoch) // one_us, (end - epoch) // one_us)
+                                      for counselor_id, start, end in intervals])
         except TypeError as exc:
             raise ValueError(_NAIVE) from exc
+
+    @classmethod
+    def from_epoch_us(cls, busy: Iterable[tuple[str, int, int]]) -> BusyIndex:
+        """`from_intervals` with times already in microseconds since the Unix epoch (see `epoch_us`)."""
+        grouped: dict[str, list[tuple[int, int]]] = {}
+        for counselor_id, start, end in busy:
+            if end > start:  # an empty interval overlaps nothing
+                grouped.setdefault(counselor_id, []).append((start, end))
         by_counselor: dict[str, tuple[list[int], list[int]]] = {}
         for counselor_id, intervals in grouped.items():
             intervals.sort()
@@ -163,6 +178,11 @@ def claim_steps(start: datetime, end: datetime, step_minutes: int = CLAIM_STEP_M
     step_us = step_minutes * _US_PER_MINUTE
     first = start_us - start_us % step_us
     return [_from_us(step) for step in range(first, end_us, step_us)]
+
+
+def ordered_by_load(slot: Slot, load: Mapping[str, int]) -> Slot:
+    """The slot with its counselors fairest first for `load`, as `SlotEngine.slots_for_day` orders them."""
+    return replace(slot, counselor_ids=order_by_load(slot.counselor_ids, load, salt=slot.start.isoformat()))
 
 
 def order_by_load(
@@ -294,11 +314,65 @@ class SlotEngine:
         given, keeps only counselors attached to that office. `load` (booked appointments per
         counselor) defaults to the busy appointments starting between now and the horizon's end.
         """
+        return self._slots(mode=Mode(mode), subject_id=subject_id, day=day, now=now, busy=busy, language=language,
+                           office_id=office_id, load=load)
+
+    def times_for_day(
+        self,
+        *,
+        mode: Mode | str,
+        subject_id: str,
+        day: date,
+        now: datetime,
+        busy: Iterable[Busy] | BusyIndex,
+        language: str | None = None,
+        office_id: str | None = None,
+    ) -> list[tuple[datetime, datetime, str | None]]:
+        """(start, end, office id) of each slot of `slots_for_day`, in the same order: what a list of
+        times shows, without ordering each slot's counselors by load (the costly part)."""
+        found = self._search(
+            mode=Mode(mode), subject_id=subject_id, day=day, moment=self._moment(now), index=_as_index(busy),
+            language=language, office_id=office_id,
+        )
+        return [(_from_us(item.start_us), _from_us(item.end_us), item.office_id) for item in found]
+
+    def slots_at(
+        self,
+        *,
+        mode: Mode | str,
+        subject_id: str,
+        start: datetime,
+        now: datetime,
+        busy: Iterable[Busy] | BusyIndex,
+        language: str | None = None,
+        office_id: str | None = None,
+        load: Mapping[str, int] | None = None,
+    ) -> list[Slot]:
+        """The slots of `slots_for_day` that start at `start` (one per office at most): what a
+        confirmation re-checks, without searching and ordering the rest of the day."""
+        at_us = _to_us(start)
+        day = start.astimezone(self._zone).date()
+        return self._slots(mode=Mode(mode), subject_id=subject_id, day=day, now=now, busy=busy, language=language,
+                           office_id=office_id, load=load, at_us=at_us)
+
+    def _slots(
+        self,
+        *,
+        mode: Mode,
+        subject_id: str,
+        day: date,
+        now: datetime,
+        busy: Iterable[Busy] | BusyIndex,
+        language: str | None,
+        office_id: str | None,
+        load: Mapping[str, int] | None,
+        at_us: int | None = None,
+    ) -> list[Slot]:
         index = _as_index(busy)
         moment = self._moment(now)
         found = self._search(
-            mode=Mode(mode), subject_id=subject_id, day=day, moment=moment, index=index,
-            language=language, office_id=office_id,
+            mode=mode, subject_id=subject_id, day=day, moment=moment, index=index,
+            language=language, office_id=office_id, at_us=at_us,
         )
         if not found:
             return []
@@ -307,10 +381,9 @@ class SlotEngine:
             load = {cid: index._count_us(cid, moment.now_us, moment.horizon_end_us) for cid in everyone}
         slots: list[Slot] = []
         for item in found:
-            start = _from_us(item.start_us)
-            ordered = order_by_load(item.counselor_ids, load, salt=start.isoformat())
-            slots.append(Slot(start=start, end=_from_us(item.end_us), counselor_ids=ordered,
-                              office_id=item.office_id))
+            slot = Slot(start=_from_us(item.start_us), end=_from_us(item.end_us),
+                        counselor_ids=tuple(item.counselor_ids), office_id=item.office_id)
+            slots.append(ordered_by_load(slot, load))
         return slots
 
     def days_with_slots(
@@ -381,6 +454,7 @@ class SlotEngine:
         office_id: str | None,
         only: str | None = None,
         first_only: bool = False,
+        at_us: int | None = None,
     ) -> list[_Found]:
         subject = self._subject(subject_id)
         if office_id is not None and office_id not in self._office_ids:
@@ -395,7 +469,7 @@ class SlotEngine:
                 continue
             entries = [(cid, index._entry(cid)) for cid in ids]
             for start, end in self._day_plan(mode, group.sources, day, subject.duration_minutes):
-                if start < earliest:
+                if start < earliest or (at_us is not None and start != at_us):
                     continue
                 free: list[str] = []
                 for cid, entry in entries:

@@ -2,10 +2,15 @@
 
 Call `AuditTrail.record` as the LAST write of a transaction: on PostgreSQL it takes the agency's
 chain lock until commit, and a transaction holding that lock must not then wait on other rows.
+
+An AuditTrail remembers the last head it wrote, and appends after it in a single statement that
+the database carries out only if that is still the head; otherwise (another process wrote, the
+transaction was rolled back) it reads the head and appends after it, as it would without.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.domain.audit import (
@@ -22,6 +27,7 @@ from bot.domain.audit import (
 from bot.domain.clock import Clock
 from storage.audit_maintenance import AuditMaintenance
 from storage.models import AuditEvent
+from storage.repositories import ChainHead
 from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -40,6 +46,8 @@ class AuditTrail:
     def __init__(self, agency_id: str, clock: Clock) -> None:
         self._agency_id = agency_id
         self._clock = clock
+        # The head this trail last appended: probably still the head (checked by the database).
+        self._last_written: ChainHead | None = None
 
     async def record(
         self,
@@ -50,25 +58,42 @@ class AuditTrail:
         citizen_id: str | None = None,
         appointment_id: str | None = None,
         payload: dict[str, Any] | None = None,
-    ) -> AuditEvent:
+    ) -> None:
         """Append one event after the chain head. `payload` must hold no personal data."""
         body = dict(payload or {})
         # Names starting with "$" and the actor "pruned" are reserved for pruned events (bot.domain.audit).
         if actor == PRUNED_ACTOR or any(str(key).startswith("$") for key in body):
             raise ValueError("reserved audit actor or payload key")
-        head = await uow.audit.last(self._agency_id)
+        await uow.audit.lock_chain(self._agency_id)
+        now = self._clock.now()
+        guess = self._last_written
+        if guess is not None:
+            values = self._event(guess, now, actor, str(event_type), citizen_id, appointment_id, body)
+            if await uow.audit.add_after(values):
+                self._last_written = ChainHead(values["hash"], values["occurred_at"])
+                return
+        head = await uow.audit.head(self._agency_id)
+        values = self._event(head, now, actor, str(event_type), citizen_id, appointment_id, body)
+        await uow.audit.add(values)
+        self._last_written = ChainHead(values["hash"], values["occurred_at"])
+
+    def _event(
+        self, head: ChainHead | None, now: datetime, actor: str, event_type: str, citizen_id: str | None,
+        appointment_id: str | None, payload: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The column values of the event appended after `head` (None: the chain's first)."""
         prev_hash = head.hash if head is not None else GENESIS
-        occurred_at = self._clock.now()
+        occurred_at = now
         if head is not None and occurred_at < head.occurred_at:
             occurred_at = head.occurred_at  # a clock step backwards must not reorder the chain
-        event = AuditEvent(
-            agency_id=self._agency_id, occurred_at=occurred_at, actor=actor, event_type=str(event_type),
-            citizen_pseudonym=citizen_id, appointment_id=appointment_id, payload=body, prev_hash=prev_hash,
-            hash=event_hash(prev_hash=prev_hash, agency_id=self._agency_id, occurred_at=occurred_at,
-                            actor=actor, event_type=str(event_type), citizen_pseudonym=citizen_id,
-                            appointment_id=appointment_id, payload=body),
-        )
-        return await uow.audit.append(event)
+        return {
+            "agency_id": self._agency_id, "occurred_at": occurred_at, "actor": actor, "event_type": event_type,
+            "citizen_pseudonym": citizen_id, "appointment_id": appointment_id, "payload": payload,
+            "prev_hash": prev_hash,
+            "hash": event_hash(prev_hash=prev_hash, agency_id=self._agency_id, occurred_at=occurred_at,
+                               actor=actor, event_type=event_type, citizen_pseudonym=citizen_id,
+                               appointment_id=appointment_id, payload=payload),
+        }
 
 
 def as_chained(row: AuditEvent) -> ChainedEvent:

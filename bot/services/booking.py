@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from icalendar import Calendar, Event
@@ -33,14 +34,14 @@ from bot.domain.booking_rules import (
 )
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.personal_data import validate_personal_data
-from bot.domain.slots import Busy, BusyIndex, Slot, claim_steps
+from bot.domain.slots import BusyIndex, Slot, claim_steps, epoch_us, ordered_by_load
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import CancelReason, cancel_appointment
 from bot.services.container import Services
 from cards.i18n import LANGUAGES, t
 from storage.errors import SlotTaken, is_uniqueness_violation
 from storage.models import Appointment
-from storage.repositories import BOOKED
+from storage.repositories import BOOKED, NewJob
 from storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,10 @@ REFUSAL_KEYS = (TOO_MANY_UPCOMING, CUTOFF_PASSED, NOT_FOUND, NOT_ACTIVE, INVALID
 # A free-text note typed by the citizen when cancelling; bounded so a pasted novel stays out.
 CANCEL_NOTE_MAX_LENGTH = 500
 _EMPTY = BusyIndex({})
-# An appointment row's status while its slot claims are being taken, inside the booking transaction
-# only: never committed, and outside the PostgreSQL exclusion constraint (which covers "booked").
-_CLAIMING = "claiming"
 _PG_DEADLOCK_DETECTED = "40P01"
-# Days of appointments read at once while looking for free days.
-_DAYS_PER_READ = 7
+# Days of appointments read at once while looking for free days: two weeks, as the ten days asked for
+# by default (closed weekends) are never found in one.
+_DAYS_PER_READ = 14
 
 
 @dataclass(frozen=True)
@@ -167,8 +166,8 @@ class BookingService:
         day = today if not isinstance(from_day, date) else max(from_day, today)
         beyond = today + timedelta(days=self._rules.max_horizon_days + 1)
         found: list[date] = []
-        async with self._services.uow() as uow:
-            # A week of appointments at a time: the first free days are usually near, and reading the
+        async with self._services.uow.read() as uow:
+            # Two weeks of appointments at a time: the first free days are usually near, and reading the
             # whole horizon's appointments costs more than searching it.
             while day < beyond and len(found) < limit:
                 chunk_end = min(day + timedelta(days=_DAYS_PER_READ), beyond)
@@ -198,7 +197,7 @@ class BookingService:
         if target is None or not isinstance(day, date):
             return []
         now = self._clock.now()
-        async with self._services.uow() as uow:
+        async with self._services.uow.read() as uow:
             busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)),
                                     exclude_appointment_id)
         return self._offers(target, day, now, busy, language)
@@ -207,7 +206,7 @@ class BookingService:
 
     async def saved_personal_data(self, citizen_id: str) -> dict[PersonalField, str | date]:
         """What the citizen gave last time, for the fields the agency asks (to prefill the form)."""
-        async with self._services.uow() as uow:
+        async with self._services.uow.read() as uow:
             citizen = await uow.citizens.get(citizen_id)
         if citizen is None:
             return {}
@@ -220,21 +219,21 @@ class BookingService:
 
     async def saved_interview_language(self, citizen_id: str) -> str | None:
         """The interview language of the citizen's last booking, if any."""
-        async with self._services.uow() as uow:
+        async with self._services.uow.read() as uow:
             citizen = await uow.citizens.get(citizen_id)
         return citizen.interview_language if citizen is not None else None
 
     async def upcoming(self, citizen_id: str) -> list[AppointmentView]:
         """Booked appointments not yet over, soonest first."""
-        async with self._services.uow() as uow:
-            rows = await uow.appointments.upcoming_for_citizen(citizen_id, self._clock.now())
+        async with self._services.uow.read() as uow:
+            rows = await uow.appointments.upcoming_views_for_citizen(citizen_id, self._clock.now())
         return [self._view(row) for row in rows]
 
     async def get_own(self, citizen_id: str, appointment_id: object) -> AppointmentView | None:
         """The citizen's appointment (any status); None for another person's id or anything malformed."""
         if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
             return None
-        async with self._services.uow() as uow:
+        async with self._services.uow.read() as uow:
             row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
         return self._view(row) if row is not None else None
 
@@ -281,18 +280,20 @@ class BookingService:
         if self._find_slot(target, start, now, _EMPTY, language=None) is None:
             # Not a time the agency offers at all any more (closed, off the grid, too soon, too far).
             return Refused(INVALID_SLOT)
+        if not isinstance(citizen_id, str):
+            return Refused(NOT_BOOKABLE)
 
         async with self._services.uow() as uow:
-            citizen = await uow.citizens.get(citizen_id) if isinstance(citizen_id, str) else None
-            if citizen is None:
-                return Refused(NOT_BOOKABLE)
             # Writing the citizen row first also locks it (PostgreSQL), so two confirmations from one
-            # person are counted one after the other against the upcoming-appointment limit.
-            await uow.citizens.save_personal_data(citizen_id, {
+            # person are counted one after the other against the upcoming-appointment limit. No row:
+            # no such citizen, and nothing written.
+            flags = await uow.citizens.save_personal_data_for_booking(citizen_id, {
                 **{personal_field.value: value for personal_field, value in checked.values.items()},
                 "interview_language": interview_language,
             })
-            upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, now)
+            if flags is None:
+                return Refused(NOT_BOOKABLE)
+            upcoming = await uow.appointments.upcoming_views_for_citizen(citizen_id, now)
             for existing in upcoming:
                 if (existing.starts_at == start and existing.subject_id == target.subject.id
                         and existing.mode == target.mode and existing.office_id == target.office_id):
@@ -302,28 +303,30 @@ class BookingService:
 
             end = start + timedelta(minutes=target.subject.duration_minutes)
             slot = await self._live_slot(uow, target, start, now, interview_language)
-            row: Appointment | None = None
+            booked: AppointmentView | None = None
+            booked_with = ""
             for counselor_id in counselor_preference(slot.counselor_ids if slot else ()):
                 try:
-                    row = await self._insert(uow, citizen_id, counselor_id, target, start, end,
-                                             interview_language, now)
+                    booked = await self._insert(uow, citizen_id, counselor_id, target, start, end,
+                                                interview_language, now)
+                    booked_with = counselor_id
                     break
                 except SlotTaken:
                     log.info("booking: counselor %s taken at %s, trying the next", counselor_id, start.isoformat())
-            if row is None:
+            if booked is None:
                 return SlotGone(await self._alternatives(uow, target, start, now, interview_language, None))
 
-            reminders = not (citizen.reminders_opt_out or citizen.processing_restricted)
-            await self._schedule_jobs(uow, row.id, start, now, reminders_allowed=reminders, revision=0)
+            reminders = not (flags.reminders_opt_out or flags.processing_restricted)
+            await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0)
             payload = {"mode": str(target.mode), "subject": target.subject.id, "office": target.office_id,
-                       "start": start.isoformat(), "counselor": row.counselor_id}
+                       "start": start.isoformat(), "counselor": booked_with}
             if activity_id is not None:
                 payload["activity_id"] = str(activity_id)[:256]
             await self._services.audit.record(uow, EventType.BOOKED, actor=citizen_actor(citizen_id),
-                                              citizen_id=citizen_id, appointment_id=row.id, payload=payload)
+                                              citizen_id=citizen_id, appointment_id=booked.id, payload=payload)
             await uow.commit()
-        log.info("booking: appointment %s booked with counselor %s", row.id, row.counselor_id)
-        return Booked(self._view(row))
+        log.info("booking: appointment %s booked with counselor %s", booked.id, booked_with)
+        return Booked(booked)
 
     async def reschedule(
         self, *, citizen_id: str, appointment_id: object, start: datetime, office_id: str | None = None
@@ -500,30 +503,33 @@ class BookingService:
         """The engine's slot at exactly `start` (and office), counselors fairest first; None if not offered."""
         if target.mode is Mode.OFFICE and target.office_id is None:
             return None
-        day = start.astimezone(self._agency.zone).date()
-        slots = self._engine.slots_for_day(
-            mode=target.mode, subject_id=target.subject.id, day=day, now=now, busy=busy, language=language,
+        slots = self._engine.slots_at(
+            mode=target.mode, subject_id=target.subject.id, start=start, now=now, busy=busy, language=language,
             office_id=target.search_office, load=load if load is not None else {},
         )
-        return next((slot for slot in slots if slot.start == start and slot.office_id == target.office_id), None)
+        return next((slot for slot in slots if slot.office_id == target.office_id), None)
 
     async def _live_slot(
         self, uow: UnitOfWork, target: _Target, start: datetime, now: datetime, language: str,
         exclude: Appointment | None = None,
     ) -> Slot | None:
-        """The slot as the database says it is now, with the agency's current load for fairness."""
+        """The slot as the database says it is now, its counselors ordered by their current load (fairness)."""
         day = start.astimezone(self._agency.zone).date()
         busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), exclude)
-        load = await uow.appointments.load_by_counselor(self._agency.id, now, self._horizon_end(now))
-        return self._find_slot(target, start, now, busy, language=language, load=load)
+        slot = self._find_slot(target, start, now, busy, language=language)
+        if slot is None or len(slot.counselor_ids) < 2:
+            return slot  # nobody to order: the load is not read
+        load = await uow.appointments.load_by_counselor(self._agency.id, now, self._horizon_end(now),
+                                                        counselor_ids=slot.counselor_ids)
+        return ordered_by_load(slot, load)
 
     def _offers(self, target: _Target, day: date, now: datetime, busy: BusyIndex,
                 language: str | None) -> list[SlotOffer]:
-        slots = self._engine.slots_for_day(
+        times = self._engine.times_for_day(
             mode=target.mode, subject_id=target.subject.id, day=day, now=now, busy=busy, language=language,
-            office_id=target.search_office, load={},
+            office_id=target.search_office,
         )
-        return [SlotOffer(start=slot.start, end=slot.end, office_id=slot.office_id) for slot in slots]
+        return [SlotOffer(start=start, end=end, office_id=office_id) for start, end, office_id in times]
 
     async def _alternatives(
         self, uow: UnitOfWork, target: _Target, requested: datetime, now: datetime, language: str,
@@ -548,44 +554,40 @@ class BookingService:
         self, uow: UnitOfWork, start: datetime, end: datetime, exclude: Appointment | str | None
     ) -> BusyIndex:
         """Booked time overlapping [start, end) per counselor; the excluded appointment counts as free."""
-        intervals = await uow.appointments.busy_between(self._agency.id, start, end)
-        skip: tuple[str, datetime, datetime] | None = None
+        intervals = await uow.appointments.busy_between_us(self._agency.id, start, end)
         if isinstance(exclude, str):
             exclude = await uow.appointments.get(exclude) if _is_appointment_id(exclude) else None
-        if exclude is not None and exclude.status == BOOKED:
-            # One counselor never has two booked appointments over the same time, so the triple
-            # names the excluded appointment.
-            skip = (exclude.counselor_id, exclude.starts_at, exclude.ends_at)
-        return BusyIndex.from_busy(
-            Busy(item.counselor_id, item.starts_at, item.ends_at)
-            for item in intervals
-            if (item.counselor_id, item.starts_at, item.ends_at) != skip
-        )
+        if exclude is None or exclude.status != BOOKED:
+            return BusyIndex.from_epoch_us(intervals)
+        # One counselor never has two booked appointments over the same time, so the triple
+        # names the excluded appointment.
+        skip = (exclude.counselor_id, epoch_us(exclude.starts_at), epoch_us(exclude.ends_at))
+        return BusyIndex.from_epoch_us(item for item in intervals if tuple(item) != skip)
 
     async def _insert(
         self, uow: UnitOfWork, citizen_id: str, counselor_id: str, target: _Target, start: datetime,
         end: datetime, interview_language: str, now: datetime,
-    ) -> Appointment:
+    ) -> AppointmentView:
         """The appointment with its claims, or SlotTaken with nothing written (one savepoint).
 
-        Claims come before the row counts as booked. On PostgreSQL, two transactions inserting
-        overlapping booked rows at the same instant wait for each other inside the exclusion
-        constraint and one dies as a deadlock victim; claims are taken in ascending step order, so
-        the second claimant simply waits for the first and then fails cleanly. Once the claims are
-        held, no other transaction can be booking an overlapping time, and the exclusion constraint
-        only checks, it no longer waits.
+        Claims are held before the row counts as booked (see AppointmentRepository.insert_booked):
+        once they are, no other transaction can be booking an overlapping time.
         """
-        row = Appointment(
-            id=str(uuid4()), agency_id=self._agency.id, citizen_id=citizen_id, counselor_id=counselor_id,
-            mode=str(target.mode), office_id=target.office_id, subject_id=target.subject.id, starts_at=start,
-            ends_at=end, status=_CLAIMING, interview_language=interview_language, created_at=now, updated_at=now,
-        )
+        appointment_id = str(uuid4())
         async with _attempt(uow, counselor_id):
-            await uow.appointments.add(row)
-            await uow.slot_claims.claim(row.id, counselor_id, claim_steps(start, end))
-            row.status = BOOKED
-            await uow.session.flush()
-        return row
+            await uow.appointments.insert_booked({
+                "id": appointment_id, "agency_id": self._agency.id, "citizen_id": citizen_id,
+                "counselor_id": counselor_id, "mode": str(target.mode), "office_id": target.office_id,
+                "subject_id": target.subject.id, "starts_at": start, "ends_at": end,
+                "interview_language": interview_language, "created_at": now, "updated_at": now,
+            }, claim_steps(start, end))
+        counselor = self._agency.counselor(counselor_id)
+        return AppointmentView(
+            id=appointment_id, mode=target.mode, subject_id=target.subject.id, office_id=target.office_id,
+            starts_at=start, ends_at=end, status=BOOKED, interview_language=interview_language, join_url=None,
+            counselor_name=counselor.display_name if counselor is not None else None, cancel_reason=None,
+            updated_at=now,
+        )
 
     async def _move(
         self, uow: UnitOfWork, appointment_id: str, counselor_id: str, target: _Target, start: datetime,
@@ -596,7 +598,8 @@ class BookingService:
         Claims first, for the reason given in `_insert`; the caller has released the old ones.
         """
         async with _attempt(uow, counselor_id):
-            await uow.slot_claims.claim(appointment_id, counselor_id, claim_steps(start, end))
+            # No savepoint of its own: _attempt holds one.
+            await uow.slot_claims.insert(appointment_id, counselor_id, claim_steps(start, end))
             await uow.session.execute(
                 update(Appointment)
                 .where(Appointment.id == appointment_id)
@@ -618,16 +621,18 @@ class BookingService:
         self, uow: UnitOfWork, appointment_id: str, start: datetime, now: datetime, *, reminders_allowed: bool,
         revision: int,
     ) -> None:
+        jobs: list[NewJob] = []
         for job in plan_jobs(self._agency, start, now, reminders_allowed=reminders_allowed):
             key = f"{job.kind}:{appointment_id}:{start.isoformat()}"
-            payload: dict[str, object] = {"appointment_id": appointment_id}
+            payload: dict[str, Any] = {"appointment_id": appointment_id}
             if job.offset_minutes is not None:
                 key += f":{job.offset_minutes}m"
                 payload["offset_minutes"] = job.offset_minutes
-            await uow.jobs.schedule(str(job.kind), job.run_at, payload, f"{key}:r{revision}",
-                                    appointment_id=appointment_id, now=now)
+            jobs.append(NewJob(str(job.kind), job.run_at, payload, f"{key}:r{revision}"))
+        await uow.jobs.schedule_many(jobs, appointment_id=appointment_id, now=now)
 
-    def _view(self, row: Appointment) -> AppointmentView:
+    def _view(self, row: Any) -> AppointmentView:
+        """The view of an Appointment, or of a row of storage.repositories.VIEW_COLUMNS."""
         counselor = self._agency.counselor(row.counselor_id)
         return AppointmentView(
             id=row.id, mode=Mode(row.mode), subject_id=row.subject_id, office_id=row.office_id,

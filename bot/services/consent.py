@@ -29,7 +29,8 @@ from bot.domain.consent import (
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import CancelReason, cancel_upcoming_for_citizen
 from bot.services.container import Services
-from storage.models import Appointment, ConsentRecord
+from storage.models import Appointment
+from storage.repositories import LatestConsentRecord
 from storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def _activity_id(activity_id: str | None) -> str | None:
     return activity_id[:256] if activity_id else None
 
 
-def _latest(records: dict[str, ConsentRecord]) -> dict[DocumentKind, LatestConsent]:
+def _latest(records: dict[str, LatestConsentRecord]) -> dict[DocumentKind, LatestConsent]:
     latest: dict[DocumentKind, LatestConsent] = {}
     for kind_value, record in records.items():
         try:
@@ -138,12 +139,12 @@ class ConsentService:
 
     async def pending(self, citizen_id: str, purpose: Purpose = Purpose.BOOK) -> list[PendingDocument]:
         """The documents still to (re)accept before `purpose`, terms first."""
-        async with self._services.uow() as uow:
+        async with self._services.uow.read() as uow:
             records = await uow.consents.latest_per_kind(citizen_id)
         return pending_documents(self._agency, purpose, _latest(records))
 
     async def status(self, citizen_id: str, kind: DocumentKind) -> DocumentStatus:
-        async with self._services.uow() as uow:
+        async with self._services.uow.read() as uow:
             records = await uow.consents.latest_per_kind(citizen_id)
         record = records.get(kind.value)
         latest = _latest(records).get(kind)
@@ -184,19 +185,19 @@ class ConsentService:
                 # A second press of a card already recorded (e.g. two tabs): the proof exists once.
                 return AcceptResult(accepted_at=previous.occurred_at, version=previous.version, already=True)
             now = self._services.clock.now()
-            record = await uow.consents.append(ConsentRecord(
+            await uow.consents.add(
                 citizen_id=citizen_id, agency_id=self._agency.id, document_kind=kind.value,
                 version=document.version, content_hash=full_hash, language=str(language),
                 action=ConsentAction.ACCEPTED.value, channel=channel or DEFAULT_CHANNEL,
                 activity_id=_activity_id(activity_id), occurred_at=now,
-            ))
+            )
             await self._services.audit.record(
                 uow, EventType.CONSENT_ACCEPTED, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
                 payload={"kind": kind.value, "version": document.version, "content_hash": full_hash,
                          "language": str(language)},
             )
             await uow.commit()
-        return AcceptResult(accepted_at=record.occurred_at, version=document.version)
+        return AcceptResult(accepted_at=now, version=document.version)
 
     def _check(
         self, citizen_id: str, kind: object, version: object, doc_hash: object, language: object, ref: object
@@ -215,12 +216,12 @@ class ConsentService:
         return None
 
     async def upcoming_count(self, citizen_id: str) -> int:
-        async with self._services.uow() as uow:
-            return len(await uow.appointments.upcoming_for_citizen(citizen_id, self._services.clock.now()))
+        async with self._services.uow.read() as uow:
+            return len(await uow.appointments.upcoming_views_for_citizen(citizen_id, self._services.clock.now()))
 
     async def has_consent(self, citizen_id: str) -> bool:
         """Whether any document's latest record is an acceptance (of any version): something to withdraw."""
-        async with self._services.uow() as uow:
+        async with self._services.uow.read() as uow:
             records = await uow.consents.latest_per_kind(citizen_id)
         return any(r.action == ConsentAction.ACCEPTED.value for r in records.values())
 
@@ -283,10 +284,10 @@ async def append_withdrawals(
     withdrawn.sort(key=lambda kind: order.get(kind, len(order)))
     for kind in withdrawn:
         accepted = records[kind.value]
-        await uow.consents.append(ConsentRecord(
+        await uow.consents.add(
             citizen_id=citizen_id, agency_id=agency_id, document_kind=kind.value,
             version=accepted.version, content_hash=accepted.content_hash, language=language,
             action=ConsentAction.WITHDRAWN.value, channel=channel or DEFAULT_CHANNEL,
             activity_id=_activity_id(activity_id), occurred_at=now,
-        ))
+        )
     return withdrawn

@@ -8,7 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.slots import epoch_us
 from storage.errors import SlotTaken
+from storage.models import Appointment
+from storage.repositories import LONGEST_APPOINTMENT, VIEW_COLUMNS
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import AGENCY, NOW, appointment, new_citizen, steps
 
@@ -163,3 +166,80 @@ async def test_busy_between_lists_booked_appointments_overlapping_the_window(
         ("counselor-a", NINE - timedelta(minutes=15), NINE + timedelta(minutes=15)),
         ("counselor-b", NINE + timedelta(minutes=45), NINE + timedelta(minutes=75)),
     ]
+
+
+async def test_the_busy_search_in_microseconds_and_the_upcoming_views_match_their_object_forms(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    async with uow_factory() as uow:
+        rows = [
+            appointment(citizen_id, "counselor-a", NINE - timedelta(minutes=15)),
+            appointment(citizen_id, "counselor-b", NINE + timedelta(minutes=45, microseconds=7)),
+            appointment(citizen_id, "counselor-b", NINE + timedelta(minutes=5), status="cancelled"),
+            appointment(citizen_id, "counselor-c", NINE + timedelta(days=3)),
+        ]
+        for row in rows:
+            await uow.appointments.add(row)
+        await uow.commit()
+
+    async with uow_factory.read() as uow:
+        busy = await uow.appointments.busy_between(AGENCY, NINE, NINE + timedelta(hours=1))
+        busy_us = await uow.appointments.busy_between_us(AGENCY, NINE, NINE + timedelta(hours=1))
+        objects = await uow.appointments.upcoming_for_citizen(citizen_id, NINE)
+        views = await uow.appointments.upcoming_views_for_citizen(citizen_id, NINE)
+
+    assert len(busy) == 2
+    assert sorted(tuple(row) for row in busy_us) == [
+        (counselor_id, epoch_us(starts_at), epoch_us(ends_at)) for counselor_id, starts_at, ends_at in busy]
+    assert [tuple(view) for view in views] == [
+        tuple(getattr(row, name) for name in VIEW_COLUMNS) for row in objects]
+    assert [view.id for view in views] == [rows[0].id, rows[1].id, rows[3].id]
+
+
+async def test_insert_booked_holds_the_claims_and_a_conflict_leaves_nothing_behind(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    taken_id = await _book(uow_factory, citizen_id, "counselor-a", 0)
+
+    def values(counselor_id: str) -> dict[str, object]:
+        row = appointment(citizen_id, counselor_id, NINE + timedelta(minutes=15))
+        return {column.key: getattr(row, column.key) for column in Appointment.__table__.columns
+                if column.key != "status" and getattr(row, column.key) is not None}
+
+    async with uow_factory() as uow:
+        lost = values("counselor-a")
+        with pytest.raises(IntegrityError):
+            async with uow.session.begin_nested():
+                await uow.appointments.insert_booked(lost, steps(NINE + timedelta(minutes=15), 30))
+        won = values("counselor-b")
+        await uow.appointments.insert_booked(won, steps(NINE + timedelta(minutes=15), 30))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.appointments.get(str(lost["id"])) is None
+        assert await uow.slot_claims.for_appointment(str(lost["id"])) == []
+        stored = await uow.appointments.get(str(won["id"]))
+        assert stored is not None and stored.status == "booked" and stored.starts_at == won["starts_at"]
+        assert await uow.slot_claims.for_appointment(str(won["id"])) == steps(NINE + timedelta(minutes=15), 30)
+        assert await uow.slot_claims.for_appointment(taken_id) == steps(NINE, 30)
+
+
+async def test_the_busy_search_finds_appointments_that_started_long_before_the_window(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    longest = int(LONGEST_APPOINTMENT.total_seconds() // 60)
+    async with uow_factory() as uow:
+        for row in (
+            appointment(citizen_id, "counselor-a", NINE - timedelta(hours=25), minutes=25 * 60 + 1),  # a DST day
+            appointment(citizen_id, "counselor-b", NINE - LONGEST_APPOINTMENT + timedelta(minutes=1), minutes=longest),
+            appointment(citizen_id, "counselor-c", NINE - timedelta(hours=25), minutes=25 * 60),  # ends at the start
+        ):
+            await uow.appointments.add(row)
+        await uow.commit()
+
+    async with uow_factory.read() as uow:
+        busy = await uow.appointments.busy_between_us(AGENCY, NINE, NINE + timedelta(hours=1))
+    assert sorted(counselor_id for counselor_id, _, _ in busy) == ["counselor-a", "counselor-b"]

@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from storage.models import AuditEvent
+from storage.repositories import ChainHead
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import NOW
 
@@ -70,3 +71,30 @@ async def test_concurrent_appenders_extend_one_chain_without_forks(uow_factory: 
     assert len(chain) == 6
     assert chain[0].prev_hash == "0" * 64
     assert [event.prev_hash for event in chain[1:]] == [event.hash for event in chain[:-1]]
+
+
+async def test_head_is_the_newest_event_and_add_after_appends_only_after_it(uow_factory: UnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        await uow.audit.lock_chain("example-be")
+        assert await uow.audit.head("example-be") is None
+        for number in range(2):
+            await uow.audit.append(_event("example-be", number, "0" * 64))
+        await uow.audit.append(_event("example-fr", 5, "0" * 64))
+        head = await uow.audit.head("example-be")
+        assert head == ChainHead(_event("example-be", 1, "").hash, NOW + timedelta(seconds=1))
+
+        def values(number: int, prev_hash: str) -> dict[str, object]:
+            event = _event("example-be", number, prev_hash)
+            return {column.key: getattr(event, column.key) for column in AuditEvent.__table__.columns
+                    if column.key != "id"}
+
+        assert not await uow.audit.add_after(values(7, _event("example-be", 0, "").hash))  # not the head
+        assert not await uow.audit.add_after(values(8, _event("example-fr", 5, "").hash))  # another chain's
+        assert await uow.audit.add_after(values(2, head.hash))
+        assert not await uow.audit.add_after(values(3, head.hash))  # no longer the head
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        chain = [event async for event in uow.audit.iterate("example-be")]
+    assert [event.payload["n"] for event in chain] == [0, 1, 2]
+    assert chain[2].prev_hash == chain[1].hash and chain[2].occurred_at == NOW + timedelta(seconds=2)

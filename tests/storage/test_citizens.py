@@ -184,3 +184,26 @@ async def test_without_object_id_people_are_told_apart_by_teams_user_id(
 
     assert first != second
     assert first_again == first
+
+
+async def test_saving_personal_data_for_a_booking_returns_the_reminder_flags(uow_factory: UnitOfWorkFactory) -> None:
+    citizen_id, _ = await _touch(uow_factory)
+    async with uow_factory() as uow:
+        await uow.citizens.set_flags(citizen_id, processing_restricted=True)
+        flags = await uow.citizens.save_personal_data_for_booking(
+            citizen_id, {"first_name": "Amélie", "birth_date": date(1990, 2, 3), "interview_language": "fr"})
+        nobody = await uow.citizens.save_personal_data_for_booking("no-such-citizen", {"first_name": "X"})
+        again = await uow.citizens.save_personal_data_for_booking(citizen_id, {"phone": "+3281000000"})
+        with pytest.raises(ValueError):
+            await uow.citizens.save_personal_data_for_booking(citizen_id, {"erased_at": None})
+        with pytest.raises(ValueError):
+            await uow.citizens.save_personal_data_for_booking(citizen_id, {})
+        await uow.commit()
+
+    assert flags == (False, True) and flags.processing_restricted and not flags.reminders_opt_out
+    assert nobody is None and again == flags
+    async with uow_factory() as uow:
+        citizen = await uow.citizens.get(citizen_id)
+    assert citizen is not None
+    assert (citizen.first_name, citizen.birth_date, citizen.interview_language, citizen.phone) == (
+        "Amélie", date(1990, 2, 3), "fr", "+3281000000")

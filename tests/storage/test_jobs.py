@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from storage.repositories import NewJob
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import NOW
 
@@ -139,3 +140,35 @@ async def test_cancel_for_appointment_withdraws_its_pending_jobs_only(uow_factor
         other = await uow.jobs.get(pending_b)
     assert statuses == {claimed_a: "running", waiting_a: "cancelled"}
     assert other is not None and other.status == "pending"
+
+
+async def test_schedule_many_stores_each_job_in_one_go_and_leaves_known_keys_alone(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        kept = await uow.jobs.schedule("reminder", NOW, {"v": "old"}, "reminder:a1:24h", now=NOW)
+        await uow.jobs.schedule_many([
+            NewJob("reminder", NOW + timedelta(hours=1), {"v": "new"}, "reminder:a1:24h"),
+            NewJob("reminder", NOW + timedelta(hours=2), {"offset_minutes": 60}, "reminder:a1:1h"),
+            NewJob("no_show_check", NOW + timedelta(hours=3), {}, "no_show:a1"),
+        ], appointment_id="a1", now=NOW - timedelta(minutes=1))
+        await uow.jobs.schedule_many([NewJob("counselor_prompt", NOW, {"n": 1}, "prompt:a2")], appointment_id="a2",
+                                     now=NOW)
+        await uow.jobs.schedule_many([], appointment_id="a3", now=NOW)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        first = await uow.jobs.for_appointment("a1")
+        second = await uow.jobs.for_appointment("a2")
+        old = await uow.jobs.get(kept)
+    assert old is not None and (old.payload, old.run_at, old.appointment_id) == ({"v": "old"}, NOW, None)
+    assert [(job.kind, job.run_at, job.payload, job.dedupe_key) for job in first] == [
+        ("reminder", NOW + timedelta(hours=2), {"offset_minutes": 60}, "reminder:a1:1h"),
+        ("no_show_check", NOW + timedelta(hours=3), {}, "no_show:a1"),
+    ]
+    assert {(job.status, job.attempts, job.created_at, job.locked_until) for job in first} == {
+        ("pending", 0, NOW - timedelta(minutes=1), None)}
+    assert [(job.kind, job.payload, job.status, job.run_at) for job in second] == [
+        ("counselor_prompt", {"n": 1}, "pending", NOW)]
+    # They are due like any other job.
+    assert len(await _claim(uow_factory, 10, at=timedelta(hours=4))) == 4
