@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
 from typing import Any
 
@@ -23,10 +22,8 @@ from storage import sqlite_driver
 # How long a SQLite writer waits for the others of this process (SQLite's own busy timeout is as long).
 SQLITE_WRITE_WAIT = 30.0
 _write_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
-# Pool record entry: when the connection was opened or last handed back (time.monotonic()).
-_CHECKED_IN_AT = "guichet.checked_in_at"
-# A PostgreSQL connection idle for longer than this is pinged before it is handed out (seconds).
-PING_AFTER_IDLE = 1.0
+# Pool record flag: the connection was opened for this checkout, no need to ping it.
+_FRESH = "guichet.fresh"
 # Execution option marking the connections of read-only units of work (see read_only_session_factory).
 READ_ONLY_OPTION = "guichet_read_only"
 
@@ -62,32 +59,23 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def _ping_on_checkout(engine: Engine) -> None:
-    """pool_pre_ping, in one round trip instead of three, and only for connections that sat idle.
+    """pool_pre_ping, in one round trip instead of three.
 
     SQLAlchemy's asyncpg ping wraps its probe in BEGIN ... ROLLBACK (for PgBouncer's transaction
     mode): three round trips each time a unit of work or bot state read takes a connection. A lone
     SELECT 1 on the simple query protocol is one, and runs anywhere, PgBouncer included. A dead
     connection fails it; DisconnectionError makes the pool replace it with a fresh one, as
     pool_pre_ping does (SQLAlchemy's "pessimistic" disconnect handling).
-
-    A connection handed back less than PING_AFTER_IDLE ago is not pinged: it just worked, and a
-    turn takes several connections in a row (~0.3 ms per ping). If the server dropped it in that
-    instant, the statement fails, the pool discards it, and the citizen's turn is answered with
-    the error message and can be repeated, as for any failure during a turn.
     """
 
     @event.listens_for(engine.pool, "connect")
     def _fresh(_dbapi_connection, record):  # type: ignore[no-untyped-def]
-        record.info[_CHECKED_IN_AT] = time.monotonic()  # just opened: nothing to check yet
-
-    @event.listens_for(engine.pool, "checkin")
-    def _checked_in(_dbapi_connection, record):  # type: ignore[no-untyped-def]
-        record.info[_CHECKED_IN_AT] = time.monotonic()
+        record.info[_FRESH] = True
 
     @event.listens_for(engine.pool, "checkout")
     def _ping(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
-        if time.monotonic() - record.info.get(_CHECKED_IN_AT, float("-inf")) < PING_AFTER_IDLE:
-            return
+        if record.info.pop(_FRESH, False):
+            return  # just opened: nothing to check yet
         try:
             dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))
         except Exception as error:
