@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from random import Random
 
+import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -254,6 +256,109 @@ def test_phone_hint_example_is_itself_a_valid_number() -> None:
         assert only(PersonalField.PHONE, phone_example(country), country=country).ok
 
 
+# The plain international form (`+`, digits, spaces) skips phonenumbers.parse; the answers must be
+# those of the parse-everything code it replaced, kept here as the reference.
+
+def reference_phone(value: str, country: str) -> str | None:
+    """The E.164 number, or None for "invalid": the validation as it was with parse on every call."""
+    region = country if country in phonenumbers.SUPPORTED_REGIONS else None
+    try:
+        number = phonenumbers.parse(value.strip(), region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def reference_mask(value: str) -> str:
+    try:
+        prefix = f"+{phonenumbers.parse(value).country_code}"
+    except phonenumbers.NumberParseException:
+        prefix = ""
+    return prefix + "•" * max(len(value) - len(prefix) - 3, 0) + value[-3:]
+
+
+def checked_phone(value: str, country: str) -> str | None:
+    result = only(PersonalField.PHONE, value, country=country)
+    return None if result.errors else str(result.values[PersonalField.PHONE])
+
+
+PHONE_COUNTRIES = ["BE", "FR", "NL", "DE", "LU", "IT", "US", "XX"]
+
+
+def _national_numbers(random: Random) -> list[str]:
+    """National parts of every length parse accepts and a little beyond, in shapes that matter:
+    leading zeros (Italian numbers), national prefixes (0, 1, 8, 15…), random digits."""
+    numbers = []
+    for length in range(0, 20):
+        numbers.append("".join(random.choice("0123456789") for _ in range(length)))
+        for start in ("0", "00", "1", "8", "9", "15", "20"):
+            if len(start) <= length:
+                numbers.append(start + "".join(random.choice("0123456789") for _ in range(length - len(start))))
+    return numbers
+
+
+def test_plain_international_numbers_of_every_calling_code_are_read_as_parse_reads_them() -> None:
+    random = Random(5)
+    national_numbers = _national_numbers(random)
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        for national in random.sample(national_numbers, 40):
+            for text in (f"+{code}{national}", f"+{code} {national[:3]} {national[3:]}".rstrip()):
+                country = random.choice(PHONE_COUNTRIES)
+                assert checked_phone(text, country) == reference_phone(text, country), (text, country)
+                assert mask(PersonalField.PHONE, text) == reference_mask(text), text
+
+
+def test_example_numbers_of_every_region_and_type_are_read_as_parse_reads_them() -> None:
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(phonenumbers.PhoneNumberType.VOICEMAIL + 1):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            stored = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            typed = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+            for text in (stored, typed):
+                assert checked_phone(text, "BE") == reference_phone(text, "BE"), text
+            assert mask(PersonalField.PHONE, stored) == reference_mask(stored), stored
+
+
+def test_a_plain_international_number_too_long_for_parse_is_not_masked_with_its_code() -> None:
+    for spaces in (200, 236, 237, 300):
+        text = "+32" + " " * spaces + "470123456"
+        assert mask(PersonalField.PHONE, text) == reference_mask(text), len(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.from_regex(r"\+[0-9 ]{0,22}", fullmatch=True) | st.text(alphabet="+0123456789 -./()x#", max_size=25),
+       country=st.sampled_from(PHONE_COUNTRIES))
+def test_phone_validation_and_mask_agree_with_parsing_everything(text: str, country: str) -> None:
+    assert checked_phone(text, country) == reference_phone(text, country)
+    if text.strip():
+        assert mask(PersonalField.PHONE, text) == reference_mask(text)
+
+
+@pytest.mark.parametrize("typed, expected, masked", [
+    ("+32 470 12 34 56", "+32470123456", "+32••••••456"),
+    ("+32470123456", "+32470123456", "+32••••••456"),
+    ("+39 06 1234 5678", "+390612345678", "+39•••••••678"),  # Italian leading zero, part of the number
+    ("+1 650 253 0000", "+16502530000", "+1•••••••000"),
+    ("+32 1234", None, None),
+])
+def test_plain_international_numbers_need_no_full_parse(typed: str, expected: str | None, masked: str | None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert reference_phone(typed, "BE") == expected
+    assert expected is None or reference_mask(expected) == masked
+
+    def no_parse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("phonenumbers.parse was called")
+
+    monkeypatch.setattr(phonenumbers, "parse", no_parse)
+    assert checked_phone(typed, "BE") == expected
+    if expected is not None:
+        assert mask(PersonalField.PHONE, expected) == masked
+
+
 # --- postal code -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, country, expected", [
@@ -379,6 +484,21 @@ def test_number_that_disagrees_with_the_birth_date(birth_date: str) -> None:
                       fields=[PersonalField.BIRTH_DATE, NRN])
     assert result.errors == {NRN: "personal_data.error.nrn_birth_date_mismatch"}
     assert PersonalField.BIRTH_DATE in result.values
+
+
+@settings(max_examples=200, deadline=None)
+@given(born=st.dates(date(1910, 1, 1), date(2009, 12, 31)), stated=st.dates(date(1910, 1, 1), date(2009, 12, 31)),
+       sequence=st.integers(1, 997))
+def test_the_number_is_checked_against_its_own_birth_date(born: date, stated: date, sequence: int) -> None:
+    """The embedded date is read once per call; it must be this number's, whatever the field order."""
+    number = nrn(born, sequence)
+    for fields in ([NRN, PersonalField.BIRTH_DATE], [PersonalField.BIRTH_DATE, NRN]):
+        result = validate({"national_register_number": number, "birth_date": stated.isoformat()}, fields=fields)
+        assert result.values[PersonalField.BIRTH_DATE] == stated
+        if born == stated:
+            assert result.values[NRN] == number and not result.errors
+        else:
+            assert result.errors == {NRN: "personal_data.error.nrn_birth_date_mismatch"}
 
 
 def test_century_comes_from_the_checksum() -> None:

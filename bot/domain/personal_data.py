@@ -7,13 +7,16 @@ ends up either normalised in `values` or with a catalog error key in `errors`.
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import phonenumbers
 import regex
+from phonenumbers import PhoneMetadata
 
 from bot.domain.agency import PersonalField
 
@@ -79,6 +82,11 @@ _POSTAL_GENERIC = regex.compile(r"[A-Z0-9]+(?:[ \-][A-Z0-9]+)*", flags=regex.ASC
 _DIGITS = regex.compile(r"[0-9]+", flags=regex.ASCII)
 _NRN_SEPARATORS = regex.compile(r"[.\- ]")
 _CLIENT_NUMBER = regex.compile(r"[A-Za-z0-9]{4,20}", flags=regex.ASCII)
+# `+`, a calling code and the number, in ASCII digits and spaces only: how the bot stores phone
+# numbers (E.164) and how many people type them. `re`'s [0-9] is ASCII, \d would not be.
+_PLAIN_INTERNATIONAL = re.compile(r"\+[1-9][0-9 ]*")
+_CALLING_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+_PHONENUMBERS_MAX_INPUT = 250  # parse refuses longer text (TOO_LONG) before looking at it
 
 
 @dataclass(frozen=True)
@@ -111,18 +119,24 @@ def validate_personal_data(fields: Sequence[PersonalField], raw: Mapping[str, ob
     country = country.upper()
     values: dict[PersonalField, str | date] = {}
     errors: dict[PersonalField, str] = {}
+    is_mapping = isinstance(raw, Mapping)
+    nrn_birth: NrnBirthDate | None = None
     for field in dict.fromkeys(fields):
-        value = raw.get(field.value) if isinstance(raw, Mapping) else None
+        value = raw.get(field.value) if is_mapping else None
         if _is_blank(value):
             errors[field] = ERROR_REQUIRED
             continue
         try:
-            values[field] = _validate_field(field, value, country=country, today=today)
+            if field is PersonalField.NATIONAL_REGISTER_NUMBER:
+                # Its embedded birth date is kept for the check below instead of being parsed again.
+                values[field], nrn_birth = _checked_national_register_number(value, today)
+            else:
+                values[field] = _VALIDATORS[field](value, country, today)
         except _Invalid as invalid:
             errors[field] = invalid.key
-    nrn = values.get(PersonalField.NATIONAL_REGISTER_NUMBER)
     birth_date = values.get(PersonalField.BIRTH_DATE)
-    if isinstance(nrn, str) and isinstance(birth_date, date) and not _nrn_agrees_with(nrn, birth_date):
+    if (PersonalField.NATIONAL_REGISTER_NUMBER in values and isinstance(birth_date, date)
+            and not _nrn_agrees_with(nrn_birth, birth_date)):
         del values[PersonalField.NATIONAL_REGISTER_NUMBER]
         errors[PersonalField.NATIONAL_REGISTER_NUMBER] = ERROR_NRN_BIRTH_DATE_MISMATCH
     return PersonalDataResult(values=values, errors=errors)
@@ -130,25 +144,6 @@ def validate_personal_data(fields: Sequence[PersonalField], raw: Mapping[str, ob
 
 def _is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _validate_field(field: PersonalField, value: object, *, country: str, today: date) -> str | date:
-    match field:
-        case PersonalField.FIRST_NAME | PersonalField.LAST_NAME:
-            return _name(value)
-        case PersonalField.BIRTH_DATE:
-            return _birth_date(value, today)
-        case PersonalField.EMAIL:
-            return _email(value)
-        case PersonalField.PHONE:
-            return _phone(value, country)
-        case PersonalField.POSTAL_CODE:
-            return _postal_code(value, country)
-        case PersonalField.NATIONAL_REGISTER_NUMBER:
-            return _national_register_number(value, today)
-        case PersonalField.CLIENT_NUMBER:
-            return _client_number(value)
-    raise AssertionError(f"unhandled field {field}")  # pragma: no cover - the match is exhaustive
 
 
 def _text(value: object, error: str, max_length: int = _MAX_RAW_LENGTH) -> str:
@@ -229,14 +224,74 @@ def _email(value: object) -> str:
 
 def _phone(value: object, country: str) -> str:
     text = _text(value, ERROR_PHONE_INVALID, max_length=50)
-    region = country if country in phonenumbers.SUPPORTED_REGIONS else None
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise _Invalid(ERROR_PHONE_INVALID) from exc
+    number = _plain_international_number(text)
+    if number is None:
+        region = country if country in phonenumbers.SUPPORTED_REGIONS else None
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException as exc:
+            raise _Invalid(ERROR_PHONE_INVALID) from exc
     if not phonenumbers.is_valid_number(number):
         raise _Invalid(ERROR_PHONE_INVALID)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.cache
+def _national_prefix(calling_code: int) -> tuple[bool, re.Pattern[str] | None]:
+    """(metadata known, national prefix pattern) of a calling code: read once per code, not per number."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        calling_code, phonenumbers.region_code_for_country_code(calling_code))
+    if metadata is None:
+        return False, None
+    prefix = metadata.national_prefix_for_parsing
+    return True, re.compile(prefix) if prefix else None
+
+
+def _split_plain_international(text: str) -> tuple[int, str] | None:
+    """(calling code, national number) exactly as phonenumbers.parse finds them in `+<code><number>`.
+
+    Only for what needs none of parse's general work (separators other than spaces, extensions,
+    IDD prefixes, national prefixes to strip, unknown codes, lengths it rejects): None otherwise, and
+    the caller parses. phonenumbers.parse, on this plain form, whatever the default region: drops the
+    `+` and the spaces, takes the shortest known calling code among the first 1-3 digits, and keeps
+    the rest as the national number when the calling code's national prefix does not match its start
+    (else it may strip it) and its length is 2 to 17 digits (else it raises).
+    """
+    if len(text) > _PHONENUMBERS_MAX_INPUT or not _PLAIN_INTERNATIONAL.fullmatch(text):
+        return None
+    digits = text[1:].replace(" ", "") if " " in text else text[1:]
+    if (code := int(digits[0])) in _CALLING_CODES:
+        national = digits[1:]
+    elif (code := int(digits[:2])) in _CALLING_CODES:
+        national = digits[2:]
+    elif (code := int(digits[:3])) in _CALLING_CODES:
+        national = digits[3:]
+    else:
+        return None  # unknown calling code: parse tries again without the +
+    if not 2 <= len(national) <= 17:
+        return None  # parse rejects a shorter one; a longer one might lose a national prefix
+    known, national_prefix = _national_prefix(code)
+    if not known or (national_prefix is not None and national_prefix.match(national)):
+        return None
+    return code, national
+
+
+def _plain_international_number(text: str) -> phonenumbers.PhoneNumber | None:
+    """phonenumbers.parse(text, any region) for the plain international form, else None."""
+    split = _split_plain_international(text)
+    if split is None:
+        return None
+    code, national = split
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    if national[0] == "0":
+        # As parse records them (its _set_italian_leading_zeros_for_phone_number): the zeros are
+        # part of the number in Italy and a few other countries; all zeros keep their last one.
+        number.italian_leading_zero = True
+        zeros = len(national) - len(national.lstrip("0"))
+        zeros = min(zeros, len(national) - 1)
+        if zeros != 1:
+            number.number_of_leading_zeros = zeros
+    return number
 
 
 def _postal_code(value: object, country: str) -> str:
@@ -305,7 +360,7 @@ def _plausible(birth: NrnBirthDate, today: date) -> bool:
     return MIN_AGE - 1 <= today.year - birth.year <= MAX_AGE + 1
 
 
-def _national_register_number(value: object, today: date) -> str:
+def _checked_national_register_number(value: object, today: date) -> tuple[str, NrnBirthDate]:
     nrn = _NRN_SEPARATORS.sub("", _text(value, ERROR_NRN_FORMAT, max_length=40))
     if not (_DIGITS.fullmatch(nrn) and len(nrn) == 11):
         raise _Invalid(ERROR_NRN_FORMAT)
@@ -314,11 +369,10 @@ def _national_register_number(value: object, today: date) -> str:
         raise _Invalid(ERROR_NRN_CHECKSUM)
     if not _plausible(birth, today):
         raise _Invalid(ERROR_NRN_BIRTH_DATE_IMPLAUSIBLE)
-    return nrn
+    return nrn, birth
 
 
-def _nrn_agrees_with(nrn: str, birth_date: date) -> bool:
-    birth = nrn_birth_date(nrn)
+def _nrn_agrees_with(birth: NrnBirthDate | None, birth_date: date) -> bool:
     if birth is None:
         return False
     return (birth.year == birth_date.year
@@ -332,6 +386,19 @@ def _client_number(value: object) -> str:
     if not _CLIENT_NUMBER.fullmatch(number):
         raise _Invalid(ERROR_CLIENT_NUMBER_INVALID)
     return number
+
+
+# Field -> validator(value, country, today): one lookup instead of a match over the enum. The
+# national register number is not here: validate_personal_data keeps its birth date too.
+_VALIDATORS: dict[PersonalField, Callable[[object, str, date], str | date]] = {
+    PersonalField.FIRST_NAME: lambda value, _country, _today: _name(value),
+    PersonalField.LAST_NAME: lambda value, _country, _today: _name(value),
+    PersonalField.BIRTH_DATE: lambda value, _country, today: _birth_date(value, today),
+    PersonalField.EMAIL: lambda value, _country, _today: _email(value),
+    PersonalField.PHONE: lambda value, country, _today: _phone(value, country),
+    PersonalField.POSTAL_CODE: lambda value, country, _today: _postal_code(value, country),
+    PersonalField.CLIENT_NUMBER: lambda value, _country, _today: _client_number(value),
+}
 
 
 def phone_example(country: str) -> str:
@@ -352,10 +419,14 @@ def mask(field: PersonalField, value: str | date) -> str:
                 return "•" * len(value)
             return f"{value[0:2]}.{value[2:4]}.{value[4:6]}-{value[6:9]}.**"
         case PersonalField.PHONE:
-            try:
-                prefix = f"+{phonenumbers.parse(value).country_code}"
-            except phonenumbers.NumberParseException:
-                prefix = ""
+            split = _split_plain_international(value)
+            if split is not None:  # a stored (E.164) number: its calling code without a full parse
+                prefix = f"+{split[0]}"
+            else:
+                try:
+                    prefix = f"+{phonenumbers.parse(value).country_code}"
+                except phonenumbers.NumberParseException:
+                    prefix = ""
             hidden = max(len(value) - len(prefix) - 3, 0)
             return prefix + "•" * hidden + value[-3:]
         case PersonalField.EMAIL:
