@@ -8,6 +8,7 @@ hand-made payload gets a polite "this card is no longer current" and changes not
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
@@ -26,31 +27,19 @@ def stamp_card(card: dict[str, Any], card_id: str) -> dict[str, Any]:
     """Write `card_id` into every Submit/Execute action's data (fallbacks and nested cards included)."""
 
     # Every node is visited (an action may sit anywhere); strings, most of a card, are skipped first.
-    def visit(node: dict[str, Any]) -> None:
-        if node.get("type") in _STAMPED_ACTIONS:
-            data = node.get("data")
-            node["data"] = {**(data if isinstance(data, dict) else {}), CARD_ID: card_id}
-        for value in node.values():
+    def visit(values: Iterable[Any]) -> None:
+        for value in values:
             if type(value) is str:
                 continue
             if isinstance(value, dict):
-                visit(value)
+                if value.get("type") in _STAMPED_ACTIONS:
+                    data = value.get("data")
+                    value["data"] = {**(data if isinstance(data, dict) else {}), CARD_ID: card_id}
+                visit(value.values())
             elif isinstance(value, list):
-                visit_list(value)
-
-    def visit_list(items: list[Any]) -> None:
-        for value in items:
-            if type(value) is str:
-                continue
-            if isinstance(value, dict):
                 visit(value)
-            elif isinstance(value, list):
-                visit_list(value)
 
-    if isinstance(card, dict):
-        visit(card)
-    elif isinstance(card, list):
-        visit_list(card)
+    visit([card])
     return card
 
 

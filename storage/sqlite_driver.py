@@ -226,22 +226,18 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         return result
 
     def rollback(self) -> None:
-        # A pending BEGIN never reached the database: BEGIN then ROLLBACK would change nothing.
-        self._pending_begin = None
-        if self._no_transaction():
-            return  # sqlite3's rollback() would do nothing either
-        try:
-            self._trip(_rollback)
-        except Exception as error:
-            self._handle_exception(error)
+        self._end(_rollback)
 
     def commit(self) -> None:
-        # As for rollback: with no statement since BEGIN there is nothing to commit.
+        self._end(_commit)
+
+    def _end(self, operation: Any) -> None:
+        # A pending BEGIN never reached the database: BEGIN then COMMIT or ROLLBACK would change nothing.
         self._pending_begin = None
         if self._no_transaction():
-            return  # sqlite3's commit() would do nothing either
+            return  # sqlite3's commit() and rollback() would do nothing either
         try:
-            self._trip(_commit)
+            self._trip(operation)
         except Exception as error:
             self._handle_exception(error)
 
