@@ -340,13 +340,9 @@ class BookingService:
             return Refused(INVALID_SLOT)
         start = start.astimezone(UTC)
         async with self._services.uow() as uow:
-            row = await self._own_for_update(uow, citizen_id, str(appointment_id))
-            if row is None:
-                return Refused(NOT_FOUND)
-            if row.status != BOOKED or row.ends_at <= now:
-                return Refused(NOT_ACTIVE)
-            if not can_change(row.starts_at, now, self._rules):
-                return Refused(CUTOFF_PASSED, {"phone": self._agency.contact.phone})
+            row = await self._changeable(uow, citizen_id, str(appointment_id), now)
+            if isinstance(row, Refused):
+                return row
             wanted_office = (office_id or row.office_id) if row.mode == Mode.OFFICE else None
             target = self._target(row.mode, row.subject_id, wanted_office)
             if target is None:
@@ -401,13 +397,9 @@ class BookingService:
             return Refused(NOT_FOUND)
         note = reason_note.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason_note, str) else ""
         async with self._services.uow() as uow:
-            row = await self._own_for_update(uow, citizen_id, str(appointment_id))
-            if row is None:
-                return Refused(NOT_FOUND)
-            if row.status != BOOKED or row.ends_at <= now:
-                return Refused(NOT_ACTIVE)
-            if not can_change(row.starts_at, now, self._rules):
-                return Refused(CUTOFF_PASSED, {"phone": self._agency.contact.phone})
+            row = await self._changeable(uow, citizen_id, str(appointment_id), now)
+            if isinstance(row, Refused):
+                return row
             await cancel_appointment(uow, row, reason=CancelReason.CITIZEN, now=now, note=note or None)
             await self._services.audit.record(uow, EventType.CANCELLED, actor=citizen_actor(citizen_id),
                                               citizen_id=citizen_id, appointment_id=row.id,
@@ -607,6 +599,18 @@ class BookingService:
                         updated_at=now),
                 execution_options={"synchronize_session": False},
             )
+
+    async def _changeable(self, uow: UnitOfWork, citizen_id: str, appointment_id: str,
+                          now: datetime) -> Appointment | Refused:
+        """The citizen's appointment, locked, if they may still move or cancel it; else why not."""
+        row = await self._own_for_update(uow, citizen_id, appointment_id)
+        if row is None:
+            return Refused(NOT_FOUND)
+        if row.status != BOOKED or row.ends_at <= now:
+            return Refused(NOT_ACTIVE)
+        if not can_change(row.starts_at, now, self._rules):
+            return Refused(CUTOFF_PASSED, {"phone": self._agency.contact.phone})
+        return row
 
     async def _own_for_update(self, uow: UnitOfWork, citizen_id: str, appointment_id: str) -> Appointment | None:
         """The citizen's appointment, locked until commit (PostgreSQL) so two changes of it queue up."""
