@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -224,23 +224,28 @@ class TeamsUser:
         return body, self.replies()[before:]
 
 
+def card_nodes(card: Any, *, prune: Callable[[dict[str, Any]], bool] = lambda _node: False
+               ) -> Iterator[dict[str, Any]]:
+    """Every JSON object of a card, in reading order (depth first); below a pruned one, nothing."""
+    stack: list[Any] = [card]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            yield node
+            if not prune(node):
+                stack.extend(reversed(list(node.values())))
+
+
+def _is_action(node: dict[str, Any]) -> bool:
+    return node.get("type") in ("Action.Execute", "Action.Submit") and "title" in node
+
+
 def actions_of(card: dict[str, Any]) -> list[dict[str, Any]]:
     """Every Submit/Execute action in a card, nested ones included, in reading order."""
-    found: list[dict[str, Any]] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") in ("Action.Execute", "Action.Submit") and "title" in node:
-                found.append(node)
-                return  # a fallback is the same action for older clients
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
-
-    visit(card)
-    return found
+    # Below an action is only its fallback: the same action for older clients.
+    return [node for node in card_nodes(card, prune=_is_action) if _is_action(node)]
 
 
 def action_with_verb(card: dict[str, Any], verb: str) -> dict[str, Any]:
@@ -252,20 +257,8 @@ def action_with_verb(card: dict[str, Any], verb: str) -> dict[str, Any]:
 
 def card_text(card: dict[str, Any]) -> str:
     """All visible and hidden text of a card, for assertions about what the person can read."""
-    parts: list[str] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("text", "title", "label", "placeholder", "value"):
-                if isinstance(node.get(key), str):
-                    parts.append(node[key])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
-
-    visit(card)
+    parts = [node[key] for node in card_nodes(card)
+             for key in ("text", "title", "label", "placeholder", "value") if isinstance(node.get(key), str)]
     return "\n".join(parts)
 
 

@@ -28,7 +28,7 @@ from cards.verbs import Verb
 from storage.models import Appointment, AuditEvent, ConsentRecord, SlotClaim
 from tests.conftest import AGENCIES
 from tests.fixtures.database import _create_database, _drop_database, _postgres_url
-from tests.harness import TeamsUser, action_with_verb, card_text
+from tests.harness import TeamsUser, action_with_verb, card_nodes, card_text
 from tests.resilience_support import Step, ThreadedBot, be_details, book_through_cards, settings_for, verbs_of
 
 EXAMPLE_BE = AGENCIES / "example-be" / "agency.toml"
@@ -301,23 +301,12 @@ MARKUP = "[clic](javascript:alert(1)) **gras** _x_ ![i](https://evil.example/p.p
 
 def shown_markdown(card: Any) -> list[str]:
     """The texts a card renders as Markdown (text blocks, facts, action titles), not its inputs' values."""
-    found: list[str] = []
+    def is_input(node: dict[str, Any]) -> bool:
+        return str(node.get("type", "")).startswith("Input.")
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                return
-            for key in ("text", "title") + (("value",) if "title" in node and "type" not in node else ()):
-                if isinstance(node.get(key), str):
-                    found.append(node[key])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
-
-    visit(card)
-    return found
+    return [node[key] for node in card_nodes(card, prune=is_input) if not is_input(node)
+            for key in ("text", "title") + (("value",) if "title" in node and "type" not in node else ())
+            if isinstance(node.get(key), str)]
 
 
 def _assert_inert(texts: list[str]) -> None:
