@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from bot.commands import Intent
 from bot.domain.agency import Agency, Mode
+from bot.manifest_schema import schema_problems
 from cards.i18n import t
 
 MANIFEST_VERSION = "1.24"
@@ -256,10 +257,15 @@ def build_package(
     manifest = build_manifest(
         agency, app_id=app_id, version=version, base_url=base_url, privacy_url=privacy_url, terms_url=terms_url
     )
-    files: dict[str, bytes] = {"manifest.json": _json_bytes(manifest)}
-    files.update(build_icons())
+    documents = {"manifest.json": manifest}
     for entry in manifest["localizationInfo"]["additionalLanguages"]:
-        files[entry["file"]] = _json_bytes(build_localization(agency, entry["languageTag"]))
+        documents[entry["file"]] = build_localization(agency, entry["languageTag"])
+    # Teams' upload names the first problem only, after the upload: say them all, before.
+    problems = [f"{name}: {problem}" for name, document in documents.items() for problem in schema_problems(document)]
+    if problems:
+        raise ValueError("the package would break the Teams schema:\n  " + "\n  ".join(problems))
+    files = {"manifest.json": _json_bytes(manifest), **build_icons()}
+    files.update((name, _json_bytes(document)) for name, document in documents.items())
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():

@@ -4,8 +4,8 @@ Our rules: `"version": "1.5"`; every `Action.Execute` carries its verb in `data`
 `Action.Submit` fallback with the same verb (older clients); element ids are unique and every
 `Action.ToggleVisibility` target exists; the card stays under `MAX_CARD_BYTES`.
 
-Used by the tests, not on the hot path. The schema is read from the shared schemas folder next to
-the repository, or from the folder named by the environment variable `GUICHET_SCHEMAS_DIR`.
+Used by the tests, not on the hot path. The schema is the copy vendored in `bot/schemas/` (see its
+SOURCES.md), or the one in the folder named by the environment variable `GUICHET_SCHEMAS_DIR`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from jsonschema import Draft6Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 SCHEMAS_ENV = "GUICHET_SCHEMAS_DIR"
-DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "schemas"
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "bot" / "schemas"
 SCHEMA_RELATIVE_PATH = Path("adaptive-cards") / "1.5.0" / "adaptive-card.json"
 CARD_VERSION = "1.5"
 # Teams refuses larger cards; measured as compact UTF-8 JSON (`card_size_bytes`).
@@ -39,7 +39,7 @@ class CardInvalid(ValueError):
 
 def schema_path() -> Path:
     base = os.environ.get(SCHEMAS_ENV)
-    return (Path(base) if base else DEFAULT_SCHEMAS_DIR) / SCHEMA_RELATIVE_PATH
+    return (Path(base) if base else SCHEMAS_DIR) / SCHEMA_RELATIVE_PATH
 
 
 @cache

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import regex
-from jsonschema import Draft4Validator, FormatChecker, validators
-from jsonschema.exceptions import ValidationError
 
 from bot.cli import main
 from bot.commands import Intent, normalize, recognize
 from bot.domain.agency import Agency, load_agency
+from bot.manifest_schema import schema_patterns, schema_problems, validator_for
 from bot.settings import PROJECT_ROOT
 from bot.teams_app import (
     COMMANDS,
@@ -33,107 +29,10 @@ from bot.teams_app import (
     command_title,
 )
 from cards.i18n import LANGUAGES, catalog
-from cards.validation import DEFAULT_SCHEMAS_DIR, SCHEMAS_ENV
 
 AGENCIES = PROJECT_ROOT / "deployment" / "agencies"
 AGENCY_IDS = ["example-be", "example-fr"]
 APP_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
-SCHEMA_HOST = "https://developer.microsoft.com/"
-
-
-# --- Schema validation with ECMAScript patterns ---------------------------------------------------
-# The Teams schemas are draft-04 and, from v1.23 on, use `\p{L}` in patterns, which Python's `re`
-# rejects: patterns, pattern properties and the metaschema's "regex" format go through `regex`.
-
-
-def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string") and not regex.search(pattern, instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-def _pattern_properties(
-    validator: Any, patterns: dict[str, Any], instance: Any, schema: dict[str, Any]
-) -> Iterator[ValidationError]:
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in patterns.items():
-        for key, value in instance.items():
-            if regex.search(pattern, key):
-                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
-
-
-def _additional_properties(
-    validator: Any, allowed: Any, instance: Any, schema: dict[str, Any]
-) -> Iterator[ValidationError]:
-    if not validator.is_type(instance, "object"):
-        return
-    extras = [
-        key
-        for key in instance
-        if key not in schema.get("properties", {})
-        and not any(regex.search(pattern, key) for pattern in schema.get("patternProperties", {}))
-    ]
-    if validator.is_type(allowed, "object"):
-        for key in extras:
-            yield from validator.descend(instance[key], allowed, path=key)
-    elif allowed is False and extras:
-        yield ValidationError(f"additional properties not allowed: {sorted(extras)}")
-
-
-EcmaDraft4Validator = validators.extend(
-    Draft4Validator,
-    {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
-)
-
-
-def _format_checker() -> FormatChecker:
-    checker = FormatChecker()
-    checker.checks("regex", raises=regex.error)(regex.compile)
-    return checker
-
-
-def _schemas_dir() -> Path:
-    # The same rule as cards/validation.py: the shared folder, or GUICHET_SCHEMAS_DIR.
-    base = os.environ.get(SCHEMAS_ENV)
-    return Path(base) if base else DEFAULT_SCHEMAS_DIR
-
-
-def _schema_file(url: str) -> Path:
-    """The local copy of a published Teams schema (see the schemas folder's SOURCES.md)."""
-    assert url.startswith(SCHEMA_HOST), url
-    relative = url.removeprefix(SCHEMA_HOST).removeprefix("en-us/")
-    assert relative.startswith("json-schemas/"), url
-    return _schemas_dir() / relative.removeprefix("json-schemas/")
-
-
-def _patterns(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "pattern" and isinstance(value, str):
-                yield value
-            elif key == "patternProperties" and isinstance(value, dict):
-                yield from value
-            yield from _patterns(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _patterns(value)
-
-
-@cache
-def _validator(url: str) -> Any:
-    path = _schema_file(url)
-    if not path.is_file():
-        raise FileNotFoundError(f"Teams schema not found at {path}; set {SCHEMAS_ENV}")
-    schema = json.loads(path.read_text(encoding="utf-8-sig"))
-    EcmaDraft4Validator.check_schema(schema, format_checker=_format_checker())
-    for pattern in _patterns(schema):
-        regex.compile(pattern)
-    return EcmaDraft4Validator(schema, format_checker=_format_checker())
-
-
-def _schema_errors(document: dict[str, Any]) -> list[str]:
-    validator = _validator(document["$schema"])
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(document)]
 
 
 # --- Helpers --------------------------------------------------------------------------------------
@@ -195,17 +94,17 @@ def _decode_png(data: bytes) -> tuple[int, int, list[list[tuple[int, int, int, i
 
 
 def test_the_teams_schemas_are_valid_once_patterns_follow_ecmascript() -> None:
-    manifest_validator = _validator(_manifest("example-be")["$schema"])
-    localization_validator = _validator(_localizations("example-be")["en"]["$schema"])
+    manifest_validator = validator_for(_manifest("example-be")["$schema"])
+    localization_validator = validator_for(_localizations("example-be")["en"]["$schema"])
     # The ECMAScript-only pattern is understood, not skipped.
-    assert any("\\p{L}" in pattern for pattern in _patterns(manifest_validator.schema))
+    assert any("\\p{L}" in pattern for pattern in schema_patterns(manifest_validator.schema))
     assert localization_validator.schema["properties"]["name.short"]["maxLength"] == 30
 
 
 @pytest.mark.parametrize("agency_id", AGENCY_IDS)
 def test_the_manifest_matches_the_v1_24_schema(agency_id: str) -> None:
     manifest = _manifest(agency_id)
-    assert _schema_errors(manifest) == []
+    assert schema_problems(manifest) == []
     assert manifest["manifestVersion"] == "1.24"
     assert "/v1.24/" in manifest["$schema"]
 
@@ -215,10 +114,23 @@ def test_the_validator_catches_a_broken_manifest() -> None:
     manifest["accentColor"] = "blue"
     manifest["name"]["short"] = "x" * 31
     manifest["bots"][0]["unknown"] = True
-    errors = _schema_errors(manifest)
+    errors = schema_problems(manifest)
     assert any(error.startswith("accentColor") for error in errors)
     assert any(error.startswith("name/short") for error in errors)
     assert any(error.startswith("bots/0") for error in errors)
+
+
+def test_a_package_that_would_break_the_schema_is_not_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.teams_app as teams_app
+
+    real = teams_app.build_manifest
+
+    def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {**real(*args, **kwargs), "accentColor": "blue"}
+
+    monkeypatch.setattr(teams_app, "build_manifest", broken)
+    with pytest.raises(ValueError, match="manifest.json: accentColor"):
+        build_package(_agency("example-be"), app_id=APP_ID, version="1.2.3", base_url=None)
 
 
 @pytest.mark.parametrize("agency_id", AGENCY_IDS)
@@ -226,7 +138,7 @@ def test_every_localization_file_matches_its_schema_and_teams_limits(agency_id: 
     localizations = _localizations(agency_id)
     assert localizations
     for tag, strings in localizations.items():
-        assert _schema_errors(strings) == [], tag
+        assert schema_problems(strings) == [], tag
         # Draft-04 ignores `maxLength` next to `$ref`, so the limits are checked here.
         assert 0 < len(strings["name.short"]) <= 30
         assert 0 < len(strings["name.full"]) <= 100
@@ -384,7 +296,7 @@ def test_the_package_holds_exactly_the_manifest_icons_and_translations(agency_id
     files = _package_files(agency_id)
     assert set(files) == expected
     manifest = json.loads(files["manifest.json"].decode("utf-8"))
-    assert _schema_errors(manifest) == []
+    assert schema_problems(manifest) == []
     assert {manifest["icons"]["color"], manifest["icons"]["outline"]} <= set(files)
     assert files["color.png"] == build_icons()["color.png"]
 
