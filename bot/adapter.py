@@ -32,8 +32,8 @@ from botframework.connector.auth import (
 from botframework.connector.skills import BotFrameworkClient
 
 from bot.connector_http import ConnectorSession, RetryPolicy, install_pipeline
+from bot.i18n import t
 from bot.settings import Settings
-from cards.i18n import t
 
 log = logging.getLogger(__name__)
 

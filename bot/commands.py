@@ -11,7 +11,7 @@ import unicodedata
 from enum import StrEnum
 from functools import cache
 
-from cards.i18n import LANGUAGES, catalog
+from bot.i18n import LANGUAGES, catalog
 
 
 class Intent(StrEnum):

@@ -1,7 +1,7 @@
 """The Microsoft Teams app package: manifest (v1.24), localization files and icons, zipped for upload.
 
 Everything a citizen reads in Teams' app store and command menu comes from the message catalogs
-(`cards/locales/<lang>/teams_app.toml`; command titles are the help card's, the first phrase of each
+(`bot/i18n/locales/<lang>/teams_app.toml`; command titles are the help card's, the first phrase of each
 command in `commands.toml`), so a command picked from the menu is a message the bot already
 understands. The icons are drawn here, without an imaging library, so the package builds anywhere.
 """
@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from bot.commands import Intent
 from bot.domain.agency import Agency, Mode
+from bot.i18n import t
 from bot.manifest_schema import schema_problems
-from cards.i18n import t
 
 MANIFEST_VERSION = "1.24"
 SCHEMA_URL = f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"

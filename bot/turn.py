@@ -8,7 +8,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
-from cards.i18n import LANGUAGES, language_of
+from bot.i18n import LANGUAGES, language_of
 
 TURN_INFO_KEY = "guichet.turn"
 

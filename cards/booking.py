@@ -18,6 +18,7 @@ from babel.dates import get_day_names
 
 from bot.domain.agency import Agency, Mode, Office, PersonalField, RecordingPolicy
 from bot.domain.personal_data import ERROR_REQUIRED, mask, phone_example
+from bot.i18n import t
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, contact_facts, heading, text_block
 from cards.formatting import (
@@ -29,7 +30,6 @@ from cards.formatting import (
     format_time,
     to_local,
 )
-from cards.i18n import t
 from cards.verbs import Verb, execute_action
 
 # Up to this many times a day are buttons; beyond, a drop-down list (a wall of buttons is unusable

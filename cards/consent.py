@@ -16,10 +16,10 @@ from typing import Any
 
 from bot.domain.agency import Agency, Document, DocumentKind
 from bot.domain.consent import content_hash
+from bot.i18n import t
 from cards.document import DocumentTexts, RenderedDocument, fit_document, inline_markdown, parse_document
 from cards.elements import adaptive_card, contact_facts, heading, text_block
 from cards.formatting import format_date, format_date_numeric, format_time
-from cards.i18n import t
 from cards.verbs import Verb, execute_action
 
 # 16 hex digits (64 bits): enough to tell versions apart, short enough for every button's data.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.agency import Agency
+from bot.i18n import t
 from cards.document import escape_markdown
-from cards.i18n import t
 from cards.validation import CARD_VERSION
 
 

@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 from bot.domain.agency import Agency, PersonalField
 from bot.domain.personal_data import mask
+from bot.i18n import t
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
 from cards.formatting import format_date_numeric, to_local
-from cards.i18n import t
 from cards.verbs import Verb, execute_action
 
 FILE_CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.agency import Agency, Mode
+from bot.i18n import t
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, contact_facts, heading, text_block
-from cards.i18n import t
 from cards.verbs import Verb, execute_action
 
 # The commands the help card lists, in the order a citizen meets them; keys of `help.command.*`,

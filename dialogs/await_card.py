@@ -14,9 +14,9 @@ from typing import Any
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from botbuilder.schema import ActivityTypes
 
+from bot.i18n import t
 from bot.teams_bot import card_message
 from bot.turn import turn_info
-from cards.i18n import t
 
 CARD_ID = "card_id"
 # A tuple, not a set: a malformed card may hold an unhashable "type".

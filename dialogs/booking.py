@@ -31,6 +31,7 @@ from bot.domain.agency import InterviewLanguageRule, Mode, PersonalField
 from bot.domain.booking_rules import has_room_for_another
 from bot.domain.interview_language import belgian_region_language, decide_interview_language
 from bot.domain.personal_data import validate_personal_data
+from bot.i18n import LANGUAGES, t
 from bot.services.booking import (
     TOO_MANY_UPCOMING,
     AppointmentView,
@@ -77,7 +78,6 @@ from cards.booking import (
     subjects_for,
 )
 from cards.formatting import format_day_short, format_time, to_local
-from cards.i18n import LANGUAGES, t
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard
 from dialogs.main_dialog import Entry, Feature

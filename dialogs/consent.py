@@ -20,6 +20,7 @@ from botbuilder.dialogs import DialogTurnResult, WaterfallDialog, WaterfallStepC
 from bot.commands import Intent
 from bot.domain.agency import DocumentKind
 from bot.domain.consent import PendingDocument, Purpose
+from bot.i18n import LANGUAGES, t
 from bot.services.consent import ConsentService, WithdrawResult, citizen_ref
 from bot.services.container import Services
 from bot.teams_bot import card_message
@@ -33,7 +34,6 @@ from cards.consent import (
 )
 from cards.document import escape_markdown
 from cards.formatting import format_datetime, to_local
-from cards.i18n import LANGUAGES, t
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature

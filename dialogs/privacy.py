@@ -32,6 +32,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.commands import Intent
 from bot.domain.consent import Purpose
+from bot.i18n import t
 from bot.services.consent import citizen_ref
 from bot.services.container import Services
 from bot.services.file_upload import UploadFailed, upload_file
@@ -39,7 +40,6 @@ from bot.services.privacy import PrivacyService, export_bytes, state_key
 from bot.teams_bot import FORGET_PERSON, card_message
 from bot.turn import TurnInfo, turn_info
 from cards.booking import build_personal_data_card, personal_display_value
-from cards.i18n import t
 from cards.privacy import (
     FILE_CONSENT_CARD,
     FILE_INFO_CARD,

@@ -12,7 +12,7 @@ from aiohttp import web
 from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cards.i18n import t
+from bot.i18n import t
 from cards.validation import validate_card
 from cards.verbs import Verb
 from tests.harness import Recorded, TeamsUser, action_with_verb, actions_of, free_port

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from bot.app import UOW
 from bot.domain.agency import Agency
 from bot.domain.clock import FixedClock
+from bot.i18n import t
 from bot.settings import Settings
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
-from cards.i18n import t
 from cards.validation import validate_card
 from cards.verbs import Verb
 from storage.models import Appointment, Citizen
@@ -840,7 +840,7 @@ def test_outside_teams_the_calendar_file_is_attached_directly() -> None:
 
 
 def test_the_booking_catalog_is_complete_and_translated() -> None:
-    from cards.i18n import catalog
+    from bot.i18n import catalog
     keys = {language: {k for k in catalog(language) if k.startswith("booking.")} for language in ("fr", "nl", "de")}
     english = {k: v for k, v in catalog("en").items() if k.startswith("booking.")}
     for language, found in keys.items():

@@ -16,6 +16,7 @@ from bot.domain.agency import Agency, Mode, PersonalField
 from bot.domain.audit import EventType
 from bot.domain.clock import FixedClock
 from bot.domain.slots import SlotEngine, claim_steps
+from bot.i18n import LANGUAGES, catalog, t
 from bot.services.audit import verify
 from bot.services.booking import (
     REFUSAL_KEYS,
@@ -26,7 +27,6 @@ from bot.services.booking import (
     Refused,
     SlotGone,
 )
-from cards.i18n import LANGUAGES, catalog, t
 from storage.models import Appointment, AuditEvent, ScheduledJob
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.booking_support import build_booking, new_citizens, personal_data

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from bot.commands import Intent, recognize
 from bot.domain.agency import Agency, Document, DocumentKind, Mode, load_agency
 from bot.domain.consent import content_hash
+from bot.i18n import catalog, t
 from cards.consent import (
     HASH_PREFIX_LENGTH,
     action_data,
@@ -32,7 +33,6 @@ from cards.consent import (
 from cards.document import document_elements, escape_markdown, fit_card, inline_markdown, parse_document
 from cards.elements import adaptive_card, text_block
 from cards.formatting import format_date, format_date_numeric, format_time
-from cards.i18n import catalog, t
 from cards.validation import MAX_CARD_BYTES, card_size_bytes, validate_card
 from cards.verbs import Verb, execute_action
 from cards.welcome import HELP_COMMANDS, build_help_card, build_welcome_card

@@ -32,13 +32,13 @@ from bot.domain.audit import EventType
 from bot.domain.clock import FixedClock
 from bot.domain.consent import Purpose, content_hash
 from bot.domain.slots import SlotEngine
+from bot.i18n import t
 from bot.services.audit import AuditTrail, verify
 from bot.services.consent import ConsentService, citizen_ref
 from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
-from cards.i18n import t
 from cards.validation import MAX_CARD_BYTES, card_size_bytes, validate_card
 from cards.verbs import Verb
 from dialogs.consent import build_consent_feature

@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 from bot.adapter import ReusingAuthentication
 from bot.app import ADAPTER, UOW
 from bot.connector_http import ConnectorSession
+from bot.i18n import t
 from bot.settings import Settings
-from cards.i18n import t
 from storage.models import Appointment
 from tests.conftest import RunningBot
 from tests.fixtures.database import ADMIN_URL

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from bot.app import UOW
 from bot.domain.agency import load_agency
-from cards.i18n import t
+from bot.i18n import t
 from cards.verbs import Verb
 from storage.models import Appointment, AuditEvent, ConsentRecord, SlotClaim
 from tests.conftest import AGENCIES

@@ -20,7 +20,7 @@ from bot.domain.personal_data import (
     phone_example,
     validate_personal_data,
 )
-from cards.i18n import LANGUAGES, catalog, t
+from bot.i18n import LANGUAGES, catalog, t
 
 TODAY = date(2025, 3, 14)
 ALL_FIELDS = tuple(PersonalField)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bot.domain.agency import Agency, PersonalField, load_agency
+from bot.i18n import LANGUAGES, LOCALES_DIR, t
 from bot.services.privacy import AppointmentSummary, ConsentView, Overview
 from cards.booking import build_personal_data_card
-from cards.i18n import LANGUAGES, LOCALES_DIR, t
 from cards.privacy import (
     build_erase_confirm_card,
     build_erased_card,

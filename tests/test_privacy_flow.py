@@ -26,11 +26,11 @@ from bot.chat_client import chat as chat_client
 from bot.domain.agency import Agency
 from bot.domain.audit import EventType
 from bot.domain.clock import FixedClock
+from bot.i18n import t
 from bot.services.audit import verify
 from bot.services.retention import RetentionService
 from bot.settings import Settings
 from cards.document import escape_markdown
-from cards.i18n import t
 from cards.privacy import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.verbs import Verb
 from storage.models import Appointment, AuditEvent, BotStateItem, Citizen, ConsentRecord, ScheduledJob

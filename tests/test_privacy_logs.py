@@ -14,8 +14,8 @@ import pytest
 
 from bot.domain.agency import Agency
 from bot.domain.clock import FixedClock
+from bot.i18n import t
 from bot.settings import Settings
-from cards.i18n import t
 from cards.privacy import FILE_CONSENT_CARD
 from cards.verbs import Verb
 from tests.conftest import RunningBot

@@ -18,6 +18,7 @@ import pytest
 from bot.cli import main
 from bot.commands import Intent, normalize, recognize
 from bot.domain.agency import Agency, load_agency
+from bot.i18n import LANGUAGES, catalog
 from bot.manifest_schema import schema_patterns, schema_problems, validator_for
 from bot.settings import PROJECT_ROOT
 from bot.teams_app import (
@@ -28,7 +29,6 @@ from bot.teams_app import (
     build_package,
     command_title,
 )
-from cards.i18n import LANGUAGES, catalog
 
 AGENCIES = PROJECT_ROOT / "deployment" / "agencies"
 AGENCY_IDS = ["example-be", "example-fr"]

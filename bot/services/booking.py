@@ -35,10 +35,10 @@ from bot.domain.booking_rules import (
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.personal_data import validate_personal_data
 from bot.domain.slots import BusyIndex, Slot, claim_steps, epoch_us, ordered_by_load
+from bot.i18n import LANGUAGES, t
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import CancelReason, cancel_appointment
 from bot.services.container import Services
-from cards.i18n import LANGUAGES, t
 from storage.errors import SlotTaken, is_uniqueness_violation
 from storage.models import Appointment
 from storage.repositories import BOOKED, NewJob

@@ -1,6 +1,7 @@
-"""Message catalogs in French, Dutch, German and English.
+"""Message catalogs in French, Dutch, German and English, for every layer: cards, the edge, the CLI,
+the Teams package and calendar files.
 
-Each feature owns one TOML file per language: `cards/locales/<lang>/<feature>.toml`. Keys are
+Each feature owns one TOML file per language: `bot/i18n/locales/<lang>/<feature>.toml`. Keys are
 addressed as `<feature>.<key>` (nested tables add dots). Placeholders use `str.format` names.
 """
 
