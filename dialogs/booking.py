@@ -28,6 +28,7 @@ from botbuilder.schema import Attachment
 
 from bot.commands import Intent
 from bot.domain.agency import InterviewLanguageRule, Mode, PersonalField
+from bot.domain.appointment import is_active
 from bot.domain.booking_rules import has_room_for_another
 from bot.domain.interview_language import belgian_region_language, decide_interview_language
 from bot.domain.personal_data import validate_personal_data
@@ -118,10 +119,6 @@ def _not_found_text(language: str) -> str:
     return t(language, "booking.message.not_found", command=t(language, "help.command.my_appointments"))
 
 
-def _is_active(appointment: AppointmentView, now: datetime) -> bool:
-    return appointment.status == "booked" and appointment.ends_at > now
-
-
 def calendar_attachment(channel_id: str | None, language: str, appointment_id: str, ics: bytes) -> Attachment:
     """The calendar file as this channel can take it: a file consent card in Teams, else a data URL."""
     name = calendar_file_name(language)
@@ -197,7 +194,7 @@ class _CardFlow(Dialog):
             # Someone else's id, a made-up one, or one erased since: the same answer for all three.
             await self._say(dc, _not_found_text(info.language))
             return None
-        if not _is_active(appointment, self._now()):
+        if not is_active(appointment.status, appointment.ends_at, self._now()):
             await self._say(dc, t(info.language, "booking.message.not_active"))
             return None
         return appointment

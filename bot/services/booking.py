@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.domain.agency import Mode, PersonalField, Subject
+from bot.domain.appointment import CancelReason
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
@@ -37,7 +38,7 @@ from bot.domain.personal_data import validate_personal_data
 from bot.domain.slots import BusyIndex, Slot, claim_steps, epoch_us, ordered_by_load
 from bot.i18n import LANGUAGES, t
 from bot.services.audit import citizen_actor
-from bot.services.cancellation import CancelReason, cancel_appointment
+from bot.services.cancellation import cancel_appointment
 from bot.services.container import Services
 from storage.errors import SlotTaken, is_uniqueness_violation
 from storage.models import Appointment

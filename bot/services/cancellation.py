@@ -8,26 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.domain.appointment import AppointmentStatus, CancelReason, is_active
 from bot.domain.audit import EventType
 from bot.services.audit import AuditTrail
 from storage.models import Appointment
 from storage.unit_of_work import UnitOfWork
 
 
-class CancelReason:
-    CITIZEN = "citizen"
-    CONSENT_WITHDRAWN = "consent_withdrawn"
-    ERASURE = "erasure"
-    NO_SHOW = "no_show"
-    TECHNICAL = "technical_problem"
-    AGENCY = "agency"
-
-
 async def cancel_appointment(
-    uow: UnitOfWork, appointment: Appointment, *, reason: str, now: datetime, note: str | None = None
+    uow: UnitOfWork, appointment: Appointment, *, reason: CancelReason, now: datetime, note: str | None = None
 ) -> None:
     """Mark one booked appointment cancelled; free its slot; drop its reminders and prompts."""
-    appointment.status = "cancelled"
+    appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = reason
     appointment.cancel_note = note
     appointment.updated_at = now
@@ -36,10 +28,11 @@ async def cancel_appointment(
 
 
 async def cancel_upcoming_for_citizen(
-    uow: UnitOfWork, audit: AuditTrail, citizen_id: str, *, reason: str, actor: str, now: datetime
+    uow: UnitOfWork, audit: AuditTrail, citizen_id: str, *, reason: CancelReason, actor: str, now: datetime
 ) -> list[Appointment]:
     """Cancel every upcoming booked appointment of a citizen; audit each (audit writes come last)."""
-    cancelled = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.status == "booked"]
+    upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, now)
+    cancelled = [a for a in upcoming if is_active(a.status, a.ends_at, now)]
     for appointment in cancelled:
         await cancel_appointment(uow, appointment, reason=reason, now=now)
     for appointment in cancelled:

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.agency import DocumentKind
+from bot.domain.appointment import CancelReason
 from bot.domain.audit import EventType
 from bot.domain.consent import (
     REQUIRED,
@@ -27,7 +28,7 @@ from bot.domain.consent import (
     pending_documents,
 )
 from bot.services.audit import citizen_actor
-from bot.services.cancellation import CancelReason, cancel_upcoming_for_citizen
+from bot.services.cancellation import cancel_upcoming_for_citizen
 from bot.services.container import Services
 from storage.models import Appointment
 from storage.repositories import LatestConsentRecord

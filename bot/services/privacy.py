@@ -23,12 +23,13 @@ from typing import Any, Protocol
 from uuid import uuid4
 
 from bot.domain.agency import PersonalField
+from bot.domain.appointment import CancelReason
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import JobKind, plan_jobs
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.personal_data import validate_personal_data
 from bot.services.audit import citizen_actor
-from bot.services.cancellation import CancelReason, cancel_appointment
+from bot.services.cancellation import cancel_appointment
 from bot.services.consent import append_withdrawals
 from bot.services.container import Services
 from bot.services.export_schema import EXPORT_FORMAT, EXPORT_SCHEMA
