@@ -21,14 +21,15 @@ from sqlalchemy import insert
 
 from bench.slot_search import COUNSELORS, NOW, WEEKS, build_agency, build_busy, open_days
 from bot.domain.agency import Agency, Mode, PersonalField
+from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
 from bot.domain.slots import Busy, SlotEngine, claim_steps
 from bot.services.audit import AuditTrail
 from bot.services.booking import Booked, BookingService
 from bot.services.container import Services
 from storage.db import create_engine, create_session_factory
+from storage.mapping import SlotClaim
 from storage.migrate import upgrade_database
-from storage.models import Appointment, SlotClaim
 from storage.unit_of_work import UnitOfWorkFactory
 
 RUNS = {"slots": 100, "days": 30, "book": 100}

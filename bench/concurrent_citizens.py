@@ -34,9 +34,9 @@ from bench.booking_flow import book_appointment
 from bench.common import postgres_database, postgres_reachable, server_process, sqlite_database
 from bench.driver import BenchCitizen, TurnFailed, client_session, summary
 from bench.servers import BenchConnector, serving
+from bot.domain.appointment import Appointment
 from storage.db import create_engine
 from storage.migrate import upgrade_database
-from storage.models import Appointment
 
 CITIZENS = 200
 TEXT_TURNS = 9  # a booking's turns, for the baselines

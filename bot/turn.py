@@ -8,22 +8,10 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
+from bot.domain.people import TeamsIdentity
 from bot.i18n import LANGUAGES, language_of
 
 TURN_INFO_KEY = "guichet.turn"
-
-
-@dataclass(frozen=True)
-class TeamsIdentity:
-    """Who is talking, as Teams says it. The tenant comes from channelData (see README: pitfalls)."""
-
-    tenant_id: str | None
-    aad_object_id: str | None
-    teams_user_id: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.tenant_id}/{self.aad_object_id or self.teams_user_id}"
 
 
 @dataclass(frozen=True)

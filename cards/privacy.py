@@ -23,7 +23,6 @@ from cards.verbs import Verb, execute_action
 
 FILE_CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"
 FILE_INFO_CARD = "application/vnd.microsoft.teams.card.file.info"
-EXPORT_SECTIONS = ("pseudonym", "profile", "consents", "appointments", "audit_events", "retention_months", "schema")
 
 
 class ConsentLike(Protocol):
@@ -278,13 +277,4 @@ def build_file_consent(language: str, *, size_bytes: int, context: Mapping[str, 
         "sizeInBytes": size_bytes,
         "acceptContext": dict(context),
         "declineContext": dict(context),
-    }
-
-
-def build_export_about(agency: Agency, language: str) -> dict[str, Any]:
-    """The export's "about" section: what the file is and what each section holds, in the citizen's language."""
-    return {
-        "language": language,
-        "summary": t(language, "privacy.export.about.summary", agency=agency.display_name(language)),
-        "sections": {name: t(language, f"privacy.export.about.{name}") for name in EXPORT_SECTIONS},
     }

@@ -78,6 +78,7 @@ from cards.booking import (
     personal_display_value,
     subjects_for,
 )
+from cards.calendar import build_ics
 from cards.formatting import format_day_short, format_time, to_local
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard
@@ -230,7 +231,7 @@ class _CardFlow(Dialog):
         card = build_confirmation_card(self._agency, language, appointment, title_key=title_key,
                                        changeable=self._booking.can_cancel(appointment), calendar_file=True)
         await self._send_card(dc, card)
-        ics = self._booking.ics(appointment, language)
+        ics = build_ics(self._agency, appointment, language, now=self._now())
         attachment = calendar_attachment(dc.context.activity.channel_id, language, appointment.id, ics)
         await dc.context.send_activity(MessageFactory.attachment(attachment))
 
@@ -769,7 +770,7 @@ class CalendarFileDialog(_CardFlow):
         try:
             if not isinstance(upload_url, str):
                 raise UploadFailed("no upload address")
-            await upload_file(upload_url, self._booking.ics(appointment, language))
+            await upload_file(upload_url, build_ics(self._agency, appointment, language, now=self._now()))
         except UploadFailed:
             await self._say(dc, t(language, "booking.calendar.failed"))
             return await dc.end_dialog()

@@ -30,27 +30,24 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from botbuilder.core import ConversationState, Storage, TurnContext
 from botbuilder.core.bot_state import CachedBotState
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import acquire_write_lock, sqlite_write_lock
 from storage.errors import EtagConflict
-from storage.models import BotStateItem
 from storage.state_documents import ETAG as _ETAG
 from storage.state_documents import from_document, to_document
+from storage.tables import bot_state as _TABLE
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DatabaseStorage", "EtagConflict"]
-
-_TABLE = cast(Table, BotStateItem.__table__)
-
 
 def _etag_of(item: object) -> str | None:
     if isinstance(item, dict):

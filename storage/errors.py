@@ -13,10 +13,6 @@ class StorageError(Exception):
     """Base of the errors the storage layer raises on purpose."""
 
 
-class SlotTaken(StorageError):
-    """Another booked appointment already holds part of this counselor's time."""
-
-
 class EtagConflict(StorageError):
     """A bot state item changed (or vanished) since it was read; nothing was written."""
 

@@ -1,4 +1,4 @@
-"""Unit of work: one AsyncSession, one transaction, the repositories over it.
+"""Unit of work: one AsyncSession, one transaction, the repositories over it (bot.services.ports.UnitOfWork).
 
     async with uow_factory() as uow:
         citizen = await uow.citizens.get(citizen_id)
@@ -20,15 +20,13 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import acquire_write_lock, read_only_session_factory, sqlite_write_lock
-from storage.repositories import (
-    AppointmentRepository,
-    AuditRepository,
-    CitizenRepository,
-    ConsentRepository,
-    CounselorRepository,
-    JobRepository,
-    SlotClaimRepository,
-)
+from storage.repositories.appointments import AppointmentRepository, SlotClaimRepository
+from storage.repositories.audit import AuditRepository
+from storage.repositories.citizens import CitizenRepository
+from storage.repositories.consents import ConsentRepository
+from storage.repositories.counselors import CounselorRepository
+from storage.repositories.jobs import JobRepository
+from storage.repositories.privacy import PrivacyRepository
 
 
 class UnitOfWork:
@@ -39,6 +37,7 @@ class UnitOfWork:
     slot_claims: SlotClaimRepository
     jobs: JobRepository
     audit: AuditRepository
+    privacy: PrivacyRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False) -> None:
         self._session_factory = session_factory
@@ -68,6 +67,7 @@ class UnitOfWork:
         self.slot_claims = SlotClaimRepository(session)
         self.jobs = JobRepository(session)
         self.audit = AuditRepository(session)
+        self.privacy = PrivacyRepository(session)
         return self
 
     async def __aexit__(

@@ -26,8 +26,7 @@ from bot.domain.audit import (
     verify_proof,
 )
 from bot.domain.clock import FixedClock
-from bot.services.audit import AuditTrail, as_chained, citizen_actor, counselor_actor, verify
-from storage.audit_maintenance import AuditMaintenance
+from bot.services.audit import AuditTrail, citizen_actor, counselor_actor, verify
 from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade_database
 from storage.unit_of_work import UnitOfWorkFactory
@@ -196,13 +195,13 @@ async def test_an_appointment_proof_shows_its_events_redacts_the_others_and_veri
 async def test_pruning_in_the_database_keeps_verify_passing(audit_db: UnitOfWorkFactory) -> None:
     await record_history(audit_db)
     async with audit_db() as uow:
-        maintenance = AuditMaintenance(uow.session)
+        maintenance = uow.audit
         for row in await maintenance.unpruned_before("example-be", NOW + timedelta(days=1), 3):
-            fields = prune(as_chained(row))
+            fields = prune(row.chained())
             await maintenance.store_pruned(row.id, actor=fields.actor, payload=fields.payload)
         await uow.commit()
     async with audit_db() as uow:
-        assert len(await AuditMaintenance(uow.session).unpruned_before("example-be", NOW + timedelta(days=1), 10)) == 4
+        assert len(await uow.audit.unpruned_before("example-be", NOW + timedelta(days=1), 10)) == 4
     assert (await verify(audit_db, "example-be")).ok
 
 
@@ -227,7 +226,7 @@ async def test_a_trail_appends_after_the_real_head_whoever_moved_it(uow_factory:
     await asyncio.gather(*(record(ours if number % 2 else theirs, number) for number in range(7, 17)))
 
     async with uow_factory() as uow:
-        chain = [as_chained(row) async for row in uow.audit.iterate("example-be")]
+        chain = [row.chained() async for row in uow.audit.iterate("example-be")]
     assert [event.payload["n"] for event in chain[:5]] == [1, 2, 3, 5, 6]
     assert sorted(event.payload["n"] for event in chain[5:]) == list(range(7, 17))
     assert chain[0].prev_hash == GENESIS

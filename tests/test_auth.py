@@ -28,9 +28,9 @@ from sqlalchemy import func, select
 
 from bot.app import UOW, create_app
 from bot.domain.agency import Agency
+from bot.domain.people import Citizen
 from bot.settings import Settings
 from storage.migrate import upgrade_database
-from storage.models import Citizen
 from tests.harness import FakeConnector, TeamsUser, free_port
 
 APP_ID = "3f1b8d0e-0000-4000-8000-00000000a11d"

@@ -20,13 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.agency import Agency, Mode
+from bot.domain.appointment import Appointment
 from bot.domain.audit import EventType
 from bot.domain.clock import FixedClock
 from bot.domain.slots import claim_steps
 from bot.services.audit import verify
 from bot.services.booking import Booked, SlotGone
 from bot.settings import PROJECT_ROOT
-from storage.models import Appointment, SlotClaim
+from storage.mapping import SlotClaim
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.booking_support import build_booking, new_citizens, personal_data
 

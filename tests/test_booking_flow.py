@@ -23,13 +23,14 @@ from sqlalchemy import select
 
 from bot.app import UOW
 from bot.domain.agency import Agency
+from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
+from bot.domain.people import Citizen
 from bot.i18n import t
 from bot.settings import Settings
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.validation import validate_card
 from cards.verbs import Verb
-from storage.models import Appointment, Citizen
 from tests.conftest import AGENCIES, RunningBot
 from tests.harness import (
     FakeConnector,

@@ -13,8 +13,10 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 
 from bot.domain.agency import Agency, Mode, PersonalField
-from bot.domain.audit import EventType
+from bot.domain.appointment import Appointment
+from bot.domain.audit import AuditEvent, EventType
 from bot.domain.clock import FixedClock
+from bot.domain.jobs import Job
 from bot.domain.slots import SlotEngine, claim_steps
 from bot.i18n import LANGUAGES, catalog, t
 from bot.services.audit import verify
@@ -27,7 +29,7 @@ from bot.services.booking import (
     Refused,
     SlotGone,
 )
-from storage.models import Appointment, AuditEvent, ScheduledJob
+from cards.calendar import build_ics
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.booking_support import build_booking, new_citizens, personal_data
 
@@ -94,7 +96,7 @@ async def _count_appointments(uow_factory: UnitOfWorkFactory) -> int:
         return int(await uow.session.scalar(select(func.count()).select_from(Appointment)) or 0)
 
 
-async def _pending_jobs(uow_factory: UnitOfWorkFactory, appointment_id: str) -> list[ScheduledJob]:
+async def _pending_jobs(uow_factory: UnitOfWorkFactory, appointment_id: str) -> list[Job]:
     async with uow_factory() as uow:
         return [job for job in await uow.jobs.for_appointment(appointment_id) if job.status == "pending"]
 
@@ -514,7 +516,7 @@ async def test_the_calendar_file_has_the_utc_times_and_localized_texts_but_no_pe
     video = _booked(await _book_video(booking, citizen_id, local(WED, 10)))
 
     for language in LANGUAGES:
-        raw = booking.ics(office, language)
+        raw = build_ics(agency, office, language, now=NOW_ICS)
         assert b"DTSTART:20261126T080000Z" in raw and b"DTEND:20261126T082000Z" in raw
         event = _only_event(raw)
         assert event.decoded("dtstart") == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -528,17 +530,20 @@ async def test_the_calendar_file_has_the_utc_times_and_localized_texts_but_no_pe
         for value in ("Dupont", "Camille", "camille.dupont", "+32470123456", "850730"):
             assert value not in text
 
-    video_event = _only_event(booking.ics(video, "nl"))
+    video_event = _only_event(build_ics(agency, video, "nl", now=NOW_ICS))
     assert video_event.decoded("dtstart") == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     assert t("nl", "ics.join_later") in str(video_event["description"])
     joined = dataclasses.replace(video, join_url="https://teams.microsoft.com/l/meetup-join/abc")
-    joined_event = _only_event(booking.ics(joined, "de"))
+    joined_event = _only_event(build_ics(agency, joined, "de", now=NOW_ICS))
     assert str(joined_event["url"]) == "https://teams.microsoft.com/l/meetup-join/abc"
     assert "https://teams.microsoft.com/l/meetup-join/abc" in str(joined_event["description"])
 
     cancelled = await booking.cancel(citizen_id=citizen_id, appointment_id=video.id)
     assert isinstance(cancelled, Cancelled)
-    assert str(_only_event(booking.ics(cancelled.appointment, "fr"))["status"]) == "CANCELLED"
+    assert str(_only_event(build_ics(agency, cancelled.appointment, "fr", now=NOW_ICS))["status"]) == "CANCELLED"
+
+
+NOW_ICS = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def _only_event(raw: bytes):  # type: ignore[no-untyped-def]

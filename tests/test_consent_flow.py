@@ -28,9 +28,12 @@ from sqlalchemy import select
 from bot.app import BOT, SERVICES, UOW, create_app
 from bot.commands import Intent
 from bot.domain.agency import Agency, DocumentKind, load_agency
-from bot.domain.audit import EventType
+from bot.domain.appointment import Appointment
+from bot.domain.audit import AuditEvent, EventType
 from bot.domain.clock import FixedClock
-from bot.domain.consent import Purpose, content_hash
+from bot.domain.consent import ConsentRecord, Purpose, content_hash
+from bot.domain.jobs import Job
+from bot.domain.people import Citizen
 from bot.domain.slots import SlotEngine
 from bot.i18n import t
 from bot.services.audit import AuditTrail, verify
@@ -45,8 +48,7 @@ from dialogs.consent import build_consent_feature
 from dialogs.main_dialog import Entry, Feature, build_main_dialog
 from storage.bot_state import DatabaseStorage
 from storage.migrate import upgrade_database
-from storage.models import Appointment, AuditEvent, Citizen, ConsentRecord, ScheduledJob
-from storage.repositories import PERSONAL_COLUMNS
+from storage.repositories.citizens import PERSONAL_COLUMNS
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.conftest import AGENCIES
 from tests.harness import FakeConnector, Recorded, TeamsUser, action_with_verb, actions_of, card_text, free_port
@@ -582,7 +584,7 @@ async def test_withdrawing_records_it_and_cancels_upcoming_appointments(
     async with real.app[UOW]() as uow:
         appointment = await uow.appointments.get(appointment_id)
         claims = await uow.slot_claims.for_appointment(appointment_id)
-        jobs = list(await uow.session.scalars(select(ScheduledJob)))
+        jobs = list(await uow.session.scalars(select(Job)))
     assert appointment is not None
     assert (appointment.status, appointment.cancel_reason) == ("cancelled", "consent_withdrawn")
     assert claims == [] and [job.status for job in jobs] == ["cancelled"]

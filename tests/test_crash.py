@@ -21,12 +21,14 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bot.domain.agency import Agency
-from bot.domain.audit import EventType
+from bot.domain.appointment import Appointment
+from bot.domain.audit import AuditEvent, EventType
+from bot.domain.people import Citizen
 from bot.services.audit import verify
 from bot.settings import PROJECT_ROOT
 from storage.db import create_engine, create_session_factory
+from storage.mapping import SlotClaim
 from storage.migrate import upgrade_database
-from storage.models import Appointment, AuditEvent, Citizen, SlotClaim
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.harness import FakeConnector, TeamsUser, free_port
 from tests.resilience_support import be_details, book_through_cards, is_confirmation, resume_booking

@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 from bot.adapter import ReusingAuthentication
 from bot.app import ADAPTER, UOW
 from bot.connector_http import ConnectorSession
+from bot.domain.appointment import Appointment
 from bot.i18n import t
 from bot.settings import Settings
-from storage.models import Appointment
 from tests.conftest import RunningBot
 from tests.fixtures.database import ADMIN_URL
 from tests.harness import Failure, FakeConnector, TeamsUser, action_with_verb

@@ -23,9 +23,12 @@ from sqlalchemy import func, select
 
 from bot.app import UOW
 from bot.domain.agency import load_agency
+from bot.domain.appointment import Appointment
+from bot.domain.audit import AuditEvent
+from bot.domain.consent import ConsentRecord
 from bot.i18n import t
 from cards.verbs import Verb
-from storage.models import Appointment, AuditEvent, ConsentRecord, SlotClaim
+from storage.mapping import SlotClaim
 from tests.conftest import AGENCIES
 from tests.fixtures.database import _create_database, _drop_database, _postgres_url
 from tests.harness import TeamsUser, action_with_verb, card_nodes, card_text

@@ -8,7 +8,7 @@ import aiohttp
 from sqlalchemy import select
 
 from bot.app import UOW
-from storage.models import Citizen
+from bot.domain.people import Citizen
 from tests.conftest import RunningBot
 from tests.harness import FakeConnector, TeamsUser, card_text
 

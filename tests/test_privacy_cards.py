@@ -14,12 +14,12 @@ import pytest
 
 from bot.domain.agency import Agency, PersonalField, load_agency
 from bot.i18n import LANGUAGES, LOCALES_DIR, t
+from bot.services.export_schema import export_about
 from bot.services.privacy import AppointmentSummary, ConsentView, Overview
 from cards.booking import build_personal_data_card
 from cards.privacy import (
     build_erase_confirm_card,
     build_erased_card,
-    build_export_about,
     build_file_consent,
     build_my_data_card,
     build_notice_card,
@@ -125,7 +125,7 @@ def test_file_consent_and_export_about_come_from_the_catalogs() -> None:
     offer = build_file_consent("nl", size_bytes=1234, context={"verb": "privacy_export_file"})
     assert offer["description"] == t("nl", "privacy.export.offer_description")
     assert offer["acceptContext"] == offer["declineContext"] == {"verb": "privacy_export_file"}
-    about = build_export_about(be, "de")
+    about = export_about(be, "de")
     assert be.display_name("de") in about["summary"]
     assert about["sections"]["audit_events"] == t("de", "privacy.export.about.audit_events")
 

@@ -24,8 +24,12 @@ from sqlalchemy import select
 from bot.app import ENGINE, SERVICES, UOW
 from bot.chat_client import chat as chat_client
 from bot.domain.agency import Agency
-from bot.domain.audit import EventType
+from bot.domain.appointment import Appointment
+from bot.domain.audit import AuditEvent, EventType
 from bot.domain.clock import FixedClock
+from bot.domain.consent import ConsentRecord
+from bot.domain.jobs import Job
+from bot.domain.people import Citizen
 from bot.i18n import t
 from bot.services.audit import verify
 from bot.services.retention import RetentionService
@@ -33,7 +37,7 @@ from bot.settings import Settings
 from cards.document import escape_markdown
 from cards.privacy import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.verbs import Verb
-from storage.models import Appointment, AuditEvent, BotStateItem, Citizen, ConsentRecord, ScheduledJob
+from storage.mapping import BotStateItem
 from tests.conftest import RunningBot
 from tests.harness import FakeConnector, TeamsUser, action_with_verb, card_text, start_bot
 from tests.privacy_support import DETAILS, STORED, Chat, UploadSite, all_rows, find_values
@@ -331,7 +335,7 @@ async def test_erasure_cancels_upcoming_and_leaves_no_personal_value_in_any_tabl
     assert {(c.document_kind, c.action) for c in consents} == {
         ("terms", "accepted"), ("privacy", "accepted"), ("terms", "withdrawn"), ("privacy", "withdrawn")}
     assert {c.citizen_id for c in consents} == {pseudonym}
-    jobs = await rows_of(privacy_bot, ScheduledJob)
+    jobs = await rows_of(privacy_bot, Job)
     assert jobs == [], "no reminder or prompt is left for the cancelled appointment"
     [erased] = await events(privacy_bot, EventType.DATA_ERASED)
     assert erased.payload["appointments_cancelled"] == 1 and erased.citizen_pseudonym == pseudonym
@@ -414,7 +418,7 @@ async def test_keep_my_data_erases_nothing(new_chat: Callable[..., Chat], privac
 
 async def reminder_jobs(bot: RunningBot) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for job in await rows_of(bot, ScheduledJob):
+    for job in await rows_of(bot, Job):
         if job.kind == "reminder":
             counts[job.status] = counts.get(job.status, 0) + 1
     return counts
@@ -431,7 +435,7 @@ async def test_reminders_off_and_restriction_stop_reminders_and_are_audited(
     await chat.press(Verb.PRIVACY_REMINDERS)
     assert t("fr", "privacy.reminders.off_title") in card_text(chat.refreshed[-1])
     assert await reminder_jobs(privacy_bot) == {"cancelled": 2}
-    essential = [j for j in await rows_of(privacy_bot, ScheduledJob) if j.kind != "reminder"]
+    essential = [j for j in await rows_of(privacy_bot, Job) if j.kind != "reminder"]
     assert essential and all(j.status == "pending" for j in essential), "counselor prompt and no-show stay"
     [citizen] = await rows_of(privacy_bot, Citizen)
     assert citizen.reminders_opt_out

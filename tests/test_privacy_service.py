@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 from bot.domain.agency import Agency
+from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
 from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail
 from bot.services.container import Services
 from bot.services.privacy import PrivacyService
-from storage.models import Appointment
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.privacy_support import DETAILS
 

@@ -13,8 +13,12 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.domain.agency import Agency
+from bot.domain.appointment import Appointment
 from bot.domain.audit import EventType
 from bot.domain.clock import FixedClock
+from bot.domain.consent import ConsentRecord
+from bot.domain.jobs import Job
+from bot.domain.people import Citizen
 from bot.domain.retention import months_before
 from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail, citizen_actor, verify
@@ -22,8 +26,8 @@ from bot.services.container import Services
 from bot.services.privacy import PrivacyService
 from bot.services.retention import RetentionService
 from storage.db import create_engine, create_session_factory
+from storage.mapping import SlotClaim
 from storage.migrate import upgrade_database
-from storage.models import Appointment, Citizen, ConsentRecord, ScheduledJob, SlotClaim
 from storage.unit_of_work import UnitOfWorkFactory
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -129,7 +133,7 @@ async def test_without_statistics_erasure_and_retention_delete_appointments(
     result = await PrivacyService(services).erase(erased, language="fr")
     assert len(result.cancelled) == 1 and result.deleted == 2 and result.anonymised == 0
     assert await all_of(uow_factory, Appointment) == []
-    assert await all_of(uow_factory, SlotClaim) == [] and await all_of(uow_factory, ScheduledJob) == []
+    assert await all_of(uow_factory, SlotClaim) == [] and await all_of(uow_factory, Job) == []
 
     kept = await new_citizen(uow_factory, agency, NOW + timedelta(days=800))
     await add_appointment(uow_factory, agency, kept, NOW - timedelta(days=800), NOW)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 GENESIS = "0" * 64
 
@@ -63,6 +63,35 @@ class ChainedEvent:
     hash: str
 
 
+
+@dataclass(eq=False)
+class AuditEvent:
+    """One stored event of the chain (storage maps it); `ChainedEvent` is its immutable value."""
+
+    agency_id: str
+    occurred_at: datetime
+    actor: str  # citizen:<pseudonym> | counselor:<id> | system | pruned
+    event_type: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+    citizen_pseudonym: str | None = None
+    appointment_id: str | None = None
+    id: int | None = None
+
+    def chained(self) -> ChainedEvent:
+        return ChainedEvent(
+            id=self.id if self.id is not None else -1, agency_id=self.agency_id, occurred_at=self.occurred_at,
+            actor=self.actor, event_type=self.event_type, citizen_pseudonym=self.citizen_pseudonym,
+            appointment_id=self.appointment_id, payload=self.payload, prev_hash=self.prev_hash, hash=self.hash,
+        )
+
+
+class ChainHead(NamedTuple):
+    """What appending after the newest event of a chain needs to know of it."""
+
+    hash: str
+    occurred_at: datetime
 
 
 # A pruned event keeps, instead of its actor, pseudonym and payload, their digests under this key.

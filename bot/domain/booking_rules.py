@@ -9,20 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from bot.domain.agency import Agency, BookingRules
+from bot.domain.jobs import JobKind
 
 # At most this many alternatives follow "this time was just taken": enough to choose from,
 # few enough to fit one card on a phone.
 MAX_ALTERNATIVES = 6
-
-
-class JobKind(StrEnum):
-    REMINDER = "reminder"
-    COUNSELOR_PROMPT = "counselor_prompt"
-    NO_SHOW_CHECK = "no_show_check"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from bot.domain.agency import Agency, Document, DocumentKind
 
@@ -43,6 +45,35 @@ class LatestConsent:
     version: str
     content_hash: str
     action: ConsentAction
+
+
+@dataclass(eq=False)
+class ConsentRecord:
+    """Append-only proof of one acceptance or withdrawal of one document version (storage maps it)."""
+
+    citizen_id: str
+    agency_id: str
+    document_kind: str
+    version: str
+    # SHA-256 over every language file of the version: a silent edit of the text is a new content.
+    content_hash: str
+    language: str
+    action: str  # ConsentAction
+    channel: str
+    occurred_at: datetime
+    activity_id: str | None = None
+    id: int | None = None
+
+
+class LatestConsentRecord(NamedTuple):
+    """What the newest consent record of one document kind says."""
+
+    id: int
+    document_kind: str
+    version: str
+    content_hash: str
+    action: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,11 @@ def _from_us(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
+class SlotTaken(Exception):
+    """Another booked appointment already holds part of this counselor's time (raised by storage,
+    which has the last word on races: the losing booking is offered alternatives)."""
+
+
 @dataclass(frozen=True)
 class Busy:
     """An existing booked appointment of a counselor (aware datetimes, normally UTC)."""

@@ -17,18 +17,14 @@ from bot.domain.audit import (
     GENESIS,
     PROOF_FORMAT,
     PRUNED_ACTOR,
-    ChainedEvent,
+    ChainHead,
     ChainReport,
     EventType,
     event_hash,
     proof_entry,
     verify_chain,
 )
-from bot.domain.clock import Clock
-from storage.audit_maintenance import AuditMaintenance
-from storage.models import AuditEvent
-from storage.repositories import ChainHead
-from storage.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 
 def citizen_actor(citizen_id: str) -> str:
@@ -96,18 +92,10 @@ class AuditTrail:
         }
 
 
-def as_chained(row: AuditEvent) -> ChainedEvent:
-    return ChainedEvent(
-        id=row.id, agency_id=row.agency_id, occurred_at=row.occurred_at, actor=row.actor,
-        event_type=row.event_type, citizen_pseudonym=row.citizen_pseudonym,
-        appointment_id=row.appointment_id, payload=row.payload, prev_hash=row.prev_hash, hash=row.hash,
-    )
-
-
 async def verify(uow_factory: UnitOfWorkFactory, agency_id: str) -> ChainReport:
     """Check an agency's whole chain, streaming it in id order."""
     async with uow_factory() as uow:
-        return verify_chain([as_chained(row) async for row in uow.audit.iterate(agency_id)])
+        return verify_chain([row.chained() async for row in uow.audit.iterate(agency_id)])
 
 
 PROOF_ABOUT = (
@@ -133,14 +121,13 @@ async def appointment_proof(
     current head is named so the extract can be compared with the live chain or a recorded head.
     """
     async with uow_factory() as uow:
-        maintenance = AuditMaintenance(uow.session)
-        bounds = await maintenance.appointment_bounds(agency_id, appointment_id)
+        bounds = await uow.audit.appointment_bounds(agency_id, appointment_id)
         if bounds is None:
             return None
         first_id, last_id = bounds
-        rows = await maintenance.segment(agency_id, first_id, last_id)
-        head = await maintenance.head(agency_id)
-    events = [as_chained(row) for row in rows]
+        rows = await uow.audit.segment(agency_id, first_id, last_id)
+        head = await uow.audit.newest(agency_id)
+    events = [row.chained() for row in rows]
     start_hash = events[0].prev_hash if events else GENESIS
     report = verify_chain(events, start_hash=start_hash)
     return {

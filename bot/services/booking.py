@@ -1,4 +1,4 @@
-"""Booking use cases: free days and times, booking, moving and cancelling an appointment, calendar files.
+"""Booking use cases: free days and times, booking, moving and cancelling an appointment.
 
 Every change is one transaction that re-checks everything the card showed (cards can be replayed or
 tampered with): the subject and mode, the office, the slot as the engine offers it now, the personal
@@ -11,19 +11,14 @@ the same process or another one sharing the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from icalendar import Calendar, Event
-from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
-
 from bot.domain.agency import Mode, PersonalField, Subject
-from bot.domain.appointment import CancelReason
+from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
@@ -34,16 +29,13 @@ from bot.domain.booking_rules import (
     plan_jobs,
 )
 from bot.domain.interview_language import decide_interview_language
+from bot.domain.jobs import NewJob
 from bot.domain.personal_data import validate_personal_data
-from bot.domain.slots import BusyIndex, Slot, claim_steps, epoch_us, ordered_by_load
-from bot.i18n import LANGUAGES, t
+from bot.domain.slots import BusyIndex, Slot, SlotTaken, claim_steps, epoch_us, ordered_by_load
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.container import Services
-from storage.errors import SlotTaken, is_uniqueness_violation
-from storage.models import Appointment
-from storage.repositories import BOOKED, NewJob
-from storage.unit_of_work import UnitOfWork
+from bot.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +56,6 @@ REFUSAL_KEYS = (TOO_MANY_UPCOMING, CUTOFF_PASSED, NOT_FOUND, NOT_ACTIVE, INVALID
 # A free-text note typed by the citizen when cancelling; bounded so a pasted novel stays out.
 CANCEL_NOTE_MAX_LENGTH = 500
 _EMPTY = BusyIndex({})
-_PG_DEADLOCK_DETECTED = "40P01"
 # Days of appointments read at once while looking for free days: two weeks, as the ten days asked for
 # by default (closed weekends) are never found in one.
 _DAYS_PER_READ = 14
@@ -363,7 +354,8 @@ class BookingService:
             moved_to: str | None = None
             for counselor_id in counselor_preference(slot.counselor_ids if slot else (), keep=old_counselor):
                 try:
-                    await self._move(uow, row.id, counselor_id, target, start, end, now)
+                    await uow.appointments.move(row, counselor_id=counselor_id, starts_at=start, ends_at=end,
+                                                office_id=target.office_id, steps=claim_steps(start, end), now=now)
                     moved_to = counselor_id
                     break
                 except SlotTaken:
@@ -372,9 +364,8 @@ class BookingService:
             if moved_to is None:
                 return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row))
 
-            await uow.session.refresh(row)
             citizen = await uow.citizens.get(citizen_id)
-            reminders = citizen is not None and not (citizen.reminders_opt_out or citizen.processing_restricted)
+            reminders = citizen is not None and citizen.wants_reminders
             # Jobs of earlier times keep their keys; counting them gives this move fresh keys even
             # when the citizen moves back to a time they had before.
             revision = len(await uow.jobs.for_appointment(row.id))
@@ -411,58 +402,8 @@ class BookingService:
 
     def can_cancel(self, appointment: AppointmentView) -> bool:
         """Whether the chat may still cancel or move it (booked, and before the cut-off)."""
-        return appointment.status == BOOKED and can_change(appointment.starts_at, self._clock.now(), self._rules)
-
-    # -- calendar file --------------------------------------------------------------------
-
-    def ics(self, appointment: AppointmentView, language: str) -> bytes:
-        """An iCalendar file with one event; times in UTC. Holds only what the citizen's card shows."""
-        agency = self._agency
-        lang = language if language in LANGUAGES else agency.default_language
-        subject = agency.subject(appointment.subject_id)
-        subject_name = _localized(subject.name, lang, agency.default_language) if subject else ""
-        agency_name = agency.display_name(lang)
-        summary = t(lang, "ics.summary", subject=subject_name, agency=agency_name)
-        lines: list[str] = []
-        office = agency.office(appointment.office_id) if appointment.office_id else None
-        if appointment.mode == Mode.OFFICE and office is not None:
-            address = f"{office.street}, {office.postal_code} {office.city}"
-            location = f"{_localized(office.name, lang, agency.default_language)}, {address}"
-            lines.append(t(lang, "ics.office_intro", office=location))
-        else:
-            location = t(lang, "ics.location_video")
-            lines.append(t(lang, "ics.video_intro", agency=agency_name))
-            if appointment.join_url:
-                lines.append(t(lang, "ics.join", url=appointment.join_url))
-            else:
-                lines.append(t(lang, "ics.join_later"))
-        if appointment.counselor_name:
-            lines.append(t(lang, "ics.counselor", name=appointment.counselor_name))
-        if subject is not None and subject.documents_to_prepare:
-            lines.append(t(lang, "ics.documents",
-                           documents=_localized(subject.documents_to_prepare, lang, agency.default_language)))
-        lines.append(t(lang, "ics.change", agency=agency_name, phone=agency.contact.phone))
-
-        event = Event()
-        event.add("uid", f"{appointment.id}@{agency.id}.guichet")
-        event.add("dtstamp", self._clock.now().astimezone(UTC))
-        event.add("dtstart", appointment.starts_at.astimezone(UTC))
-        event.add("dtend", appointment.ends_at.astimezone(UTC))
-        cancelled = appointment.status != BOOKED
-        event.add("summary", t(lang, "ics.cancelled", summary=summary) if cancelled else summary)
-        event.add("location", location)
-        event.add("description", "\n\n".join(lines))
-        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-        # Calendars replace an event with the same UID only for a higher SEQUENCE.
-        event.add("sequence", _sequence(appointment.updated_at))
-        if appointment.mode == Mode.VIDEO and appointment.join_url:
-            event.add("url", appointment.join_url)
-        calendar = Calendar()
-        calendar.add("prodid", "-//Guichet//Appointment booking//EN")
-        calendar.add("version", "2.0")
-        calendar.add("method", "PUBLISH")
-        calendar.add_component(event)
-        return calendar.to_ical()
+        return appointment.status == AppointmentStatus.BOOKED and can_change(appointment.starts_at, self._clock.now(),
+                                                                             self._rules)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -550,7 +491,7 @@ class BookingService:
         intervals = await uow.appointments.busy_between_us(self._agency.id, start, end)
         if isinstance(exclude, str):
             exclude = await uow.appointments.get(exclude) if _is_appointment_id(exclude) else None
-        if exclude is None or exclude.status != BOOKED:
+        if exclude is None or exclude.status != AppointmentStatus.BOOKED:
             return BusyIndex.from_epoch_us(intervals)
         # One counselor never has two booked appointments over the same time, so the triple
         # names the excluded appointment.
@@ -563,64 +504,36 @@ class BookingService:
     ) -> AppointmentView:
         """The appointment with its claims, or SlotTaken with nothing written (one savepoint).
 
-        Claims are held before the row counts as booked (see AppointmentRepository.insert_booked):
+        Claims are held before the row counts as booked (see storage's AppointmentRepository.insert_booked):
         once they are, no other transaction can be booking an overlapping time.
         """
         appointment_id = str(uuid4())
-        async with _attempt(uow, counselor_id):
-            await uow.appointments.insert_booked({
-                "id": appointment_id, "agency_id": self._agency.id, "citizen_id": citizen_id,
-                "counselor_id": counselor_id, "mode": str(target.mode), "office_id": target.office_id,
-                "subject_id": target.subject.id, "starts_at": start, "ends_at": end,
-                "interview_language": interview_language, "created_at": now, "updated_at": now,
-            }, claim_steps(start, end))
+        await uow.appointments.book({
+            "id": appointment_id, "agency_id": self._agency.id, "citizen_id": citizen_id,
+            "counselor_id": counselor_id, "mode": str(target.mode), "office_id": target.office_id,
+            "subject_id": target.subject.id, "starts_at": start, "ends_at": end,
+            "interview_language": interview_language, "created_at": now, "updated_at": now,
+        }, claim_steps(start, end))
         counselor = self._agency.counselor(counselor_id)
         return AppointmentView(
             id=appointment_id, mode=target.mode, subject_id=target.subject.id, office_id=target.office_id,
-            starts_at=start, ends_at=end, status=BOOKED, interview_language=interview_language, join_url=None,
+            starts_at=start, ends_at=end, status=AppointmentStatus.BOOKED, interview_language=interview_language,
+            join_url=None,
             counselor_name=counselor.display_name if counselor is not None else None, cancel_reason=None,
             updated_at=now,
         )
 
-    async def _move(
-        self, uow: UnitOfWork, appointment_id: str, counselor_id: str, target: _Target, start: datetime,
-        end: datetime, now: datetime,
-    ) -> None:
-        """Give the appointment its new time, office and counselor with claims, or SlotTaken and no change.
-
-        Claims first, for the reason given in `_insert`; the caller has released the old ones.
-        """
-        async with _attempt(uow, counselor_id):
-            # No savepoint of its own: _attempt holds one.
-            await uow.slot_claims.insert(appointment_id, counselor_id, claim_steps(start, end))
-            await uow.session.execute(
-                update(Appointment)
-                .where(Appointment.id == appointment_id)
-                .values(counselor_id=counselor_id, starts_at=start, ends_at=end, office_id=target.office_id,
-                        updated_at=now),
-                execution_options={"synchronize_session": False},
-            )
-
     async def _changeable(self, uow: UnitOfWork, citizen_id: str, appointment_id: str,
                           now: datetime) -> Appointment | Refused:
         """The citizen's appointment, locked, if they may still move or cancel it; else why not."""
-        row = await self._own_for_update(uow, citizen_id, appointment_id)
+        row = await uow.appointments.get_own_for_update(appointment_id, citizen_id)
         if row is None:
             return Refused(NOT_FOUND)
-        if row.status != BOOKED or row.ends_at <= now:
+        if not row.is_active(now):
             return Refused(NOT_ACTIVE)
         if not can_change(row.starts_at, now, self._rules):
             return Refused(CUTOFF_PASSED, {"phone": self._agency.contact.phone})
         return row
-
-    async def _own_for_update(self, uow: UnitOfWork, citizen_id: str, appointment_id: str) -> Appointment | None:
-        """The citizen's appointment, locked until commit (PostgreSQL) so two changes of it queue up."""
-        statement = (
-            select(Appointment)
-            .where(Appointment.id == appointment_id, Appointment.citizen_id == citizen_id)
-            .with_for_update()
-        )
-        return (await uow.session.scalars(statement, execution_options={"populate_existing": True})).first()
 
     async def _schedule_jobs(
         self, uow: UnitOfWork, appointment_id: str, start: datetime, now: datetime, *, reminders_allowed: bool,
@@ -637,7 +550,7 @@ class BookingService:
         await uow.jobs.schedule_many(jobs, appointment_id=appointment_id, now=now)
 
     def _view(self, row: Any) -> AppointmentView:
-        """The view of an Appointment, or of a row of storage.repositories.VIEW_COLUMNS."""
+        """The view of an Appointment, or of an AppointmentRow."""
         counselor = self._agency.counselor(row.counselor_id)
         return AppointmentView(
             id=row.id, mode=Mode(row.mode), subject_id=row.subject_id, office_id=row.office_id,
@@ -658,30 +571,6 @@ class BookingService:
         return self._day_start(self._local_today(now) + timedelta(days=self._rules.max_horizon_days + 1))
 
 
-@asynccontextmanager
-async def _attempt(uow: UnitOfWork, counselor_id: str) -> AsyncIterator[None]:
-    """One counselor's try in a savepoint: a conflict with another booking rolls it back as SlotTaken."""
-    try:
-        async with uow.session.begin_nested():
-            yield
-    except IntegrityError as error:
-        # PostgreSQL's exclusion constraint: an overlapping booked appointment of the counselor.
-        if is_uniqueness_violation(error):
-            raise SlotTaken(counselor_id) from error
-        raise
-    except DBAPIError as error:
-        # Should claims ever be bypassed, a deadlock victim has still only lost a race.
-        if _sqlstate(error) == _PG_DEADLOCK_DETECTED:
-            log.warning("booking: deadlock on counselor %s, treated as taken", counselor_id)
-            raise SlotTaken(counselor_id) from error
-        raise
-
-
-def _sqlstate(error: DBAPIError) -> str | None:
-    original = error.orig
-    return getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-
-
 def _is_appointment_id(value: object) -> bool:
     """A canonical uuid string, as appointments get; anything else came from a tampered card."""
     if not isinstance(value, str) or len(value) != 36:
@@ -694,18 +583,3 @@ def _is_appointment_id(value: object) -> bool:
 
 def _is_aware(value: object) -> bool:
     return isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None
-
-
-def _localized(texts: Mapping[str, str], language: str, fallback: str) -> str:
-    return texts.get(language) or texts[fallback]
-
-
-_SEQUENCE_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def _sequence(updated_at: datetime | None) -> int:
-    """Seconds since 2024 of the last change: grows with every move, fits iCalendar's integer."""
-    if updated_at is None:
-        return 0
-    return max(0, int((updated_at - _SEQUENCE_EPOCH).total_seconds()))
-

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain.appointment import AppointmentStatus, CancelReason, is_active
+from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason, is_active
 from bot.domain.audit import EventType
 from bot.services.audit import AuditTrail
-from storage.models import Appointment
-from storage.unit_of_work import UnitOfWork
+from bot.services.ports import UnitOfWork
 
 
 async def cancel_appointment(

@@ -15,12 +15,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.agency import DocumentKind
-from bot.domain.appointment import CancelReason
+from bot.domain.appointment import Appointment, CancelReason
 from bot.domain.audit import EventType
 from bot.domain.consent import (
     REQUIRED,
     ConsentAction,
     LatestConsent,
+    LatestConsentRecord,
     PendingDocument,
     Purpose,
     content_hash,
@@ -30,9 +31,7 @@ from bot.domain.consent import (
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_upcoming_for_citizen
 from bot.services.container import Services
-from storage.models import Appointment
-from storage.repositories import LatestConsentRecord
-from storage.unit_of_work import UnitOfWork
+from bot.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,13 @@
-"""The services a running bot shares, built once in create_app and handed to every feature."""
+"""The services a running bot shares, built once by bot.wiring and handed to every feature and job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bot.domain.agency import Agency
-from bot.domain.clock import Clock
 from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail
-from storage.unit_of_work import UnitOfWorkFactory
+from bot.services.ports import Clock, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.domain.agency import Agency
+from bot.domain.appointment import AppointmentStatus
+from bot.i18n import t
+
 EXPORT_FORMAT = "guichet.personal-data-export/1"
+EXPORT_SECTIONS = ("pseudonym", "profile", "consents", "appointments", "audit_events", "retention_months", "schema")
 
 _DATETIME = {"type": ["string", "null"], "format": "date-time"}
 _TEXT = {"type": ["string", "null"]}
@@ -100,8 +105,11 @@ EXPORT_SCHEMA: dict[str, Any] = {
                 "required": ["id", "status", "mode", "starts_at", "ends_at"],
                 "properties": {
                     "id": {"type": "string"},
-                    "status": {"enum": ["booked", "done", "cancelled", "no_show"],
-                               "description": "booked (coming or not yet closed), done, cancelled, no_show."},
+                    "status": {"enum": [status.value for status in AppointmentStatus],
+                               "description": "booked (coming or in progress), cancelled, attended (the interview "
+                                              "took place), no_show (you did not appear), not_verified (your "
+                                              "identity could not be checked), technical (a technical problem "
+                                              "stopped it), no_outcome (nothing was reported)."},
                     "mode": {"enum": ["video", "office"]},
                     "subject": {"type": "object"},
                     "office": {"type": ["object", "null"]},
@@ -141,3 +149,12 @@ EXPORT_SCHEMA: dict[str, Any] = {
         "schema": {"type": "object", "description": "This description of the file (JSON Schema 2020-12)."},
     },
 }
+
+
+def export_about(agency: Agency, language: str) -> dict[str, Any]:
+    """The export's "about" section: what the file is and what each section holds, in the citizen's language."""
+    return {
+        "language": language,
+        "summary": t(language, "privacy.export.about.summary", agency=agency.display_name(language)),
+        "sections": {name: t(language, f"privacy.export.about.{name}") for name in EXPORT_SECTIONS},
+    }

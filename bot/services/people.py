@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.agency import Agency
-from bot.domain.clock import Clock, SystemClock
-from bot.turn import TeamsIdentity
-from storage.unit_of_work import UnitOfWorkFactory
+from bot.domain.clock import SystemClock
+from bot.domain.people import TeamsIdentity
+from bot.services.ports import Clock, UnitOfWorkFactory
 
 TOUCH_INTERVAL = timedelta(minutes=10)
 MAX_REMEMBERED = 50_000

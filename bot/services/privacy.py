@@ -23,25 +23,23 @@ from typing import Any, Protocol
 from uuid import uuid4
 
 from bot.domain.agency import PersonalField
-from bot.domain.appointment import CancelReason
-from bot.domain.audit import EventType
-from bot.domain.booking_rules import JobKind, plan_jobs
+from bot.domain.appointment import Appointment, CancelReason
+from bot.domain.audit import AuditEvent, EventType
+from bot.domain.booking_rules import plan_jobs
+from bot.domain.consent import ConsentRecord
 from bot.domain.interview_language import decide_interview_language
+from bot.domain.jobs import JobKind
+from bot.domain.people import Citizen
 from bot.domain.personal_data import validate_personal_data
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.consent import append_withdrawals
 from bot.services.container import Services
-from bot.services.export_schema import EXPORT_FORMAT, EXPORT_SCHEMA
-from cards.privacy import build_export_about
-from storage.audit_maintenance import AuditMaintenance
-from storage.models import Appointment, AuditEvent, Citizen, ConsentRecord
-from storage.privacy import PrivacyRepository
-from storage.unit_of_work import UnitOfWork
+from bot.services.export_schema import EXPORT_FORMAT, EXPORT_SCHEMA, export_about
+from bot.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-BOOKED = "booked"
 # Jobs that exist only for the citizen's convenience: restriction and opting out stop them.
 NON_ESSENTIAL_JOBS = (str(JobKind.REMINDER),)
 
@@ -174,7 +172,7 @@ class PrivacyService:
         latest: dict[str, ConsentRecord] = {}
         for record in history:
             latest[record.document_kind] = record
-        upcoming = [_summary(a) for a in appointments if a.status == BOOKED and a.ends_at > now]
+        upcoming = [_summary(a) for a in appointments if a.is_active(now)]
         return Overview(
             personal=self._personal(citizen),
             interview_language=citizen.interview_language,
@@ -211,11 +209,11 @@ class PrivacyService:
                 return None
             consents = await uow.consents.history(citizen_id)
             appointments = await uow.appointments.all_for_citizen(citizen_id)
-            events = await AuditMaintenance(uow.session).about(citizen_id, [a.id for a in appointments])
+            events = await uow.audit.about(citizen_id, [a.id for a in appointments])
         return {
             "format": EXPORT_FORMAT,
             "generated_at": self._services.clock.now().isoformat(),
-            "about": build_export_about(self._agency, language),
+            "about": export_about(self._agency, language),
             "controller": {
                 "agency_id": self._agency.id,
                 "name": self._agency.display_name(language),
@@ -409,10 +407,9 @@ class PrivacyService:
                                          reminders_opt_out=reminders_opt_out)
             now_allowed = not (new_restricted or new_opt_out)
             upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, now)
-            repository = PrivacyRepository(uow.session)
             cancelled = planned = 0
             if was_allowed and not now_allowed:
-                cancelled = await repository.cancel_pending_jobs([a.id for a in upcoming], NON_ESSENTIAL_JOBS)
+                cancelled = await uow.privacy.cancel_pending_jobs([a.id for a in upcoming], NON_ESSENTIAL_JOBS)
             elif now_allowed and not was_allowed:
                 planned = await self._plan_reminders(uow, upcoming, now)
             if restricted is not None:
@@ -462,8 +459,8 @@ async def erase_in(
     """
     agency = services.agency
     citizen_id = citizen.id
-    repository = PrivacyRepository(uow.session)
-    upcoming = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.status == BOOKED]
+    repository = uow.privacy
+    upcoming = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.is_active(now)]
     meetings = [a.meeting_id for a in upcoming if a.meeting_id]
     for appointment in upcoming:
         await cancel_appointment(uow, appointment, reason=CancelReason.ERASURE, now=now)

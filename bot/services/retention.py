@@ -23,11 +23,9 @@ from datetime import datetime
 
 from bot.domain.audit import EventType, prune
 from bot.domain.retention import cutoffs
-from bot.services.audit import SYSTEM_ACTOR, as_chained
+from bot.services.audit import SYSTEM_ACTOR
 from bot.services.container import Services
 from bot.services.privacy import AppointmentHooks, NoAppointmentHooks, erase_in
-from storage.audit_maintenance import AuditMaintenance
-from storage.privacy import PrivacyRepository
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ class RetentionService:
         await self._consents(limits.consents, report)
         await self._audit(limits.audit, report)
         async with self._services.uow() as uow:
-            report.conversation_states_deleted = await PrivacyRepository(uow.session).delete_bot_state_before(
+            report.conversation_states_deleted = await uow.privacy.delete_bot_state_before(
                 limits.citizens
             )
             await self._services.audit.record(uow, EventType.RETENTION_RUN, actor=SYSTEM_ACTOR,
@@ -84,7 +82,7 @@ class RetentionService:
             async with self._services.uow() as uow:
                 rows = await uow.appointments.not_anonymised_before(self._agency.id, cutoff, self._batch)
                 ids = [row.id for row in rows]
-                repository = PrivacyRepository(uow.session)
+                repository = uow.privacy
                 if keep:
                     await repository.delete_idle_jobs(ids)
                     report.appointments_anonymised += await repository.anonymise_appointments(ids, now)
@@ -118,7 +116,7 @@ class RetentionService:
 
     async def _consents(self, cutoff: datetime, report: RetentionReport) -> None:
         async with self._services.uow() as uow:
-            repository = PrivacyRepository(uow.session)
+            repository = uow.privacy
             report.consent_records_deleted += await repository.delete_expired_consents(self._agency.id, cutoff)
             report.erased_citizens_removed += await repository.delete_erased_shells(self._agency.id)
             await uow.commit()
@@ -126,11 +124,10 @@ class RetentionService:
     async def _audit(self, cutoff: datetime, report: RetentionReport) -> None:
         while True:
             async with self._services.uow() as uow:
-                maintenance = AuditMaintenance(uow.session)
-                rows = await maintenance.unpruned_before(self._agency.id, cutoff, self._batch)
+                rows = await uow.audit.unpruned_before(self._agency.id, cutoff, self._batch)
                 for row in rows:
-                    pruned = prune(as_chained(row))
-                    await maintenance.store_pruned(row.id, actor=pruned.actor, payload=pruned.payload)
+                    pruned = prune(row.chained())
+                    await uow.audit.store_pruned(row.id, actor=pruned.actor, payload=pruned.payload)
                 await uow.commit()
             report.audit_events_pruned += len(rows)
             if len(rows) < self._batch:

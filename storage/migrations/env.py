@@ -11,10 +11,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from storage.models import Base
+from storage.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _configure(connection: Connection) -> None:

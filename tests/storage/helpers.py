@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from storage.models import Appointment
+from bot.domain.appointment import Appointment
 from storage.unit_of_work import UnitOfWorkFactory
 
 NOW = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)

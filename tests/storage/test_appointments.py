@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.slots import epoch_us
-from storage.errors import SlotTaken
-from storage.models import Appointment
-from storage.repositories import LONGEST_APPOINTMENT, VIEW_COLUMNS
+from bot.domain.appointment import Appointment
+from bot.domain.slots import SlotTaken, epoch_us
+from storage.repositories.appointments import LONGEST_APPOINTMENT, VIEW_COLUMNS
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import AGENCY, NOW, appointment, new_citizen, steps
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from storage.models import AuditEvent
-from storage.repositories import ChainHead
+from bot.domain.audit import AuditEvent, ChainHead
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import NOW
 

@@ -23,7 +23,7 @@ from botbuilder.dialogs import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.bot_state import DatabaseStorage, EtagConflict
-from storage.models import BotStateItem
+from storage.mapping import BotStateItem
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.models import ConsentRecord
+from bot.domain.consent import ConsentRecord
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import AGENCY, NOW, new_citizen
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from storage.repositories import NewJob
+from bot.domain.jobs import NewJob
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import NOW
 

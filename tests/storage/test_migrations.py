@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from storage.db import create_engine
 from storage.migrate import current_revision, downgrade_database, head_revision, upgrade_database
-from storage.models import Base
+from storage.tables import metadata
 
 # What the models cannot express and compare_metadata would not see anyway; listed so that a
 # diff mentioning it would be recognised and ignored, not silently accepted elsewhere.
@@ -25,7 +25,7 @@ async def _schema_diffs(url: str) -> list[object]:
                 context = MigrationContext.configure(
                     sync_connection, opts={"compare_type": True, "compare_server_default": True}
                 )
-                return compare_metadata(context, Base.metadata)
+                return compare_metadata(context, metadata)
 
             diffs = await connection.run_sync(compare)
     finally:
@@ -65,7 +65,7 @@ async def test_downgrade_to_base_removes_every_table_and_upgrade_restores_them(d
     assert await _tables(database_url) <= {"alembic_version"}
 
     await upgrade_database(database_url)
-    assert set(Base.metadata.tables) <= await _tables(database_url)
+    assert set(metadata.tables) <= await _tables(database_url)
     assert await _schema_diffs(database_url) == []
 
 

@@ -10,8 +10,9 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.domain.people import Citizen
 from storage.db import ReadOnlyViolation, create_engine, create_session_factory
-from storage.models import Base, Citizen
+from storage.tables import metadata
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.fixtures.database import ADMIN_URL
 from tests.storage.helpers import AGENCY, NOW, new_citizen
@@ -117,7 +118,7 @@ async def test_an_in_memory_sqlite_database_queues_its_readers_behind_the_writer
     engine = create_engine("sqlite+aiosqlite://")
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+            await connection.run_sync(metadata.create_all)
         uow_factory = UnitOfWorkFactory(create_session_factory(engine))
 
         async def citizens() -> int:

@@ -12,10 +12,15 @@ from typing import Any
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from storage.models import Appointment, BotStateItem, Citizen, ConsentRecord, ScheduledJob, SlotClaim
-from storage.repositories import PERSONAL_COLUMNS
+from bot.domain.appointment import Appointment
+from bot.domain.consent import ConsentAction, ConsentRecord
+from bot.domain.jobs import Job, JobStatus
+from bot.domain.people import Citizen
+from storage.mapping import BotStateItem, SlotClaim
+from storage.repositories.citizens import PERSONAL_COLUMNS
+from storage.repositories.statements import NO_SYNC, row_count
+from storage.tables import appointments, bot_state, citizens, consent_records, scheduled_jobs, slot_claims
 
 # Everything on a citizen row that identifies the person or reaches them, beside PERSONAL_COLUMNS.
 IDENTITY_COLUMNS: tuple[str, ...] = (
@@ -23,12 +28,11 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
 )
 # Appointment fields that may name or reach the person (a typed note, the meeting and its link).
 APPOINTMENT_LINK_COLUMNS: tuple[str, ...] = ("cancel_note", "meeting_id", "join_url")
-WITHDRAWN = "withdrawn"
-_NO_SYNC = {"synchronize_session": False}
-
-
-def _count(result: Any) -> int:
-    return int(result.rowcount or 0)
+_FETCH = {"synchronize_session": "fetch"}
+_A = appointments.c
+_C = citizens.c
+_J = scheduled_jobs.c
+_R = consent_records.c
 
 
 class PrivacyRepository:
@@ -41,12 +45,11 @@ class PrivacyRepository:
         values: dict[str, Any] = dict.fromkeys((*PERSONAL_COLUMNS, *IDENTITY_COLUMNS))
         values.update(erased_at=now, last_seen_at=now)
         await self._session.execute(
-            update(Citizen).where(Citizen.id == citizen_id).values(**values),
-            execution_options={"synchronize_session": "fetch"},
+            update(Citizen).where(_C.id == citizen_id).values(**values), execution_options=_FETCH,
         )
 
     async def appointment_ids_of(self, citizen_id: str) -> list[str]:
-        return list(await self._session.scalars(select(Appointment.id).where(Appointment.citizen_id == citizen_id)))
+        return list(await self._session.scalars(select(_A.id).where(_A.citizen_id == citizen_id)))
 
     async def anonymise_appointments(self, ids: Sequence[str], now: datetime) -> int:
         """Appointments kept for statistics: no citizen, no note, no meeting link."""
@@ -55,23 +58,22 @@ class PrivacyRepository:
         values: dict[str, Any] = dict.fromkeys(APPOINTMENT_LINK_COLUMNS)
         values.update(citizen_id=None, anonymised_at=now)
         result = await self._session.execute(
-            update(Appointment).where(Appointment.id.in_(list(ids))).values(**values),
-            execution_options={"synchronize_session": "fetch"},
+            update(Appointment).where(_A.id.in_(list(ids))).values(**values), execution_options=_FETCH,
         )
-        return _count(result)
+        return row_count(result)
 
     async def delete_appointments(self, ids: Sequence[str]) -> int:
         """Appointments, their slot claims and their jobs, gone (no statistics kept)."""
         if not ids:
             return 0
         wanted = list(ids)
-        await self._session.execute(delete(ScheduledJob).where(ScheduledJob.appointment_id.in_(wanted)),
-                                    execution_options=_NO_SYNC)
-        await self._session.execute(delete(SlotClaim).where(SlotClaim.appointment_id.in_(wanted)),
-                                    execution_options=_NO_SYNC)
-        result = await self._session.execute(delete(Appointment).where(Appointment.id.in_(wanted)),
-                                             execution_options=_NO_SYNC)
-        return _count(result)
+        await self._session.execute(delete(Job).where(_J.appointment_id.in_(wanted)),
+                                    execution_options=NO_SYNC)
+        await self._session.execute(delete(SlotClaim).where(slot_claims.c.appointment_id.in_(wanted)),
+                                    execution_options=NO_SYNC)
+        result = await self._session.execute(delete(Appointment).where(_A.id.in_(wanted)),
+                                             execution_options=NO_SYNC)
+        return row_count(result)
 
     async def delete_idle_jobs(self, appointment_ids: Sequence[str]) -> int:
         """Jobs of these appointments that no worker is running (a running one finds its appointment
@@ -79,68 +81,65 @@ class PrivacyRepository:
         if not appointment_ids:
             return 0
         result = await self._session.execute(
-            delete(ScheduledJob).where(ScheduledJob.appointment_id.in_(list(appointment_ids)),
-                                       ScheduledJob.status != "running"),
-            execution_options=_NO_SYNC,
+            delete(Job).where(_J.appointment_id.in_(list(appointment_ids)),
+                                         _J.status != JobStatus.RUNNING.value),
+            execution_options=NO_SYNC,
         )
-        return _count(result)
+        return row_count(result)
 
     async def cancel_pending_jobs(self, appointment_ids: Sequence[str], kinds: Iterable[str]) -> int:
         if not appointment_ids:
             return 0
         result = await self._session.execute(
-            update(ScheduledJob)
-            .where(ScheduledJob.appointment_id.in_(list(appointment_ids)), ScheduledJob.kind.in_(list(kinds)),
-                   ScheduledJob.status == "pending")
-            .values(status="cancelled", locked_until=None),
-            execution_options=_NO_SYNC,
+            update(Job)
+            .where(_J.appointment_id.in_(list(appointment_ids)), _J.kind.in_(list(kinds)),
+                   _J.status == JobStatus.PENDING.value)
+            .values(status=JobStatus.CANCELLED.value, locked_until=None),
+            execution_options=NO_SYNC,
         )
-        return _count(result)
+        return row_count(result)
 
     async def delete_bot_state(self, keys: Iterable[str]) -> int:
         wanted = sorted(set(keys))
         if not wanted:
             return 0
-        result = await self._session.execute(delete(BotStateItem).where(BotStateItem.key.in_(wanted)),
-                                             execution_options=_NO_SYNC)
-        return _count(result)
+        result = await self._session.execute(delete(BotStateItem).where(bot_state.c.key.in_(wanted)),
+                                             execution_options=NO_SYNC)
+        return row_count(result)
 
     async def delete_bot_state_before(self, cutoff: datetime) -> int:
         """Conversation state nobody has touched since `cutoff` (an abandoned conversation)."""
-        result = await self._session.execute(delete(BotStateItem).where(BotStateItem.updated_at < cutoff),
-                                             execution_options=_NO_SYNC)
-        return _count(result)
+        result = await self._session.execute(delete(BotStateItem).where(bot_state.c.updated_at < cutoff),
+                                             execution_options=NO_SYNC)
+        return row_count(result)
 
     async def delete_expired_consents(self, agency_id: str, cutoff: datetime) -> int:
         """Consent proofs whose period ran out: a withdrawal older than `cutoff`, and any record
         followed (same citizen, same document) by a newer record that is itself older than `cutoff`.
         The record in force (the latest acceptance) is never deleted."""
-        later = aliased(ConsentRecord)
+        later = consent_records.alias("later")
         superseded = exists().where(
-            later.citizen_id == ConsentRecord.citizen_id,
-            later.document_kind == ConsentRecord.document_kind,
-            later.id > ConsentRecord.id,
-            later.occurred_at < cutoff,
+            later.c.citizen_id == _R.citizen_id,
+            later.c.document_kind == _R.document_kind,
+            later.c.id > _R.id,
+            later.c.occurred_at < cutoff,
         )
-        expired = (ConsentRecord.action == WITHDRAWN) & (ConsentRecord.occurred_at < cutoff)
-        ids = list(await self._session.scalars(
-            select(ConsentRecord.id).where(ConsentRecord.agency_id == agency_id, expired | superseded)
-        ))
+        expired = (_R.action == ConsentAction.WITHDRAWN.value) & (_R.occurred_at < cutoff)
+        ids = list(await self._session.scalars(select(_R.id).where(_R.agency_id == agency_id, expired | superseded)))
         if not ids:
             return 0
-        result = await self._session.execute(delete(ConsentRecord).where(ConsentRecord.id.in_(ids)),
-                                             execution_options=_NO_SYNC)
-        return _count(result)
+        result = await self._session.execute(delete(ConsentRecord).where(_R.id.in_(ids)),
+                                             execution_options=NO_SYNC)
+        return row_count(result)
 
     async def delete_erased_shells(self, agency_id: str) -> int:
         """Erased citizens nothing points at any more (no proof, no appointment): the row itself goes."""
-        has_consent = exists().where(ConsentRecord.citizen_id == Citizen.id)
-        has_appointment = exists().where(Appointment.citizen_id == Citizen.id)
+        has_consent = exists().where(_R.citizen_id == _C.id)
+        has_appointment = exists().where(_A.citizen_id == _C.id)
         ids = list(await self._session.scalars(
-            select(Citizen.id).where(Citizen.agency_id == agency_id, Citizen.erased_at.is_not(None),
-                                     ~has_consent, ~has_appointment)
+            select(_C.id).where(_C.agency_id == agency_id, _C.erased_at.is_not(None), ~has_consent, ~has_appointment)
         ))
         if not ids:
             return 0
-        result = await self._session.execute(delete(Citizen).where(Citizen.id.in_(ids)), execution_options=_NO_SYNC)
-        return _count(result)
+        result = await self._session.execute(delete(Citizen).where(_C.id.in_(ids)), execution_options=NO_SYNC)
+        return row_count(result)

@@ -1,0 +1,302 @@
+"""What the services need from the outside world, as Protocols: the unit of work and its repositories,
+the clock, the notifier that writes to a stored Teams conversation, and the Teams meeting provider.
+
+Services import these and the domain, nothing else: `storage` implements the unit of work,
+`bot.proactive` the notifier, `bot.integrations.graph` the meeting provider, and tests pass fakes
+written by hand. Entities crossing these ports are the domain's (bot.domain.*).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol
+
+from bot.domain.appointment import Appointment
+from bot.domain.audit import AuditEvent, ChainHead
+from bot.domain.clock import Clock
+from bot.domain.consent import ConsentRecord, LatestConsentRecord
+from bot.domain.jobs import Job, NewJob
+from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
+
+__all__ = [
+    "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
+    "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository", "Meeting",
+    "MeetingProvider", "MeetingRequest", "Notifier", "OutgoingMessage", "RecipientUnreachable",
+    "SendFailed", "SlotClaimRepository", "UnitOfWork", "UnitOfWorkFactory",
+]
+
+
+# --- Storage --------------------------------------------------------------------------------------
+
+
+class CitizenRepository(Protocol):
+    async def get(self, citizen_id: str) -> Citizen | None: ...
+
+    async def upsert_identity(
+        self, *, agency_id: str, tenant_id: str | None, aad_object_id: str | None, teams_user_id: str | None,
+        conversation_reference: dict[str, Any] | None, locale: str | None, now: datetime,
+    ) -> Citizen:
+        """The citizen with this Teams identity, created on first contact, refreshed afterwards."""
+        ...
+
+    async def save_personal_data(self, citizen_id: str, values: Mapping[str, str | date | None]) -> None: ...
+
+    async def save_personal_data_for_booking(
+        self, citizen_id: str, values: Mapping[str, str | date | None]
+    ) -> ReminderFlags | None:
+        """Store the fields; the citizen's reminder flags, None when there is no such citizen."""
+        ...
+
+    async def set_flags(self, citizen_id: str, *, processing_restricted: bool | None = None,
+                        reminders_opt_out: bool | None = None) -> None: ...
+
+    async def inactive_since(self, agency_id: str, cutoff: datetime, limit: int = 500) -> list[Citizen]: ...
+
+
+class CounselorRepository(Protocol):
+    async def get(self, counselor_id: str) -> CounselorAccount | None: ...
+
+    async def list_for_agency(self, agency_id: str, *, active_only: bool = True) -> list[CounselorAccount]: ...
+
+    async def upsert(self, counselor_id: str, agency_id: str, display_name: str, *, active: bool = True) -> None: ...
+
+    async def set_conversation_reference(self, counselor_id: str, reference: dict[str, Any]) -> None: ...
+
+
+class ConsentRepository(Protocol):
+    """Append-only: there is no update or delete."""
+
+    async def add(
+        self, *, citizen_id: str, agency_id: str, document_kind: str, version: str, content_hash: str,
+        language: str, action: str, channel: str, activity_id: str | None, occurred_at: datetime,
+    ) -> None: ...
+
+    async def latest_per_kind(self, citizen_id: str) -> dict[str, LatestConsentRecord]: ...
+
+    async def history(self, citizen_id: str) -> list[ConsentRecord]: ...
+
+
+class AppointmentRow(Protocol):
+    """What an appointment card shows, read without building an entity."""
+
+    id: str
+    mode: str
+    subject_id: str
+    office_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    interview_language: str
+    join_url: str | None
+    counselor_id: str
+    cancel_reason: str | None
+    updated_at: datetime | None
+
+
+class AppointmentRepository(Protocol):
+    async def book(self, values: Mapping[str, Any], steps: Sequence[datetime]) -> None:
+        """A booked appointment with the slot claims of `steps`, or SlotTaken and nothing written."""
+        ...
+
+    async def move(self, appointment: Appointment, *, counselor_id: str, starts_at: datetime, ends_at: datetime,
+                   office_id: str | None, steps: Sequence[datetime], now: datetime) -> None:
+        """The appointment at its new time with claims of `steps`, or SlotTaken and no change."""
+        ...
+
+    async def get(self, appointment_id: str) -> Appointment | None: ...
+
+    async def get_for_citizen(self, appointment_id: str, citizen_id: str) -> Appointment | None: ...
+
+    async def get_own_for_update(self, appointment_id: str, citizen_id: str) -> Appointment | None:
+        """The citizen's appointment, locked until the end of the transaction."""
+        ...
+
+    async def upcoming_for_citizen(self, citizen_id: str, now: datetime) -> list[Appointment]: ...
+
+    async def upcoming_views_for_citizen(self, citizen_id: str, now: datetime) -> Sequence[AppointmentRow]: ...
+
+    async def all_for_citizen(self, citizen_id: str) -> list[Appointment]: ...
+
+    async def busy_between_us(self, agency_id: str, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
+        """Booked (counselor, start, end) overlapping [start, end), times in epoch microseconds."""
+        ...
+
+    async def load_by_counselor(
+        self, agency_id: str, start: datetime, end: datetime, *, exclude_statuses: Iterable[str] = ...,
+        counselor_ids: Sequence[str] | None = None,
+    ) -> dict[str, int]: ...
+
+    async def not_anonymised_before(self, agency_id: str, cutoff: datetime, limit: int = 500) -> list[Appointment]: ...
+
+
+class SlotClaimRepository(Protocol):
+    async def release(self, appointment_id: str) -> int: ...
+
+
+class JobRepository(Protocol):
+    async def schedule_many(self, jobs: Sequence[NewJob], *, appointment_id: str | None, now: datetime) -> None: ...
+
+    async def schedule(self, kind: str, run_at: datetime, payload: dict[str, Any], dedupe_key: str | None = None, *,
+                       appointment_id: str | None = None, now: datetime | None = None) -> int: ...
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Job]: ...
+
+    async def mark_done(self, job_id: int) -> bool: ...
+
+    async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None) -> bool: ...
+
+    async def cancel_for_appointment(self, appointment_id: str) -> int: ...
+
+    async def for_appointment(self, appointment_id: str) -> list[Job]: ...
+
+
+class AuditRepository(Protocol):
+    async def lock_chain(self, agency_id: str) -> None: ...
+
+    async def head(self, agency_id: str) -> ChainHead | None: ...
+
+    async def add(self, values: Mapping[str, Any]) -> None: ...
+
+    async def add_after(self, values: Mapping[str, Any]) -> bool: ...
+
+    def iterate(self, agency_id: str | None = None, *, batch_size: int = 500) -> AsyncIterator[AuditEvent]: ...
+
+    async def newest(self, agency_id: str) -> AuditEvent | None: ...
+
+    async def appointment_bounds(self, agency_id: str, appointment_id: str) -> tuple[int, int] | None: ...
+
+    async def segment(self, agency_id: str, first_id: int, last_id: int) -> list[AuditEvent]: ...
+
+    async def about(self, citizen_pseudonym: str, appointment_ids: Sequence[str]) -> list[AuditEvent]: ...
+
+    async def unpruned_before(self, agency_id: str, cutoff: datetime, limit: int) -> list[AuditEvent]: ...
+
+    async def store_pruned(self, event_id: int, *, actor: str, payload: dict[str, Any]) -> None: ...
+
+
+class ErasureRepository(Protocol):
+    """The writes only erasure and retention make: unlinking, anonymising, deleting."""
+
+    async def erase_identity(self, citizen_id: str, now: datetime) -> None: ...
+
+    async def appointment_ids_of(self, citizen_id: str) -> list[str]: ...
+
+    async def anonymise_appointments(self, ids: Sequence[str], now: datetime) -> int: ...
+
+    async def delete_appointments(self, ids: Sequence[str]) -> int: ...
+
+    async def delete_idle_jobs(self, appointment_ids: Sequence[str]) -> int: ...
+
+    async def cancel_pending_jobs(self, appointment_ids: Sequence[str], kinds: Iterable[str]) -> int: ...
+
+    async def delete_bot_state(self, keys: Iterable[str]) -> int: ...
+
+    async def delete_bot_state_before(self, cutoff: datetime) -> int: ...
+
+    async def delete_expired_consents(self, agency_id: str, cutoff: datetime) -> int: ...
+
+    async def delete_erased_shells(self, agency_id: str) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: `async with factory() as uow: ...; await uow.commit()`; leaving without commit
+    rolls back. Entities read inside stay readable after the block."""
+
+    citizens: CitizenRepository
+    counselors: CounselorRepository
+    consents: ConsentRepository
+    appointments: AppointmentRepository
+    slot_claims: SlotClaimRepository
+    jobs: JobRepository
+    audit: AuditRepository
+    privacy: ErasureRepository
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork:
+        """A unit of work that may write."""
+        ...
+
+    def read(self) -> UnitOfWork:
+        """A unit of work for a use case that only reads (cheaper; it cannot commit)."""
+        ...
+
+
+# --- Teams: messages the bot sends on its own -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message for a stored conversation: text, an Adaptive Card, or both (the text as a summary)."""
+
+    text: str | None = None
+    card: dict[str, Any] | None = None
+
+
+class SendFailed(Exception):
+    """The message did not go out this time (throttled, connector down); worth retrying later."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class RecipientUnreachable(Exception):
+    """The person blocked or removed the bot (Teams' 403 MessageWritesBlocked), or the conversation is
+    gone: retrying cannot help until they write to the bot again."""
+
+
+class Notifier(Protocol):
+    async def send(self, reference: Mapping[str, Any], message: OutgoingMessage) -> str | None:
+        """Post `message` to the conversation of a stored conversation reference; the new activity's id.
+
+        Raises SendFailed (retry later) or RecipientUnreachable (stop).
+        """
+        ...
+
+
+# --- Teams meetings (Microsoft Graph) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeetingRequest:
+    """A Teams meeting for one video appointment, in the counselor's calendar."""
+
+    appointment_id: str
+    organizer_id: str  # the counselor's Entra object id
+    starts_at: datetime
+    ends_at: datetime
+    subject: str
+    body: str
+    # Derived from the appointment: a retried creation finds the event made the first time.
+    transaction_id: str
+    allow_recording: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Meeting:
+    event_id: str
+    join_url: str
+
+
+class MeetingProvider(Protocol):
+    async def create(self, request: MeetingRequest) -> Meeting: ...
+
+    async def move(self, organizer_id: str, event_id: str, starts_at: datetime, ends_at: datetime) -> Meeting:
+        """The meeting at its new time; its join link, kept or new."""
+        ...
+
+    async def cancel(self, organizer_id: str, event_id: str, comment: str) -> None: ...

@@ -1,0 +1,150 @@
+"""Durable jobs: added in the transaction that needs them, claimed under a lease, completed or retried."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.jobs import Job, JobStatus, NewJob
+from storage.repositories.statements import NO_SYNC, RowsInserts, dialect_insert, is_postgres
+from storage.tables import scheduled_jobs as _JOBS
+
+_J = _JOBS.c
+# ON CONFLICT is spelled the same on SQLite and PostgreSQL.
+_INSERT_JOBS = RowsInserts(
+    _JOBS, ["kind", "run_at", "payload", "dedupe_key"], shared=["appointment_id", "status", "attempts", "created_at"],
+    tail=" ON CONFLICT (dedupe_key) DO NOTHING",
+)
+
+
+class JobRepository:
+    """Durable jobs. A claimed job is 'running' under a lease; an expired lease makes it claimable again."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def schedule_many(self, jobs: Sequence[NewJob], *, appointment_id: str | None, now: datetime) -> None:
+        """Add pending jobs in one statement, as `schedule` does one by one; a job whose dedupe key
+        is already known is left out (the existing one stays as it is)."""
+        if not jobs:
+            return
+        await self._session.execute(
+            _INSERT_JOBS.statement(len(jobs)),
+            _INSERT_JOBS.parameters(jobs, {"appointment_id": appointment_id, "status": JobStatus.PENDING.value,
+                                           "attempts": 0, "created_at": now}),
+        )
+
+    async def schedule(
+        self,
+        kind: str,
+        run_at: datetime,
+        payload: dict[str, Any],
+        dedupe_key: str | None = None,
+        *,
+        appointment_id: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Add a pending job and return its id; with a known dedupe key, the existing job's id.
+
+        Put in the key whatever makes two jobs different (e.g. the appointment's start time), so a
+        moved appointment gets new reminders instead of the already-sent ones.
+        """
+        values = {
+            "kind": kind,
+            "run_at": run_at,
+            "payload": payload,
+            "dedupe_key": dedupe_key,
+            "appointment_id": appointment_id,
+            "status": JobStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": now or datetime.now(UTC),
+        }
+        if dedupe_key is None:
+            result = await self._session.execute(insert(_JOBS).values(**values).returning(_J.id))
+            return int(result.scalar_one())
+        statement = (
+            dialect_insert(self._session, _JOBS)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[_J.dedupe_key])
+            .returning(_J.id)
+        )
+        inserted = (await self._session.execute(statement)).scalar_one_or_none()
+        if inserted is not None:
+            return int(inserted)
+        existing = await self._session.scalar(select(_J.id).where(_J.dedupe_key == dedupe_key))
+        return int(existing)  # type: ignore[arg-type]
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self._session.get(Job, job_id)
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Job]:
+        """Mark up to `limit` due jobs running until now + lease and return them, oldest first.
+
+        Due: pending with run_at <= now, or running with an expired lease (its worker died).
+        PostgreSQL: FOR UPDATE SKIP LOCKED lets concurrent claimers take disjoint jobs.
+        SQLite: the write transaction (BEGIN IMMEDIATE) already excludes other claimers.
+        """
+        due = (
+            select(_J.id)
+            .where(
+                ((_J.status == JobStatus.PENDING.value) & (_J.run_at <= now))
+                | ((_J.status == JobStatus.RUNNING.value) & (_J.locked_until <= now))
+            )
+            .order_by(_J.run_at, _J.id)
+            .limit(limit)
+        )
+        if is_postgres(self._session):
+            due = due.with_for_update(skip_locked=True)
+        # MATERIALIZED: the locked selection is computed once, never re-run inside the update.
+        due_cte = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+        statement = (
+            update(Job)
+            .where(_J.id.in_(select(due_cte.c.id)))
+            .values(status=JobStatus.RUNNING.value, locked_until=now + lease, attempts=_J.attempts + 1)
+            .returning(Job)
+            .add_cte(due_cte)
+        )
+        result = await self._session.scalars(
+            statement, execution_options={"synchronize_session": False, "populate_existing": True}
+        )
+        return sorted(result.all(), key=lambda job: (job.run_at, job.id))
+
+    async def mark_done(self, job_id: int) -> bool:
+        result = await self._session.execute(
+            update(Job)
+            .where(_J.id == job_id, _J.status == JobStatus.RUNNING.value)
+            .values(status=JobStatus.DONE.value, locked_until=None),
+            execution_options=NO_SYNC,
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None) -> bool:
+        """Back to pending at `retry_at`, or failed for good when retry_at is None."""
+        values: dict[str, Any] = {"locked_until": None, "last_error": error[:2000]}
+        if retry_at is None:
+            values["status"] = JobStatus.FAILED.value
+        else:
+            values.update(status=JobStatus.PENDING.value, run_at=retry_at)
+        result = await self._session.execute(
+            update(Job).where(_J.id == job_id, _J.status == JobStatus.RUNNING.value).values(**values),
+            execution_options=NO_SYNC,
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def cancel_for_appointment(self, appointment_id: str) -> int:
+        """Cancel the appointment's jobs that have not started; returns how many."""
+        result = await self._session.execute(
+            update(Job)
+            .where(_J.appointment_id == appointment_id, _J.status == JobStatus.PENDING.value)
+            .values(status=JobStatus.CANCELLED.value, locked_until=None),
+            execution_options=NO_SYNC,
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def for_appointment(self, appointment_id: str) -> list[Job]:
+        statement = select(Job).where(_J.appointment_id == appointment_id).order_by(_J.run_at)
+        return list(await self._session.scalars(statement))
