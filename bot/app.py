@@ -18,20 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.activity_json import NotPlain, activity_from_json
 from bot.adapter import close_adapter, create_adapter
-from bot.domain.agency import Agency, load_agency
-from bot.domain.clock import Clock, SystemClock
-from bot.domain.slots import SlotEngine
-from bot.services.audit import AuditTrail
+from bot.domain.agency import Agency
+from bot.domain.slots import claim_grid_problems
 from bot.services.container import Services
 from bot.services.people import PeopleService
+from bot.services.ports import Clock
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
+from bot.wiring import Wiring, build_services
 from dialogs.booking import build_booking_feature
 from dialogs.consent import build_consent_feature
 from dialogs.main_dialog import Feature, build_main_dialog
 from dialogs.privacy import build_privacy_feature
 from storage.bot_state import DatabaseConversationState, DatabaseStorage
-from storage.db import create_engine, create_session_factory
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -154,21 +153,21 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "database": "ok"})
 
 
-def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock | None = None) -> web.Application:
-    """Build the application; resources that need the event loop start in cleanup contexts."""
-    agency = agency or load_agency(settings.agency)
-    clock = clock or SystemClock()
+def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock | None = None,
+               wiring: Wiring | None = None) -> web.Application:
+    """Build the application (over `wiring`, else bot.wiring's); resources that need the event loop start
+    in cleanup contexts."""
+    wiring = wiring or build_services(settings, agency=agency, clock=clock)
+    services = wiring.services
+    agency = services.agency
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[AGENCY] = agency
-
-    engine = create_engine(settings.database_url)
-    app[ENGINE] = engine
-    uow_factory = UnitOfWorkFactory(create_session_factory(engine))
-    app[UOW] = uow_factory
-    services = Services(agency=agency, uow=uow_factory, clock=clock, audit=AuditTrail(agency.id, clock),
-                        slots=SlotEngine(agency))
+    app[ENGINE] = wiring.engine
     app[SERVICES] = services
+    for problem in claim_grid_problems(agency):
+        log.warning("agency %s: %s (bookings stay safe, but back-to-back times may be refused)", agency.id, problem)
+    app[UOW] = wiring.uow
     # The conversation map: each feature brings its dialogs, commands and menu buttons.
     features: list[Feature] = [build_consent_feature(services), build_booking_feature(services),
                                build_privacy_feature(services)]
@@ -180,20 +179,20 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
         )
     adapter = create_adapter(settings, default_language=agency.default_language)
     app[ADAPTER] = adapter
-    bot_state = DatabaseStorage(uow_factory.session_factory)
+    bot_state = DatabaseStorage(wiring.uow.session_factory)
     conversation_state = DatabaseConversationState(bot_state)
     app[BOT] = TeamsBot(
         agency=agency,
         conversation_state=conversation_state,
         dialog=build_main_dialog(agency, features),
-        people=PeopleService(agency, uow_factory, clock),
+        people=PeopleService(agency, services.uow, services.clock),
     )
 
     async def database_lifetime(_app: web.Application) -> AsyncIterator[None]:
         yield
         await close_adapter(adapter)
         await bot_state.close()
-        await engine.dispose()
+        await wiring.close()
 
     app.cleanup_ctx.append(database_lifetime)
     app.on_startup.append(_freeze_startup_objects)

@@ -13,28 +13,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.domain.agency import load_agency
 from bot.domain.audit import verify_proof
-from bot.domain.clock import SystemClock
-from bot.domain.slots import SlotEngine
-from bot.services.audit import AuditTrail, appointment_proof, verify
+from bot.services.audit import appointment_proof, verify
 from bot.services.container import Services
 from bot.services.retention import RetentionService
 from bot.settings import Settings
-from storage.db import create_engine, create_session_factory
-from storage.unit_of_work import UnitOfWorkFactory
+from bot.wiring import build_services
 
 
 async def _with_services(settings: Settings, work: Any) -> Any:
-    agency = load_agency(settings.agency)
-    engine = create_engine(settings.database_url)
+    wiring = build_services(settings)
     try:
-        clock = SystemClock()
-        services = Services(agency=agency, uow=UnitOfWorkFactory(create_session_factory(engine)), clock=clock,
-                            audit=AuditTrail(agency.id, clock), slots=SlotEngine(agency))
-        return await work(services)
+        return await work(wiring.services)
     finally:
-        await engine.dispose()
+        await wiring.close()
 
 
 async def _retention(services: Services) -> int:

@@ -29,7 +29,6 @@ class Settings(BaseSettings):
     port: int = Field(3978, ge=1, le=65535)
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     max_body_bytes: int = Field(256 * 1024, gt=0, description="Larger /api/messages bodies get 413")
-    run_jobs: bool = Field(True, description="Run the durable job runner (reminders, retention) in-process")
 
     # The Bot Framework's standard names, read without the GUICHET_ prefix.
     app_id: str = Field("", validation_alias=AliasChoices("MicrosoftAppId", "GUICHET_APP_ID"))

@@ -11,7 +11,7 @@ Source format (one file per language, see `deployment/agencies/<id>/`):
 
 Only `**bold**` and links with an http(s), mailto or tel address are kept as formatting; every other
 character that card Markdown would interpret is escaped, so a document cannot inject links, emphasis
-or lists. A card must stay small: `fit_card` drops trailing sections when needed and the caller
+or lists. A card must stay small: `fit_document` drops trailing sections when needed and the caller
 offers the full text on the agency's website. `RenderedDocument` and `fit_document` give the same
 cards from a document rendered once, for builders that run on every citizen's turn.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import pickle
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -271,25 +270,6 @@ def document_elements(
     return elements
 
 
-def fit_card(
-    build: Callable[[int | None], dict[str, Any]],
-    section_count: int,
-    *,
-    budget: int = DOCUMENT_CARD_BUDGET,
-) -> dict[str, Any]:
-    """The card built with as many sections as fit in `budget` bytes (all of them if possible).
-
-    `build(n)` builds the card showing the first `n` sections (`None`: all). When even the summary
-    alone is too large, the card without sections is returned and the schema check reports it.
-    """
-    card = build(None)
-    shown = section_count
-    while card_size_bytes(card) >= budget and shown > 0:
-        shown -= 1
-        card = build(shown)
-    return card
-
-
 # --- Rendered once, handed out many times --------------------------------------------------------
 
 class RenderedDocument:
@@ -341,8 +321,8 @@ def fit_document(
 ) -> dict[str, Any]:
     """`card` with the document's elements put into its body at `index`, as many sections as fit.
 
-    The same card as `fit_card` over a `build` that puts `document_elements` there, but the card is
-    measured once without the document and the document's sizes come from the cache.
+    The card a builder would get by adding sections one at a time while it stays under `budget`
+    (tests/oracles.fit_card), but measured once without the document, the document's sizes cached.
     """
     body = card["body"]
     base = card_size_bytes(card)

@@ -7,16 +7,14 @@ from uuid import uuid4
 
 from bot.domain.agency import Agency, PersonalField
 from bot.domain.clock import FixedClock
-from bot.domain.slots import SlotEngine
-from bot.services.audit import AuditTrail
 from bot.services.booking import BookingService
 from bot.services.container import Services
+from bot.wiring import assemble_services
 from storage.unit_of_work import UnitOfWorkFactory
 
 
 def build_services(agency: Agency, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> Services:
-    return Services(agency=agency, uow=uow_factory, clock=clock, audit=AuditTrail(agency.id, clock),
-                    slots=SlotEngine(agency))
+    return assemble_services(agency, uow_factory, clock)
 
 
 def build_booking(agency: Agency, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> BookingService:

@@ -32,6 +32,7 @@ from bot.services.booking import (
 from cards.calendar import build_ics
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.booking_support import build_booking, new_citizens, personal_data
+from tests.oracles import slots_for_day
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=BRUSSELS)  # a Monday
@@ -572,7 +573,7 @@ async def test_the_least_loaded_free_counselor_gets_the_booking(
     booking: BookingService, uow_factory: UnitOfWorkFactory, agency: Agency
 ) -> None:
     start = local(WED, 10)
-    slots = SlotEngine(agency).slots_for_day(mode=Mode.VIDEO, subject_id=VIDEO_SUBJECT, day=WED, now=NOW, busy=[],
+    slots = slots_for_day(SlotEngine(agency), mode=Mode.VIDEO, subject_id=VIDEO_SUBJECT, day=WED, now=NOW, busy=[],
                                              language="fr", load={})
     candidates = next(slot.counselor_ids for slot in slots if slot.start == start)
     assert len(candidates) >= 3

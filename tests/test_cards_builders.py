@@ -30,13 +30,14 @@ from cards.consent import (
     build_withdraw_confirm_card,
     document_texts,
 )
-from cards.document import document_elements, escape_markdown, fit_card, inline_markdown, parse_document
+from cards.document import document_elements, escape_markdown, inline_markdown, parse_document
 from cards.elements import adaptive_card, text_block
 from cards.formatting import format_date, format_date_numeric, format_time
 from cards.validation import MAX_CARD_BYTES, card_size_bytes, validate_card
 from cards.verbs import Verb, execute_action
 from cards.welcome import HELP_COMMANDS, build_help_card, build_welcome_card
 from dialogs.await_card import stamp_card
+from tests.oracles import fit_card
 
 LANGUAGES = ("fr", "nl", "de", "en")
 AGENCIES_DIR = Path(__file__).resolve().parent.parent / "deployment" / "agencies"

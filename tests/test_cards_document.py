@@ -16,12 +16,12 @@ from cards.document import (
     RenderedDocument,
     document_elements,
     escape_markdown,
-    fit_card,
     fit_document,
     inline_markdown,
     parse_document,
 )
 from cards.validation import card_size_bytes, validate_card
+from tests.oracles import fit_card
 
 TEXTS = DocumentTexts(
     expand_hint="Tap a heading.",

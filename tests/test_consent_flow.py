@@ -34,14 +34,13 @@ from bot.domain.clock import FixedClock
 from bot.domain.consent import ConsentRecord, Purpose, content_hash
 from bot.domain.jobs import Job
 from bot.domain.people import Citizen
-from bot.domain.slots import SlotEngine
 from bot.i18n import t
-from bot.services.audit import AuditTrail, verify
+from bot.services.audit import verify
 from bot.services.consent import ConsentService, citizen_ref
-from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
+from bot.wiring import assemble_services
 from cards.validation import MAX_CARD_BYTES, card_size_bytes, validate_card
 from cards.verbs import Verb
 from dialogs.consent import build_consent_feature
@@ -681,8 +680,7 @@ async def test_accepting_the_same_version_twice_keeps_one_proof(
     uow_factory: UnitOfWorkFactory, agency: Agency, clock: FixedClock
 ) -> None:
     """Two cards of one document answered from two devices: AwaitCard sees one, the service the other."""
-    services = Services(agency=agency, uow=uow_factory, clock=clock, audit=AuditTrail(agency.id, clock),
-                        slots=SlotEngine(agency))
+    services = assemble_services(agency, uow_factory, clock)
     async with uow_factory() as uow:
         citizen = await uow.citizens.upsert_identity(
             agency_id=agency.id, tenant_id="t", aad_object_id=str(uuid.uuid4()), teams_user_id="29:x",

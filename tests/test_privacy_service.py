@@ -10,10 +10,8 @@ from uuid import uuid4
 from bot.domain.agency import Agency
 from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
-from bot.domain.slots import SlotEngine
-from bot.services.audit import AuditTrail
-from bot.services.container import Services
 from bot.services.privacy import PrivacyService
+from bot.wiring import assemble_services
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.privacy_support import DETAILS
 
@@ -55,8 +53,7 @@ async def citizen_with_appointment(uow_factory: UnitOfWorkFactory, agency: Agenc
 
 def privacy_service(agency: Agency, uow_factory: UnitOfWorkFactory, hooks: RecordingHooks) -> PrivacyService:
     clock = FixedClock(NOW)
-    services = Services(agency=agency, uow=uow_factory, clock=clock, audit=AuditTrail(agency.id, clock),
-                        slots=SlotEngine(agency))
+    services = assemble_services(agency, uow_factory, clock)
     return PrivacyService(services, hooks)
 
 

@@ -20,11 +20,11 @@ from bot.domain.consent import ConsentRecord
 from bot.domain.jobs import Job
 from bot.domain.people import Citizen
 from bot.domain.retention import months_before
-from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail, citizen_actor, verify
 from bot.services.container import Services
 from bot.services.privacy import PrivacyService
 from bot.services.retention import RetentionService
+from bot.wiring import assemble_services
 from storage.db import create_engine, create_session_factory
 from storage.mapping import SlotClaim
 from storage.migrate import upgrade_database
@@ -34,8 +34,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def services_for(agency: Agency, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> Services:
-    return Services(agency=agency, uow=uow_factory, clock=clock, audit=AuditTrail(agency.id, clock),
-                    slots=SlotEngine(agency))
+    return assemble_services(agency, uow_factory, clock)
 
 
 async def new_citizen(uow_factory: UnitOfWorkFactory, agency: Agency, seen: datetime) -> str:

@@ -23,6 +23,7 @@ from bot.domain.slots import (
     epoch_us,
     order_by_load,
 )
+from tests.oracles import slots_for_day
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 BE_HOLIDAYS = holidays.country_holidays("BE", years=range(2026, 2029))
@@ -145,7 +146,7 @@ TUESDAY = date(2026, 6, 9)
 
 
 def test_video_slots_follow_opening_hours_and_duration(engine: SlotEngine) -> None:
-    slots = engine.slots_for_day(mode=Mode.VIDEO, subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])
+    slots = slots_for_day(engine, mode=Mode.VIDEO, subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])
 
     expected = grid(time(8, 30), time(12, 0), 15, 30) + grid(time(13, 0), time(16, 0), 15, 30)
     assert local_times(slots) == expected
@@ -158,7 +159,7 @@ def test_video_slots_follow_opening_hours_and_duration(engine: SlotEngine) -> No
 
 
 def test_long_subject_must_end_by_the_window_end(engine: SlotEngine) -> None:
-    slots = engine.slots_for_day(mode="video", subject_id="long", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])
+    slots = slots_for_day(engine, mode="video", subject_id="long", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])
 
     assert local_times(slots)[-1] == time(14, 30)
     assert max(s.end.astimezone(BRUSSELS).time() for s in slots if s.start.hour < 11) <= time(12, 0)
@@ -167,7 +168,7 @@ def test_long_subject_must_end_by_the_window_end(engine: SlotEngine) -> None:
 
 def test_lead_time_hides_slots_starting_too_soon(engine: SlotEngine) -> None:
     now = local(TUESDAY, 9, 20)  # earliest start 11:20
-    slots = engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=now, busy=[])
+    slots = slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=now, busy=[])
 
     assert local_times(slots)[0] == time(11, 30)
     assert all(slot.start >= now + timedelta(minutes=120) for slot in slots)
@@ -177,32 +178,32 @@ def test_lead_time_boundary_is_inclusive(engine: SlotEngine) -> None:
     exactly = local(TUESDAY, 9, 30)  # earliest start 11:30 sharp
     args = {"mode": "video", "subject_id": "claim", "day": TUESDAY, "busy": []}
 
-    assert local_times(engine.slots_for_day(now=exactly, **args))[0] == time(11, 30)
+    assert local_times(slots_for_day(engine, now=exactly, **args))[0] == time(11, 30)
     just_after = exactly + timedelta(microseconds=1)
-    assert local_times(engine.slots_for_day(now=just_after, **args))[0] == time(13, 0)
+    assert local_times(slots_for_day(engine, now=just_after, **args))[0] == time(13, 0)
 
 
 def test_horizon_ends_max_horizon_days_after_today(engine: SlotEngine) -> None:
     last_day = date(2026, 6, 1) + timedelta(days=56)
     args = {"mode": "video", "subject_id": "claim", "now": MONDAY_1_JUNE, "busy": []}
 
-    assert engine.slots_for_day(day=last_day, **args)
-    assert engine.slots_for_day(day=last_day + timedelta(days=1), **args) == []
-    assert engine.slots_for_day(day=date(2026, 5, 29), **args) == []  # the past
+    assert slots_for_day(engine, day=last_day, **args)
+    assert slots_for_day(engine, day=last_day + timedelta(days=1), **args) == []
+    assert slots_for_day(engine, day=date(2026, 5, 29), **args) == []  # the past
 
 
 def test_closure_day_and_belgian_national_day_are_closed(engine: SlotEngine) -> None:
     args = {"mode": "video", "subject_id": "claim", "now": MONDAY_1_JUNE, "busy": []}
 
-    assert engine.slots_for_day(day=CLOSURE_DAY, **args) == []
-    assert engine.slots_for_day(day=CLOSURE_DAY - timedelta(days=1), **args)
-    assert engine.slots_for_day(day=date(2026, 7, 21), **args) == []
-    assert engine.slots_for_day(day=date(2026, 7, 22), **args)
+    assert slots_for_day(engine, day=CLOSURE_DAY, **args) == []
+    assert slots_for_day(engine, day=CLOSURE_DAY - timedelta(days=1), **args)
+    assert slots_for_day(engine, day=date(2026, 7, 21), **args) == []
+    assert slots_for_day(engine, day=date(2026, 7, 22), **args)
 
 
 def test_busy_counselor_is_not_offered_during_their_appointment(engine: SlotEngine) -> None:
     busy = [Busy("c-anna", local(TUESDAY, 9, 0), local(TUESDAY, 10, 0))]
-    slots = engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=busy)
+    slots = slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=busy)
     anna = {slot.start.astimezone(BRUSSELS).time() for slot in slots if "c-anna" in slot.counselor_ids}
 
     assert time(8, 30) in anna  # ends exactly when the appointment begins
@@ -215,14 +216,14 @@ def test_busy_counselor_is_not_offered_during_their_appointment(engine: SlotEngi
 def test_slot_disappears_when_every_counselor_is_busy(engine: SlotEngine) -> None:
     start, end = local(TUESDAY, 8, 30), local(TUESDAY, 9, 0)
     busy = [Busy(c["id"], start, end) for c in COUNSELORS]
-    slots = engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=busy)
+    slots = slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=busy)
 
     assert local_times(slots)[0] == time(9, 0)
 
 
 def test_language_filter_keeps_counselors_speaking_it(engine: SlotEngine) -> None:
     def counselors(language: str) -> set[str]:
-        slots = engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE,
+        slots = slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE,
                                      busy=[], language=language)
         return {cid for slot in slots for cid in slot.counselor_ids}
 
@@ -235,23 +236,23 @@ def test_office_mode_offers_the_office_counselors_in_its_hours(engine: SlotEngin
     monday, tuesday = date(2026, 6, 8), TUESDAY
     args = {"mode": "office", "subject_id": "claim", "now": MONDAY_1_JUNE, "busy": []}
 
-    bxl = engine.slots_for_day(day=monday, office_id="bxl", **args)
+    bxl = slots_for_day(engine, day=monday, office_id="bxl", **args)
     assert local_times(bxl) == grid(time(9, 0), time(12, 0), 15, 30)
     assert {slot.counselor_ids for slot in bxl} == {("c-anna",)}
     assert {slot.office_id for slot in bxl} == {"bxl"}
     # Liège has office hours of its own: Tuesday afternoon only.
-    assert engine.slots_for_day(day=monday, office_id="lge", **args) == []
-    lge = engine.slots_for_day(day=tuesday, office_id="lge", **args)
+    assert slots_for_day(engine, day=monday, office_id="lge", **args) == []
+    lge = slots_for_day(engine, day=tuesday, office_id="lge", **args)
     assert local_times(lge) == grid(time(13, 0), time(15, 0), 15, 30)
     assert {slot.counselor_ids for slot in lge} == {("c-chloe",)}
     # Without an office, every office's slots come back, each tagged with its office.
-    assert {s.office_id for s in engine.slots_for_day(day=tuesday, **args)} == {"lge"}
+    assert {s.office_id for s in slots_for_day(engine, day=tuesday, **args)} == {"lge"}
     # A subject not offered at the office has no office slots.
-    assert engine.slots_for_day(day=monday, office_id="bxl", **{**args, "subject_id": "long"}) == []
+    assert slots_for_day(engine, day=monday, office_id="bxl", **{**args, "subject_id": "long"}) == []
 
 
 def test_video_search_can_be_limited_to_an_office_counselors(engine: SlotEngine) -> None:
-    slots = engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[],
+    slots = slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[],
                                  office_id="bxl")
 
     assert {cid for slot in slots for cid in slot.counselor_ids} == {"c-anna", "c-bert"}
@@ -263,7 +264,7 @@ def test_dst_change_days_keep_local_opening_hours(tmp_path: Path, day: date, utc
     agency = make_agency(tmp_path, opening_hours=_hours("video", [(ALL_DAYS, time(8, 30), time(12, 0))]))
     engine = SlotEngine(agency)
     now = utc(day.year, day.month, 1)
-    slots = engine.slots_for_day(mode="video", subject_id="claim", day=day, now=now, busy=[])
+    slots = slots_for_day(engine, mode="video", subject_id="claim", day=day, now=now, busy=[])
 
     assert local_times(slots) == grid(time(8, 30), time(12, 0), 15, 30)
     nine = next(slot for slot in slots if slot.start.astimezone(BRUSSELS).time() == time(9, 0))
@@ -275,11 +276,11 @@ def test_night_window_skips_missing_hour_and_offers_repeated_hour_once(tmp_path:
                          booking={"min_lead_minutes": 0, "slot_step_minutes": 15})
     engine = SlotEngine(agency)
 
-    spring = engine.slots_for_day(mode="video", subject_id="claim", day=date(2026, 3, 29),
+    spring = slots_for_day(engine, mode="video", subject_id="claim", day=date(2026, 3, 29),
                                   now=utc(2026, 3, 20), busy=[])
     assert not [t for t in local_times(spring) if t.hour == 2]  # 02:00-02:59 does not exist that night
     assert spring[-1].end <= local(date(2026, 3, 29), 4, 0)
-    autumn = engine.slots_for_day(mode="video", subject_id="claim", day=date(2026, 10, 25),
+    autumn = slots_for_day(engine, mode="video", subject_id="claim", day=date(2026, 10, 25),
                                   now=utc(2026, 10, 1), busy=[])
     starts = [slot.start for slot in autumn]
     assert starts == sorted(set(starts))
@@ -290,7 +291,7 @@ def test_night_window_keeps_its_wall_clock_grid_across_the_missing_hour(tmp_path
     # A 25-minute grid from 01:00: 02:15 and 02:40 do not exist; 03:05 keeps the wall-clock grid.
     agency = make_agency(tmp_path, opening_hours=_hours("video", [(ALL_DAYS, time(1, 0), time(4, 0))]),
                          booking={"min_lead_minutes": 0, "slot_step_minutes": 25})
-    spring = SlotEngine(agency).slots_for_day(mode="video", subject_id="claim", day=date(2026, 3, 29),
+    spring = slots_for_day(SlotEngine(agency), mode="video", subject_id="claim", day=date(2026, 3, 29),
                                               now=utc(2026, 3, 20), busy=[])
 
     assert local_times(spring) == [t for t in grid(time(1, 0), time(4, 0), 25, 30) if t.hour != 2]
@@ -299,7 +300,7 @@ def test_night_window_keeps_its_wall_clock_grid_across_the_missing_hour(tmp_path
 def test_window_ending_in_the_repeated_hour_ends_at_its_first_occurrence(tmp_path: Path) -> None:
     agency = make_agency(tmp_path, opening_hours=_hours("video", [(ALL_DAYS, time(1, 0), time(2, 30))]),
                          booking={"min_lead_minutes": 0, "slot_step_minutes": 15})
-    autumn = SlotEngine(agency).slots_for_day(mode="video", subject_id="claim", day=date(2026, 10, 25),
+    autumn = slots_for_day(SlotEngine(agency), mode="video", subject_id="claim", day=date(2026, 10, 25),
                                               now=utc(2026, 10, 1), busy=[])
 
     assert autumn[-1].end == utc(2026, 10, 25, 0, 30)  # 02:30 summer time
@@ -326,7 +327,7 @@ def test_days_with_slots_stops_at_the_horizon(engine: SlotEngine) -> None:
 
 
 def test_is_bookable_rechecks_a_previously_offered_slot(engine: SlotEngine) -> None:
-    slot = engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])[0]
+    slot = slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])[0]
     args = {"slot_start": slot.start, "mode": "video", "subject_id": "claim", "now": MONDAY_1_JUNE}
 
     assert engine.is_bookable(counselor_id="c-anna", busy=[], **args)
@@ -344,7 +345,7 @@ def test_is_bookable_rechecks_a_previously_offered_slot(engine: SlotEngine) -> N
 def test_least_loaded_counselor_is_offered_first(engine: SlotEngine) -> None:
     # Bert already has three appointments in the horizon; Anna and Dirk none.
     busy = [Busy("c-bert", local(date(2026, 6, d), 14), local(date(2026, 6, d), 14, 30)) for d in (2, 3, 4)]
-    slots = engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=busy)
+    slots = slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=busy)
 
     assert all(slot.counselor_ids[-1] == "c-bert" for slot in slots if len(slot.counselor_ids) > 1)
     firsts = {slot.counselor_ids[0] for slot in slots}
@@ -368,8 +369,8 @@ def test_busy_index_gives_the_same_answer_as_a_list(engine: SlotEngine) -> None:
             Busy("c-dirk", local(TUESDAY, 13, 0), local(TUESDAY, 15, 0))]
     args = {"mode": "video", "subject_id": "claim", "day": TUESDAY, "now": MONDAY_1_JUNE}
 
-    from_index = engine.slots_for_day(busy=BusyIndex.from_busy(busy), **args)
-    assert from_index == engine.slots_for_day(busy=busy, **args)
+    from_index = slots_for_day(engine, busy=BusyIndex.from_busy(busy), **args)
+    assert from_index == slots_for_day(engine, busy=busy, **args)
 
 
 def test_busy_index_handles_overlapping_busy_items() -> None:
@@ -385,11 +386,11 @@ def test_busy_index_handles_overlapping_busy_items() -> None:
 
 def test_bad_input_is_refused(engine: SlotEngine) -> None:
     with pytest.raises(ValueError, match="subject"):
-        engine.slots_for_day(mode="video", subject_id="nope", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])
+        slots_for_day(engine, mode="video", subject_id="nope", day=TUESDAY, now=MONDAY_1_JUNE, busy=[])
     with pytest.raises(ValueError, match="naive"):
-        engine.slots_for_day(mode="video", subject_id="claim", day=TUESDAY, now=datetime(2026, 6, 1), busy=[])
+        slots_for_day(engine, mode="video", subject_id="claim", day=TUESDAY, now=datetime(2026, 6, 1), busy=[])
     with pytest.raises(ValueError, match="office"):
-        engine.slots_for_day(mode="office", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[],
+        slots_for_day(engine, mode="office", subject_id="claim", day=TUESDAY, now=MONDAY_1_JUNE, busy=[],
                              office_id="nowhere")
     with pytest.raises(ValueError, match="naive"):
         BusyIndex.from_busy([Busy("c-anna", datetime(2026, 6, 9, 9), datetime(2026, 6, 9, 10))])
@@ -484,7 +485,7 @@ def test_property_slots_respect_every_rule(engines: dict[str, SlotEngine], agenc
                                            scenario: dict[str, Any]) -> None:
     hours = scenario.pop("hours")
     engine, table = engines[hours], TABLES[hours]
-    slots = engine.slots_for_day(**scenario)
+    slots = slots_for_day(engine, **scenario)
     day, now = scenario["day"], scenario["now"]
     duration = timedelta(minutes=agency.subject(scenario["subject_id"]).duration_minutes)
 
@@ -520,7 +521,7 @@ def test_property_days_with_slots_lists_the_first_open_days(engines: dict[str, S
 
     today = scenario["now"].astimezone(BRUSSELS).date()
     every_day = (today + timedelta(days=n) for n in range(57))
-    expected = [d for d in every_day if engine.slots_for_day(day=d, **args)][:limit]
+    expected = [d for d in every_day if slots_for_day(engine, day=d, **args)][:limit]
     assert days == expected
 
 
@@ -569,7 +570,7 @@ def test_property_slots_at_is_slots_for_day_at_that_start(engines: dict[str, Slo
                                                          loaded: bool) -> None:
     engine = engines[scenario.pop("hours")]
     load = {"c-anna": 2, "c-dirk": 1} if loaded else None
-    whole_day = engine.slots_for_day(load=load, **scenario)
+    whole_day = slots_for_day(engine, load=load, **scenario)
     day = scenario.pop("day")
     # Every start the day offers, and any minute of the day (mostly not a slot start).
     for start in [slot.start for slot in whole_day] + [local(day, 0) + timedelta(minutes=minute)]:
@@ -586,9 +587,9 @@ def test_busy_index_from_rows_or_microseconds_is_the_one_from_busy_items(engine:
     micros = [(cid, epoch_us(start), epoch_us(end)) for cid, start, end in rows]
     args = {"mode": "video", "subject_id": "claim", "day": TUESDAY, "now": MONDAY_1_JUNE}
 
-    expected = engine.slots_for_day(busy=BusyIndex.from_busy(busy), **args)
-    assert engine.slots_for_day(busy=BusyIndex.from_intervals(rows), **args) == expected
-    assert engine.slots_for_day(busy=BusyIndex.from_epoch_us(micros), **args) == expected
+    expected = slots_for_day(engine, busy=BusyIndex.from_busy(busy), **args)
+    assert slots_for_day(engine, busy=BusyIndex.from_intervals(rows), **args) == expected
+    assert slots_for_day(engine, busy=BusyIndex.from_epoch_us(micros), **args) == expected
     assert epoch_us(utc(1970, 1, 1, 0, 0, 1)) == 1_000_000 and len(BusyIndex.from_epoch_us(micros)) == 3
     with pytest.raises(ValueError, match="naive"):
         BusyIndex.from_intervals([("c-anna", datetime(2026, 6, 9, 9), datetime(2026, 6, 9, 10))])
@@ -599,5 +600,5 @@ def test_busy_index_from_rows_or_microseconds_is_the_one_from_busy_items(engine:
 def test_property_times_for_day_are_the_times_of_slots_for_day(engines: dict[str, SlotEngine],
                                                               scenario: dict[str, Any]) -> None:
     engine = engines[scenario.pop("hours")]
-    slots = engine.slots_for_day(**scenario)
+    slots = slots_for_day(engine, **scenario)
     assert engine.times_for_day(**scenario) == [(slot.start, slot.end, slot.office_id) for slot in slots]

@@ -186,7 +186,7 @@ def claim_steps(start: datetime, end: datetime, step_minutes: int = CLAIM_STEP_M
 
 
 def ordered_by_load(slot: Slot, load: Mapping[str, int]) -> Slot:
-    """The slot with its counselors fairest first for `load`, as `SlotEngine.slots_for_day` orders them."""
+    """The slot with its counselors fairest first for `load`, as `SlotEngine.slots_at` orders them."""
     return replace(slot, counselor_ids=order_by_load(slot.counselor_ids, load, salt=slot.start.isoformat()))
 
 
@@ -207,10 +207,10 @@ def _tie_break(salt: str, counselor_id: str) -> bytes:
 
 
 def claim_grid_problems(agency: Agency, step_minutes: int = CLAIM_STEP_MINUTES) -> list[str]:
-    """Opening-hours windows whose slot starts fall off the claim grid.
+    """Opening-hours windows whose slot starts fall off the claim grid (bot.app warns at start-up).
 
     Off-grid starts stay safe (no double booking) but two back-to-back appointments may then
-    claim the same step and the second booking would be refused; worth a warning at startup.
+    claim the same step and the second booking would be refused.
     """
     problems: list[str] = []
     if _US_PER_DAY % (step_minutes * _US_PER_MINUTE):
@@ -301,27 +301,6 @@ class SlotEngine:
 
     # -- public API -------------------------------------------------------------------------
 
-    def slots_for_day(
-        self,
-        *,
-        mode: Mode | str,
-        subject_id: str,
-        day: date,
-        now: datetime,
-        busy: Iterable[Busy] | BusyIndex,
-        language: str | None = None,
-        office_id: str | None = None,
-        load: Mapping[str, int] | None = None,
-    ) -> list[Slot]:
-        """Free slots of one local day, earliest first (then by office).
-
-        Office mode without `office_id` searches every office. In video mode `office_id`, when
-        given, keeps only counselors attached to that office. `load` (booked appointments per
-        counselor) defaults to the busy appointments starting between now and the horizon's end.
-        """
-        return self._slots(mode=Mode(mode), subject_id=subject_id, day=day, now=now, busy=busy, language=language,
-                           office_id=office_id, load=load)
-
     def times_for_day(
         self,
         *,
@@ -333,8 +312,11 @@ class SlotEngine:
         language: str | None = None,
         office_id: str | None = None,
     ) -> list[tuple[datetime, datetime, str | None]]:
-        """(start, end, office id) of each slot of `slots_for_day`, in the same order: what a list of
-        times shows, without ordering each slot's counselors by load (the costly part)."""
+        """(start, end, office id) of each free slot of one local day, earliest first (then by office): what
+        a list of times shows, without ordering each slot's counselors by load (the costly part).
+
+        Office mode without `office_id` searches every office. In video mode `office_id`, when given,
+        keeps only counselors attached to that office."""
         found = self._search(
             mode=Mode(mode), subject_id=subject_id, day=day, moment=self._moment(now), index=_as_index(busy),
             language=language, office_id=office_id,
@@ -353,7 +335,8 @@ class SlotEngine:
         office_id: str | None = None,
         load: Mapping[str, int] | None = None,
     ) -> list[Slot]:
-        """The slots of `slots_for_day` that start at `start` (one per office at most): what a
+        """The free slots that start at `start` (one per office at most), counselors fairest first for
+        `load` (by default the busy appointments starting between now and the horizon's end): what a
         confirmation re-checks, without searching and ordering the rest of the day."""
         at_us = _to_us(start)
         day = start.astimezone(self._zone).date()

@@ -132,8 +132,3 @@ class RetentionService:
             report.audit_events_pruned += len(rows)
             if len(rows) < self._batch:
                 return
-
-
-async def run_retention(services: Services, hooks: AppointmentHooks | None = None) -> RetentionReport:
-    """The daily job's entry point."""
-    return await RetentionService(services, hooks).run()
