@@ -33,6 +33,7 @@ from bot.domain.booking_rules import has_room_for_another
 from bot.domain.interview_language import belgian_region_language, decide_interview_language
 from bot.domain.personal_data import validate_personal_data
 from bot.i18n import LANGUAGES, t
+from bot.integrations.file_upload import UploadFailed, upload_file
 from bot.services.booking import (
     TOO_MANY_UPCOMING,
     AppointmentView,
@@ -44,7 +45,6 @@ from bot.services.booking import (
     SlotOffer,
 )
 from bot.services.container import Services
-from bot.services.file_upload import UploadFailed, upload_file
 from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
 from cards.booking import (

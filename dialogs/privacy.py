@@ -33,9 +33,9 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 from bot.commands import Intent
 from bot.domain.consent import Purpose
 from bot.i18n import t
+from bot.integrations.file_upload import UploadFailed, upload_file
 from bot.services.consent import citizen_ref
 from bot.services.container import Services
-from bot.services.file_upload import UploadFailed, upload_file
 from bot.services.privacy import PrivacyService, export_bytes, state_key
 from bot.teams_bot import FORGET_PERSON, card_message
 from bot.turn import TurnInfo, turn_info

@@ -1,0 +1,82 @@
+"""The import rules of docs/architecture.md, checked on the source: a layer that reaches for the wrong
+neighbour fails here, not in review."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import PROJECT_ROOT
+
+# Pure libraries the domain may use besides the standard library.
+DOMAIN_LIBRARIES = {"pydantic", "holidays", "phonenumbers", "regex"}
+# What services must never import (they go through bot.services.ports).
+SERVICE_FORBIDDEN = ("storage", "sqlalchemy", "cards", "dialogs", "botbuilder", "botframework", "bot.turn", "aiohttp")
+# The modules of bot/ that send cards, and so may build them.
+CARD_SENDERS = {"bot/teams_bot.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted((PROJECT_ROOT / folder).rglob("*.py"))
+
+
+def _under(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+@pytest.mark.parametrize("path", _modules("bot/services"), ids=lambda p: p.name)
+def test_services_depend_on_ports_and_the_domain_only(path: Path) -> None:
+    wrong = sorted(name for name in _imports(path) if any(_under(name, bad) for bad in SERVICE_FORBIDDEN))
+    assert wrong == [], f"{path.relative_to(PROJECT_ROOT)} imports {wrong}"
+
+
+@pytest.mark.parametrize("path", _modules("bot/domain"), ids=lambda p: p.name)
+def test_the_domain_imports_the_standard_library_and_pure_libraries_only(path: Path) -> None:
+    wrong = sorted(
+        name for name in _imports(path)
+        if name != "__future__" and not _under(name, "bot.domain")
+        and name.split(".")[0] not in sys.stdlib_module_names and name.split(".")[0] not in DOMAIN_LIBRARIES
+    )
+    assert wrong == [], f"{path.relative_to(PROJECT_ROOT)} imports {wrong}"
+
+
+def test_bot_imports_cards_only_where_it_sends_them() -> None:
+    users = {
+        str(path.relative_to(PROJECT_ROOT)) for path in _modules("bot")
+        if any(_under(name, "cards") for name in _imports(path))
+    }
+    assert users <= CARD_SENDERS
+
+
+def test_nothing_outside_tests_imports_tests() -> None:
+    users = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("bot", "cards", "dialogs", "storage", "bench") for path in _modules(folder)
+        if any(_under(name, "tests") for name in _imports(path))
+    ]
+    assert users == []
+
+
+def test_nothing_reads_beside_the_repository() -> None:
+    """A clone with nothing beside it must work: no path names the folder beside the project."""
+    marks = ("../", "shared/schemas", '"shared"', "'shared'")
+    offenders = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("bot", "cards", "dialogs", "storage", "bench", "tests") for path in _modules(folder)
+        if path != Path(__file__) and any(mark in path.read_text(encoding="utf-8") for mark in marks)
+    ]
+    assert offenders == []
