@@ -205,7 +205,7 @@ class HoldingCloudAdapter(CloudAdapter):
         return responses
 
 
-def _configuration(settings: Settings) -> BotFrameworkConfiguration:
+def bot_framework_configuration(settings: Settings) -> BotFrameworkConfiguration:
     configuration = BotFrameworkConfiguration(
         APP_ID=settings.app_id,
         APP_PASSWORD=settings.app_password,
@@ -233,7 +233,7 @@ def _configuration(settings: Settings) -> BotFrameworkConfiguration:
 
 def create_adapter(settings: Settings, *, default_language: str) -> CloudAdapter:
     """A CloudAdapter authenticated per the settings (none when no app id: local mode)."""
-    auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(_configuration(settings)))
+    auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)))
     adapter = HoldingCloudAdapter(auth)
 
     async def on_turn_error(context: TurnContext, error: Exception) -> None:

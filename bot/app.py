@@ -20,6 +20,9 @@ from bot.activity_json import NotPlain, activity_from_json
 from bot.adapter import close_adapter, create_adapter
 from bot.domain.agency import Agency
 from bot.domain.slots import claim_grid_problems
+from bot.jobs.lock import RunnerLockBusy
+from bot.jobs.runner import JobRunner
+from bot.jobs.worker import running_jobs
 from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.services.ports import Clock
@@ -42,6 +45,7 @@ BOT = web.AppKey("bot", TeamsBot)
 ADAPTER = web.AppKey("adapter", object)
 UOW = web.AppKey("uow", UnitOfWorkFactory)
 SERVICES = web.AppKey("services", Services)
+RUNNER = web.AppKey("runner", JobRunner)
 
 # Activity types whose handling needs a conversation to answer in.
 _CONVERSATIONAL = {"message", "invoke", "conversationUpdate", "installationUpdate"}
@@ -194,7 +198,19 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
         await bot_state.close()
         await wiring.close()
 
+    async def jobs_lifetime(_app: web.Application) -> AsyncIterator[None]:
+        # Stopped before the database closes (cleanup contexts unwind in reverse order).
+        try:
+            async with running_jobs(wiring) as runner:
+                app[RUNNER] = runner
+                yield
+        except RunnerLockBusy as busy:
+            log.warning("jobs are not run by this process: %s", busy)
+            yield
+
     app.cleanup_ctx.append(database_lifetime)
+    if settings.jobs == "inline":
+        app.cleanup_ctx.append(jobs_lifetime)
     app.on_startup.append(_freeze_startup_objects)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

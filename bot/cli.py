@@ -1,4 +1,4 @@
-"""The `guichet` command: serve, chat, db upgrade (and the privacy and audit tools as they arrive)."""
+"""The `guichet` command: serve, worker, chat, db upgrade, jobs, and the privacy and audit tools."""
 
 from __future__ import annotations
 
@@ -97,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", help="zip file to write (default: guichet-<agency>.zip)")
     package.set_defaults(handler=_package_app)
 
+    from bot.jobs_cli import add_job_commands
     from bot.privacy_cli import add_privacy_commands
 
     add_privacy_commands(sub)
+    add_job_commands(sub)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,14 @@ class Settings(BaseSettings):
     port: int = Field(3978, ge=1, le=65535)
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     max_body_bytes: int = Field(256 * 1024, gt=0, description="Larger /api/messages bodies get 413")
+    jobs: Literal["inline", "off"] = Field(
+        "inline", description="inline: `guichet serve` also runs the job runner; off: a `guichet worker` does"
+    )
+    job_poll_seconds: float = Field(5.0, gt=0, le=60, description="Longest sleep of the job runner between looks")
+    job_batch: int = Field(50, gt=0, le=1000, description="Jobs one runner claims at a time")
+    tenant_messages_per_second: float = Field(
+        50.0, gt=0, le=50, description="This process's share of Teams' ~50 messages/s per app and tenant"
+    )
 
     # The Bot Framework's standard names, read without the GUICHET_ prefix.
     app_id: str = Field("", validation_alias=AliasChoices("MicrosoftAppId", "GUICHET_APP_ID"))

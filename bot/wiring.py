@@ -1,22 +1,28 @@
-"""The one composition root: settings in, the running parts out (engine, unit of work, clock, services).
+"""The one composition root: settings in, the running parts out (engine, unit of work, clock, services,
+the notifier that writes to Teams conversations).
 
 The web app (`bot.app.create_app`), every CLI command and the job runner build what they need here,
 so there is one place that decides which implementation stands behind each port. Tests pass fakes
-(a clock, an agency) instead of the defaults.
+(a clock, an agency, a notifier) instead of the defaults.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.adapter import ReusingAuthentication, bot_framework_configuration
+from bot.connector_http import RetryPolicy
 from bot.domain.agency import Agency, load_agency
 from bot.domain.clock import SystemClock
 from bot.domain.slots import SlotEngine
+from bot.proactive import TeamsNotifier
+from bot.rate_limit import RateLimiter
 from bot.services.audit import AuditTrail
 from bot.services.container import Services
-from bot.services.ports import Clock
+from bot.services.ports import Clock, MeetingProvider, Notifier
 from bot.services.ports import UnitOfWorkFactory as UnitOfWorkFactoryPort
 from bot.settings import Settings
 from storage.db import create_engine, create_session_factory
@@ -25,28 +31,48 @@ from storage.unit_of_work import UnitOfWorkFactory
 
 @dataclass
 class Wiring:
-    """What a process runs on; `close()` releases it (the database connections)."""
+    """What a process runs on; `close()` releases it (database connections, the connector's session)."""
 
     settings: Settings
     services: Services
     engine: AsyncEngine
     # The concrete factory behind services.uow; Bot Framework state shares its sessions (storage.bot_state).
     uow: UnitOfWorkFactory
+    _closers: list[ReusingAuthentication] = field(default_factory=list)
 
     async def close(self) -> None:
+        for auth in self._closers:
+            await auth.connector_session.close()
         await self.engine.dispose()
 
 
-def build_services(settings: Settings, *, agency: Agency | None = None, clock: Clock | None = None) -> Wiring:
-    """Everything the services need, built from the settings; `agency` and `clock` replace the defaults."""
+def build_services(
+    settings: Settings,
+    *,
+    agency: Agency | None = None,
+    clock: Clock | None = None,
+    notifier: Notifier | None = None,
+    meetings: MeetingProvider | None = None,
+) -> Wiring:
+    """Everything the services need, built from the settings; the keyword arguments replace the defaults."""
     agency = agency or load_agency(settings.agency)
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
     uow = UnitOfWorkFactory(create_session_factory(engine))
-    services = assemble_services(agency, uow, clock)
-    return Wiring(settings=settings, services=services, engine=engine, uow=uow)
+    closers: list[ReusingAuthentication] = []
+    if notifier is None:
+        # Proactive messages decide their own retries (bot.proactive): no retry inside the HTTP pipeline.
+        auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)),
+                                     retry=RetryPolicy(attempts=1))
+        closers.append(auth)
+        notifier = TeamsNotifier(auth, app_id=settings.app_id,
+                                 limiter=RateLimiter(tenant_per_second=settings.tenant_messages_per_second))
+    services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings)
+    return Wiring(settings=settings, services=services, engine=engine, uow=uow, _closers=closers)
 
 
-def assemble_services(agency: Agency, uow: UnitOfWorkFactoryPort, clock: Clock) -> Services:
+def assemble_services(agency: Agency, uow: UnitOfWorkFactoryPort, clock: Clock, *, notifier: Notifier | None = None,
+                      meetings: MeetingProvider | None = None) -> Services:
     """The services over a given unit of work and clock (tests hand in their own)."""
-    return Services(agency=agency, uow=uow, clock=clock, audit=AuditTrail(agency.id, clock), slots=SlotEngine(agency))
+    return Services(agency=agency, uow=uow, clock=clock, audit=AuditTrail(agency.id, clock), slots=SlotEngine(agency),
+                    notifier=notifier, meetings=meetings)

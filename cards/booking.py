@@ -143,11 +143,11 @@ def _facts(rows: Sequence[tuple[str, str]]) -> dict[str, Any]:
     return {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in rows]}
 
 
-def _subtle(text: str, **style: Any) -> dict[str, Any]:
+def subtle(text: str, **style: Any) -> dict[str, Any]:
     return text_block(text, isSubtle=True, spacing="small", **style)
 
 
-def _duration_text(language: str, minutes: int) -> str:
+def duration_text(language: str, minutes: int) -> str:
     """A cut-off as people say it: "2 heures", "24 Stunden", "90 minutes"."""
     if minutes % 60 == 0:
         hours = minutes // 60
@@ -248,7 +248,7 @@ def build_day_card(
     """One page of the next days with free times, with "more days" and, past the first page, "earlier days"."""
     body: list[dict[str, Any]] = [
         heading(t(language, "booking.day.title")),
-        _subtle(_context_line(agency, language, mode, subject_id, office_id)),
+        subtle(_context_line(agency, language, mode, subject_id, office_id)),
     ]
     day_buttons = [
         execute_action(format_day_short(day, language, country=agency.country), Verb.BOOK_DAY,
@@ -285,7 +285,7 @@ def build_slot_card(
     """The free start times of one day: buttons when few, else a drop-down list and one button."""
     body: list[dict[str, Any]] = [
         heading(t(language, "booking.slot.title", day=format_date(day, language, country=agency.country))),
-        _subtle(t(language, "booking.slot.intro", minutes=duration_minutes)),
+        subtle(t(language, "booking.slot.intro", minutes=duration_minutes)),
     ]
     times = [(format_time(to_local(slot.start, agency.zone), language, country=agency.country),
               slot.start.isoformat()) for slot in slots]
@@ -330,7 +330,7 @@ def build_personal_data_card(
     if errors:
         body.append(text_block(t(language, "booking.details.errors"), color="attention", weight="bolder"))
     elif prefilled_from_saved:
-        body.append(_subtle(t(language, "booking.details.saved_note")))
+        body.append(subtle(t(language, "booking.details.saved_note")))
     for field in agency.personal_data_fields:
         hint_params = {"example": _phone_example(agency.country)} if field is PersonalField.PHONE else {}
         element: dict[str, Any] = {
@@ -352,7 +352,7 @@ def build_personal_data_card(
         error = errors.get(field.value)
         if error:
             body.append(text_block(t(language, error), color="attention", size="small", spacing="none"))
-    body.append(_subtle(t(language, "booking.details.privacy"), size="small"))
+    body.append(subtle(t(language, "booking.details.privacy"), size="small"))
     actions = [execute_action(t(language, "booking.common.continue"), Verb.BOOK_PERSONAL_DATA, style="positive")]
     return adaptive_card(language, body, actions)
 
@@ -381,7 +381,7 @@ def _personal_facts(agency: Agency, language: str, personal: Mapping[PersonalFie
     return _facts(rows)
 
 
-def _appointment_facts(
+def appointment_facts(
     agency: Agency,
     language: str,
     *,
@@ -428,7 +428,7 @@ def build_summary_card(
     if previous_start is not None:
         body.append(text_block(t(language, "booking.summary.previous",
                                  when=when_text(agency, language, previous_start)), isSubtle=True))
-    body.append(_appointment_facts(agency, language, mode=mode, subject_id=subject_id, office_id=office_id,
+    body.append(appointment_facts(agency, language, mode=mode, subject_id=subject_id, office_id=office_id,
                                    start=start, end=end, interview_language=interview_language))
     if personal:
         body.append(text_block(t(language, "booking.summary.details"), weight="bolder", spacing="medium"))
@@ -478,7 +478,7 @@ def office_hours_lines(agency: Agency, office_id: str, language: str) -> list[st
     return lines
 
 
-def _appointment_actions(language: str, appointment_id: str, *, changeable: bool) -> list[dict[str, Any]]:
+def appointment_actions(language: str, appointment_id: str, *, changeable: bool) -> list[dict[str, Any]]:
     actions = [execute_action(t(language, "booking.list.reschedule"), Verb.APPT_RESCHEDULE,
                               {"appointment_id": appointment_id}),
                execute_action(t(language, "booking.list.cancel"), Verb.APPT_CANCEL,
@@ -486,15 +486,21 @@ def _appointment_actions(language: str, appointment_id: str, *, changeable: bool
     return actions if changeable else []
 
 
-def _video_guide(agency: Agency, language: str, appointment: AppointmentLike) -> list[dict[str, Any]]:
+def video_guide(agency: Agency, language: str, appointment: AppointmentLike, *, meetings: bool) -> list[dict[str, Any]]:
+    """The join link (or when it comes), how to join from a computer or a phone, what to prepare, the rules.
+
+    `meetings`: whether this installation creates Teams meetings (Microsoft Graph configured)."""
     body: list[dict[str, Any]] = []
     if appointment.join_url:
         body.append(text_block(t(language, "booking.confirmation.link_ready"), spacing="medium"))
         body.append({"type": "ActionSet", "actions": [{
             "type": "Action.OpenUrl", "title": t(language, "booking.confirmation.join"), "url": appointment.join_url,
         }]})
+    elif meetings:
+        body.append(text_block(t(language, "booking.confirmation.link_pending"), spacing="medium"))
     else:
-        body.append(text_block(t(language, "booking.confirmation.link_later"), spacing="medium"))
+        # Said plainly: in local mode (no Microsoft Graph) no meeting exists, so no link will come.
+        body.append(text_block(t(language, "booking.confirmation.link_local_mode"), spacing="medium"))
     body += [
         text_block(t(language, "booking.confirmation.access_heading"), weight="bolder", spacing="medium"),
         text_block(f"- {t(language, 'booking.confirmation.access_computer')}\n"
@@ -523,7 +529,8 @@ def _video_guide(agency: Agency, language: str, appointment: AppointmentLike) ->
     return body
 
 
-def _office_guide(agency: Agency, language: str, appointment: AppointmentLike) -> list[dict[str, Any]]:
+def office_guide(agency: Agency, language: str, appointment: AppointmentLike) -> list[dict[str, Any]]:
+    """The office's opening hours and what to bring."""
     office = agency.office(appointment.office_id) if appointment.office_id else None
     body: list[dict[str, Any]] = []
     if office is not None:
@@ -554,33 +561,47 @@ def build_confirmation_card(
     title_key: str = "booking.confirmation.title",
     changeable: bool = True,
     calendar_file: bool = False,
+    reminders: Sequence[datetime] = (),
+    meetings: bool = False,
 ) -> dict[str, Any]:
     """The booked appointment and what happens next: the link, how to join, what to prepare, the rules.
 
     `title_key`: booked, moved, or plain details. `calendar_file`: a calendar file follows this card.
+    `reminders`: when reminders will come in this chat (as planned). `meetings`: see `video_guide`.
     """
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": "good", "items": [heading(f"✓ {t(language, title_key)}")]}
         if title_key != "booking.confirmation.title_details" else heading(t(language, title_key)),
-        _appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
-                           office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
-                           interview_language=appointment.interview_language),
+        appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
+                          office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
+                          interview_language=appointment.interview_language),
     ]
     if appointment.counselor_name:
-        body.append(_subtle(t(language, "booking.confirmation.counselor",
-                              name=escape_markdown(appointment.counselor_name))))
+        body.append(subtle(t(language, "booking.confirmation.counselor",
+                             name=escape_markdown(appointment.counselor_name))))
+    if reminders:
+        body.append(text_block(t(language, "booking.confirmation.reminders_planned",
+                                 times=reminder_times_text(agency, language, reminders)), spacing="medium"))
     if Mode(appointment.mode) is Mode.VIDEO:
-        body += _video_guide(agency, language, appointment)
+        body += video_guide(agency, language, appointment, meetings=meetings)
     else:
-        body += _office_guide(agency, language, appointment)
+        body += office_guide(agency, language, appointment)
     if calendar_file:
-        body.append(_subtle(t(language, "booking.confirmation.calendar_note")))
+        body.append(subtle(t(language, "booking.confirmation.calendar_note")))
     if changeable:
-        body.append(_subtle(t(language, "booking.confirmation.change_until",
-                              duration=_duration_text(language, agency.booking.cancellation_cutoff_minutes))))
+        body.append(subtle(t(language, "booking.confirmation.change_until",
+                             duration=duration_text(language, agency.booking.cancellation_cutoff_minutes))))
     actions = [execute_action(t(language, "booking.list.title_button"), Verb.MENU_MY_APPOINTMENTS)]
-    actions += _appointment_actions(language, appointment.id, changeable=changeable)
+    actions += appointment_actions(language, appointment.id, changeable=changeable)
     return adaptive_card(language, body, actions)
+
+
+def reminder_times_text(agency: Agency, language: str, moments: Sequence[datetime]) -> str:
+    """"Tuesday 3 December at 10:00 and Wednesday 4 December at 09:00", in the agency's time zone."""
+    texts = [when_text(agency, language, moment) for moment in moments]
+    if len(texts) == 1:
+        return texts[0]
+    return t(language, "booking.confirmation.and_list", first=", ".join(texts[:-1]), last=texts[-1])
 
 
 # --- Existing appointments ---------------------------------------------------------------------------
@@ -589,7 +610,7 @@ def build_confirmation_card(
 def _appointment_summary(agency: Agency, language: str, appointment: AppointmentLike) -> list[dict[str, Any]]:
     return [
         text_block(when_text(agency, language, appointment.starts_at), weight="bolder"),
-        _subtle(_context_line(agency, language, appointment.mode, appointment.subject_id, appointment.office_id)),
+        subtle(_context_line(agency, language, appointment.mode, appointment.subject_id, appointment.office_id)),
     ]
 
 
@@ -611,9 +632,9 @@ def build_appointments_card(
         items = _appointment_summary(agency, language, appointment)
         actions = [execute_action(t(language, "booking.list.details"), Verb.APPT_DETAILS,
                                   {"appointment_id": appointment.id})]
-        actions += _appointment_actions(language, appointment.id, changeable=appointment.id in changeable)
+        actions += appointment_actions(language, appointment.id, changeable=appointment.id in changeable)
         if appointment.id not in changeable:
-            items.append(_subtle(t(language, "booking.list.too_late"), size="small"))
+            items.append(subtle(t(language, "booking.list.too_late"), size="small"))
         items.append({"type": "ActionSet", "actions": actions})
         body.append({"type": "Container", "separator": True, "spacing": "medium", "items": items})
     limit = agency.booking.max_upcoming_per_citizen
@@ -679,7 +700,7 @@ def build_cutoff_card(agency: Agency, language: str, appointment: AppointmentLik
         heading(t(language, "booking.cutoff.title")),
         *_appointment_summary(agency, language, appointment),
         text_block(t(language, "booking.cutoff.text",
-                     duration=_duration_text(language, agency.booking.cancellation_cutoff_minutes)),
+                     duration=duration_text(language, agency.booking.cancellation_cutoff_minutes)),
                    spacing="medium"),
         contact_facts(agency, language),
     ]

@@ -44,6 +44,8 @@ class Verb(StrEnum):
     APPT_CANCEL = "appt_cancel"
     APPT_CANCEL_CONFIRM = "appt_cancel_confirm"
     APPT_KEEP = "appt_keep"
+    # "I have a technical problem" on a video appointment's reminder (the citizen's side).
+    APPT_TECHNICAL_PROBLEM = "appt_technical_problem"
     # The answer to the calendar file's Teams file consent card, routed like a card action.
     APPT_CALENDAR_FILE = "appt_calendar_file"
     # Privacy rights.

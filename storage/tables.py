@@ -73,6 +73,8 @@ citizens = Table(
     _when("created_at"),
     _when("last_seen_at"),
     _when("erased_at", nullable=True),
+    # Teams refused a message (403 MessageWritesBlocked): cleared when they write to the bot again.
+    _when("unreachable_since", nullable=True),
     UniqueConstraint("agency_id", "tenant_id", "aad_object_id", name="uq_citizen_identity"),
 )
 
@@ -156,6 +158,8 @@ scheduled_jobs = Table(
     _when("locked_until", nullable=True),
     Column("last_error", Text),
     _when("created_at"),
+    Column("outcome", String(32)),
+    _when("finished_at", nullable=True),
     Index("ix_job_due", "status", "run_at"),
 )
 

@@ -15,6 +15,7 @@ statement but a SELECT raises ReadOnlyViolation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,8 +40,10 @@ class UnitOfWork:
     audit: AuditRepository
     privacy: PrivacyRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False,
+                 on_due_jobs: Callable[[], None] | None = None) -> None:
         self._session_factory = session_factory
+        self._on_due_jobs = on_due_jobs
         self._session: AsyncSession | None = None
         self.read_only = read_only
         # SQLite: every writing transaction takes the write lock (BEGIN IMMEDIATE); this process's
@@ -90,6 +93,10 @@ class UnitOfWork:
         if self.read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()
+        if self.jobs.due_now_added:
+            self.jobs.due_now_added = False
+            if self._on_due_jobs is not None:
+                self._on_due_jobs()  # a runner of this process starts on it at once
 
     async def rollback(self) -> None:
         await self.session.rollback()
@@ -104,9 +111,11 @@ class UnitOfWorkFactory:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self.session_factory = session_factory
         self._read_session_factory: async_sessionmaker[AsyncSession] | None = None
+        # Called after a commit that added a job due now (bot.jobs: the in-process wake-up).
+        self.on_due_jobs: Callable[[], None] | None = None
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, on_due_jobs=self.on_due_jobs)
 
     def read(self) -> UnitOfWork:
         """A unit of work for a use case that only reads."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from bot.settings import PROJECT_ROOT, Settings
 from tests.harness import FakeConnector, RunningBot, TeamsUser, start_bot
 
 pytest_plugins = ["tests.fixtures.database"]
+
+# A bot under test runs no job runner of its own: the tests of the runner drive one with their clock,
+# and the others must not see a retention run or a reminder appear beside what they check.
+os.environ["GUICHET_JOBS"] = "off"
 
 AGENCIES = PROJECT_ROOT / "deployment" / "agencies"
 

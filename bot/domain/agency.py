@@ -185,6 +185,10 @@ class Agency(_Model):
     counselors: list[Counselor] = Field(min_length=1)
     booking: BookingRules = BookingRules()
     reminder_offsets_minutes: list[Annotated[int, Field(gt=0)]] = [1440, 60]
+    # A reminder more than this late (an outage) is dropped rather than sent late.
+    reminder_late_tolerance_minutes: Annotated[int, Field(gt=0)] = 30
+    # The retention run happens once a day at this local hour.
+    retention_hour: Annotated[int, Field(ge=0, le=23)] = 3
     counselor_prompt_minutes: Annotated[int, Field(gt=0)] = 5
     no_show_minutes: Annotated[int, Field(gt=0)] = 10
     agency_wait_commitment_minutes: Annotated[int, Field(ge=0)] = 10

@@ -6,16 +6,20 @@ lease and last error (an error class name). Storage maps `Job` onto the `schedul
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 
 class JobKind(StrEnum):
     REMINDER = "reminder"
     COUNSELOR_PROMPT = "counselor_prompt"
     NO_SHOW_CHECK = "no_show_check"
+    # Periodic: the agency's retention run, once a day at a local hour.
+    RETENTION = "retention"
 
 
 class JobStatus(StrEnum):
@@ -50,3 +54,40 @@ class Job:
     attempts: int = 0
     locked_until: datetime | None = None
     last_error: str | None = None
+    # What the run came to ("sent", "dropped_late", "skipped_opt_out"...), once finished.
+    outcome: str | None = None
+    finished_at: datetime | None = None
+
+
+# Retries: the first after about FIRST_RETRY, each next one twice as late, never more than MAX_RETRY.
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY = timedelta(hours=1)
+MAX_ATTEMPTS = 8
+
+
+def retry_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta:
+    """How long to wait before attempt `attempts + 1`: exponential backoff with "equal jitter" (half
+    fixed, half random), so that jobs failing together (a connector outage) do not retry together."""
+    exponential = min(MAX_RETRY, FIRST_RETRY * (2 ** max(0, attempts - 1)))
+    jitter = (rng or random).uniform(0.5, 1.0)
+    return exponential * jitter
+
+
+def next_daily_run(zone: ZoneInfo, hour: int, after: datetime) -> datetime:
+    """The first moment strictly after `after` when the local clock of `zone` reads `hour`:00 (UTC).
+
+    On the spring change day a missing hour (02:00 in Brussels) becomes the first valid moment after
+    the gap (03:00); on the autumn day a repeated hour runs once, at its first occurrence.
+    """
+    local_day = after.astimezone(zone).date()
+    for offset in range(3):
+        candidate = _local_moment(zone, local_day + timedelta(days=offset), hour)
+        if candidate > after:
+            return candidate
+    raise AssertionError("a local hour occurs at least once in three days")  # pragma: no cover
+
+
+def _local_moment(zone: ZoneInfo, day: date, hour: int) -> datetime:
+    # fold=0 (the default) reads a wall time in the spring gap with the offset before the change,
+    # which lands on the gap's end, and a repeated autumn time at its first occurrence.
+    return datetime.combine(day, time(hour), tzinfo=zone).astimezone(ZoneInfo("UTC"))

@@ -51,6 +51,8 @@ class Citizen:
     processing_restricted: bool = False
     reminders_opt_out: bool = False
     erased_at: datetime | None = None
+    # Teams refused a message: the person blocked or removed the bot (cleared when they write again).
+    unreachable_since: datetime | None = None
 
     @property
     def wants_reminders(self) -> bool:

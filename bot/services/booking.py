@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from bot.domain.agency import Mode, PersonalField, Subject
+from bot.domain.agency import Agency, Mode, PersonalField, Subject
 from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
@@ -35,7 +35,7 @@ from bot.domain.slots import BusyIndex, Slot, SlotTaken, claim_steps, epoch_us, 
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.container import Services
-from bot.services.ports import UnitOfWork
+from bot.services.ports import AppointmentRow, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class BookingService:
         """Booked appointments not yet over, soonest first."""
         async with self._services.uow.read() as uow:
             rows = await uow.appointments.upcoming_views_for_citizen(citizen_id, self._clock.now())
-        return [self._view(row) for row in rows]
+        return [appointment_view(self._agency, row) for row in rows]
 
     async def get_own(self, citizen_id: str, appointment_id: object) -> AppointmentView | None:
         """The citizen's appointment (any status); None for another person's id or anything malformed."""
@@ -227,7 +227,7 @@ class BookingService:
             return None
         async with self._services.uow.read() as uow:
             row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
-        return self._view(row) if row is not None else None
+        return appointment_view(self._agency, row) if row is not None else None
 
     # -- changing -------------------------------------------------------------------------
 
@@ -289,7 +289,7 @@ class BookingService:
             for existing in upcoming:
                 if (existing.starts_at == start and existing.subject_id == target.subject.id
                         and existing.mode == target.mode and existing.office_id == target.office_id):
-                    return Booked(self._view(existing))
+                    return Booked(appointment_view(self._agency, existing))
             if not has_room_for_another(len(upcoming), self._rules):
                 return Refused(TOO_MANY_UPCOMING)
 
@@ -340,7 +340,7 @@ class BookingService:
             if target is None:
                 return Refused(NOT_BOOKABLE)
             if start == row.starts_at and target.office_id == row.office_id:
-                return Booked(self._view(row))
+                return Booked(appointment_view(self._agency, row))
             if self._find_slot(target, start, now, _EMPTY, language=None) is None:
                 return Refused(INVALID_SLOT)
 
@@ -378,7 +378,7 @@ class BookingService:
             )
             await uow.commit()
         log.info("reschedule: appointment %s moved", row.id)
-        return Booked(self._view(row))
+        return Booked(appointment_view(self._agency, row))
 
     async def cancel(
         self, *, citizen_id: str, appointment_id: object, reason_note: str | None = None
@@ -398,7 +398,7 @@ class BookingService:
                                               payload={"reason": CancelReason.CITIZEN})
             await uow.commit()
         log.info("cancel: appointment %s cancelled by the citizen", row.id)
-        return Cancelled(self._view(row))
+        return Cancelled(appointment_view(self._agency, row))
 
     def can_cancel(self, appointment: AppointmentView) -> bool:
         """Whether the chat may still cancel or move it (booked, and before the cut-off)."""
@@ -549,17 +549,6 @@ class BookingService:
             jobs.append(NewJob(str(job.kind), job.run_at, payload, f"{key}:r{revision}"))
         await uow.jobs.schedule_many(jobs, appointment_id=appointment_id, now=now)
 
-    def _view(self, row: Any) -> AppointmentView:
-        """The view of an Appointment, or of an AppointmentRow."""
-        counselor = self._agency.counselor(row.counselor_id)
-        return AppointmentView(
-            id=row.id, mode=Mode(row.mode), subject_id=row.subject_id, office_id=row.office_id,
-            starts_at=row.starts_at, ends_at=row.ends_at, status=row.status,
-            interview_language=row.interview_language, join_url=row.join_url,
-            counselor_name=counselor.display_name if counselor is not None else None,
-            cancel_reason=row.cancel_reason, updated_at=row.updated_at,
-        )
-
     def _local_today(self, now: datetime) -> date:
         return now.astimezone(self._agency.zone).date()
 
@@ -583,3 +572,15 @@ def _is_appointment_id(value: object) -> bool:
 
 def _is_aware(value: object) -> bool:
     return isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None
+
+
+def appointment_view(agency: Agency, row: Appointment | AppointmentRow) -> AppointmentView:
+    """What the cards show of an appointment (an entity, or a row read without one)."""
+    counselor = agency.counselor(row.counselor_id)
+    return AppointmentView(
+        id=row.id, mode=Mode(row.mode), subject_id=row.subject_id, office_id=row.office_id,
+        starts_at=row.starts_at, ends_at=row.ends_at, status=row.status,
+        interview_language=row.interview_language, join_url=row.join_url,
+        counselor_name=counselor.display_name if counselor is not None else None,
+        cancel_reason=row.cancel_reason, updated_at=row.updated_at,
+    )

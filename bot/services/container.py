@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bot.domain.agency import Agency
 from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail
-from bot.services.ports import Clock, UnitOfWorkFactory
+from bot.services.ports import Clock, MeetingProvider, Notifier, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -17,3 +17,7 @@ class Services:
     clock: Clock
     audit: AuditTrail
     slots: SlotEngine
+    # Writes to stored Teams conversations (reminders, counselor prompts); None where nothing is sent.
+    notifier: Notifier | None = None
+    # Creates the Teams meetings of video appointments; None in local mode (Microsoft Graph not configured).
+    meetings: MeetingProvider | None = None

@@ -24,7 +24,7 @@ from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 __all__ = [
     "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
     "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository", "Meeting",
-    "MeetingProvider", "MeetingRequest", "Notifier", "OutgoingMessage", "RecipientUnreachable",
+    "MeetingProvider", "MeetingRequest", "MessageRejected", "Notifier", "OutgoingMessage", "RecipientUnreachable",
     "SendFailed", "SlotClaimRepository", "UnitOfWork", "UnitOfWorkFactory",
 ]
 
@@ -52,6 +52,8 @@ class CitizenRepository(Protocol):
 
     async def set_flags(self, citizen_id: str, *, processing_restricted: bool | None = None,
                         reminders_opt_out: bool | None = None) -> None: ...
+
+    async def mark_unreachable(self, citizen_id: str, now: datetime) -> None: ...
 
     async def inactive_since(self, agency_id: str, cutoff: datetime, limit: int = 500) -> list[Citizen]: ...
 
@@ -144,9 +146,16 @@ class JobRepository(Protocol):
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Job]: ...
 
-    async def mark_done(self, job_id: int) -> bool: ...
+    async def mark_done(self, job_id: int, *, outcome: str = "done", now: datetime | None = None) -> bool: ...
 
-    async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None) -> bool: ...
+    async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None, *,
+                          now: datetime | None = None) -> bool: ...
+
+    async def retry(self, job_id: int, now: datetime) -> bool: ...
+
+    async def listing(self, *, status: str | None = None, kind: str | None = None, limit: int = 100) -> list[Job]: ...
+
+    async def outcome_counts(self, *, kind: str | None = None) -> dict[tuple[str, str | None], int]: ...
 
     async def cancel_for_appointment(self, appointment_id: str) -> int: ...
 
@@ -251,6 +260,10 @@ class SendFailed(Exception):
     def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class MessageRejected(Exception):
+    """The connector refused the message itself (a 4xx other than throttling or a blocked person)."""
 
 
 class RecipientUnreachable(Exception):

@@ -110,6 +110,7 @@ class CitizenRepository:
         if locale is not None:
             citizen.locale = locale
         citizen.last_seen_at = now
+        citizen.unreachable_since = None
         await self._session.flush()
         return citizen
 
@@ -160,6 +161,14 @@ class CitizenRepository:
                 update(Citizen).where(_CITIZENS.c.id == citizen_id).values(**values), execution_options=_FETCH
             )
 
+    async def mark_unreachable(self, citizen_id: str, now: datetime) -> None:
+        """Teams refused to deliver to them (they blocked or removed the bot)."""
+        await self._session.execute(
+            update(Citizen).where(_CITIZENS.c.id == citizen_id, _CITIZENS.c.unreachable_since.is_(None))
+            .values(unreachable_since=now),
+            execution_options=_FETCH,
+        )
+
     async def inactive_since(self, agency_id: str, cutoff: datetime, limit: int = 500) -> list[Citizen]:
         """Citizens not seen since `cutoff` and not yet erased (retention candidates)."""
         c = _CITIZENS.c
@@ -186,7 +195,8 @@ def _upsert_identity() -> Executable:
         f"VALUES ({', '.join(f':{name}' for name in given)}, :no, :no) "
         "ON CONFLICT (agency_id, tenant_id, aad_object_id) DO UPDATE SET "
         + ", ".join(f"{name} = coalesce(excluded.{name}, citizens.{name})" for name in kept)
-        + ", last_seen_at = excluded.last_seen_at "
+        # Writing to the bot again makes a person reachable again (see Citizen.unreachable_since).
+        + ", last_seen_at = excluded.last_seen_at, unreachable_since = NULL "
         f"RETURNING {', '.join(column.name for column in _CITIZENS.columns)}"
     ).bindparams(
         *(bindparam(name, type_=_CITIZENS.c[name].type) for name in given),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.jobs import Job, JobStatus, NewJob
@@ -21,11 +21,26 @@ _INSERT_JOBS = RowsInserts(
 )
 
 
+# PostgreSQL tells listening runners (bot.jobs.wakeup) at commit that a job is due now.
+NOTIFY_CHANNEL = "guichet_jobs"
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+# A job due within this much of being added wakes the runners; later ones wait for a poll.
+WAKE_HORIZON = timedelta(seconds=5)
+
+
 class JobRepository:
     """Durable jobs. A claimed job is 'running' under a lease; an expired lease makes it claimable again."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # Whether this transaction added a job due now (the unit of work wakes the runner on commit).
+        self.due_now_added = False
+
+    async def _added(self, run_at: datetime, now: datetime) -> None:
+        if run_at <= now + WAKE_HORIZON and not self.due_now_added:
+            self.due_now_added = True
+            if is_postgres(self._session):
+                await self._session.execute(_NOTIFY)
 
     async def schedule_many(self, jobs: Sequence[NewJob], *, appointment_id: str | None, now: datetime) -> None:
         """Add pending jobs in one statement, as `schedule` does one by one; a job whose dedupe key
@@ -37,6 +52,7 @@ class JobRepository:
             _INSERT_JOBS.parameters(jobs, {"appointment_id": appointment_id, "status": JobStatus.PENDING.value,
                                            "attempts": 0, "created_at": now}),
         )
+        await self._added(min(job.run_at for job in jobs), now)
 
     async def schedule(
         self,
@@ -53,6 +69,7 @@ class JobRepository:
         Put in the key whatever makes two jobs different (e.g. the appointment's start time), so a
         moved appointment gets new reminders instead of the already-sent ones.
         """
+        now = now or datetime.now(UTC)
         values = {
             "kind": kind,
             "run_at": run_at,
@@ -61,8 +78,9 @@ class JobRepository:
             "appointment_id": appointment_id,
             "status": JobStatus.PENDING.value,
             "attempts": 0,
-            "created_at": now or datetime.now(UTC),
+            "created_at": now,
         }
+        await self._added(run_at, now)
         if dedupe_key is None:
             result = await self._session.execute(insert(_JOBS).values(**values).returning(_J.id))
             return int(result.scalar_one())
@@ -113,20 +131,22 @@ class JobRepository:
         )
         return sorted(result.all(), key=lambda job: (job.run_at, job.id))
 
-    async def mark_done(self, job_id: int) -> bool:
+    async def mark_done(self, job_id: int, *, outcome: str = "done", now: datetime | None = None) -> bool:
+        """A running job finished (`outcome` says how); False if it was not running any more."""
         result = await self._session.execute(
             update(Job)
             .where(_J.id == job_id, _J.status == JobStatus.RUNNING.value)
-            .values(status=JobStatus.DONE.value, locked_until=None),
+            .values(status=JobStatus.DONE.value, locked_until=None, outcome=outcome[:32], finished_at=now),
             execution_options=NO_SYNC,
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None) -> bool:
+    async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None, *,
+                          now: datetime | None = None) -> bool:
         """Back to pending at `retry_at`, or failed for good when retry_at is None."""
         values: dict[str, Any] = {"locked_until": None, "last_error": error[:2000]}
         if retry_at is None:
-            values["status"] = JobStatus.FAILED.value
+            values.update(status=JobStatus.FAILED.value, outcome="failed", finished_at=now)
         else:
             values.update(status=JobStatus.PENDING.value, run_at=retry_at)
         result = await self._session.execute(
@@ -134,6 +154,33 @@ class JobRepository:
             execution_options=NO_SYNC,
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def retry(self, job_id: int, now: datetime) -> bool:
+        """An operator's retry of a failed job: pending again now, with a fresh count of attempts."""
+        result = await self._session.execute(
+            update(Job)
+            .where(_J.id == job_id, _J.status == JobStatus.FAILED.value)
+            .values(status=JobStatus.PENDING.value, run_at=now, attempts=0, outcome=None, finished_at=None),
+            execution_options=NO_SYNC,
+        )
+        await self._added(now, now)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def listing(self, *, status: str | None = None, kind: str | None = None, limit: int = 100) -> list[Job]:
+        """Jobs for an operator, newest due first."""
+        statement = select(Job)
+        if status is not None:
+            statement = statement.where(_J.status == status)
+        if kind is not None:
+            statement = statement.where(_J.kind == kind)
+        return list(await self._session.scalars(statement.order_by(_J.run_at.desc(), _J.id.desc()).limit(limit)))
+
+    async def outcome_counts(self, *, kind: str | None = None) -> dict[tuple[str, str | None], int]:
+        """How many jobs stand in each (status, outcome)."""
+        statement = select(_J.status, _J.outcome, func.count()).group_by(_J.status, _J.outcome)
+        if kind is not None:
+            statement = statement.where(_J.kind == kind)
+        return {(status, outcome): count for status, outcome, count in await self._session.execute(statement)}
 
     async def cancel_for_appointment(self, appointment_id: str) -> int:
         """Cancel the appointment's jobs that have not started; returns how many."""

@@ -1,6 +1,6 @@
 """Initial schema: citizens, counselors, consents, appointments, slot claims, jobs, audit, bot state.
 
-Written by hand to match storage/models.py; tests/storage/test_migrations.py compares the two.
+Written by hand to match what is now storage/tables.py; tests/storage/test_migrations.py compares them.
 On PostgreSQL an exclusion constraint also forbids overlapping booked appointments of one
 counselor, beside the slot claims that do the same job on every backend.
 

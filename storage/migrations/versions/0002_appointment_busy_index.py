@@ -1,7 +1,7 @@
 """Index for the busy-time searches of a booking: booked appointments of an agency by start time.
 
 Every search for free days and times, and every booking, reads an agency's booked appointments
-over a time window (storage.repositories: busy search, counselor load); without this index each of
+over a time window (storage.repositories.appointments: busy search, counselor load); without this index each of
 them scanned the whole appointments table.
 
 Revision ID: 0002

@@ -1,0 +1,36 @@
+"""The reminder job: checks the reminder is still wanted and on time, sends the card, records it."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from bot.domain.booking_rules import can_change
+from bot.domain.jobs import Job
+from bot.jobs.runner import Failed, Finished, Result
+from bot.services.container import Services
+from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
+from bot.services.reminders import ReminderService
+from cards.reminders import build_reminder_card
+
+
+class ReminderJob:
+    def __init__(self, services: Services, notifier: Notifier, *, meetings: bool) -> None:
+        self._services = services
+        self._reminders = ReminderService(services)
+        self._notifier = notifier
+        self._meetings = meetings
+
+    async def __call__(self, job: Job) -> Result:
+        due = await self._reminders.due(job)
+        if isinstance(due, str):
+            return Finished(due)
+        agency = self._services.agency
+        changeable = can_change(due.appointment.starts_at, self._services.clock.now(), agency.booking)
+        card = build_reminder_card(agency, due.language, due.appointment, offset_minutes=due.offset_minutes,
+                                   changeable=changeable, meetings=self._meetings)
+        try:
+            await self._notifier.send(due.reference, OutgoingMessage(card=card))
+        except RecipientUnreachable as error:
+            return Failed(f"RecipientUnreachable: {error}"[:200],
+                          record=partial(self._reminders.record_unreachable, citizen_id=due.citizen_id))
+        return Finished("sent", record=partial(self._reminders.record_sent, reminder=due))

@@ -1,0 +1,64 @@
+"""The reminder a citizen gets in their chat before an appointment.
+
+The appointment (when, what, where or how), the join link when it exists, the access guide and the
+checklist, then what they can do: reschedule or cancel while the chat still may, and for a video
+interview, say they have a technical problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain.agency import Agency, Mode
+from bot.i18n import t
+from cards.booking import (
+    AppointmentLike,
+    appointment_actions,
+    appointment_facts,
+    duration_text,
+    office_guide,
+    subtle,
+    video_guide,
+)
+from cards.document import escape_markdown
+from cards.elements import adaptive_card, heading
+from cards.verbs import Verb, execute_action
+
+
+def build_reminder_card(
+    agency: Agency,
+    language: str,
+    appointment: AppointmentLike,
+    *,
+    offset_minutes: int | None,
+    changeable: bool,
+    meetings: bool,
+) -> dict[str, Any]:
+    """`offset_minutes`: how long before the start this reminder was planned (the title says "tomorrow"
+    for a day or more, "in 1 hour" otherwise). `changeable`: before the agency's change cut-off."""
+    if offset_minutes is not None and offset_minutes >= 1440:
+        title = t(language, "reminders.title_day")
+    elif offset_minutes is not None:
+        title = t(language, "reminders.title_soon", duration=duration_text(language, offset_minutes))
+    else:
+        title = t(language, "reminders.title")
+    body: list[dict[str, Any]] = [
+        {"type": "Container", "style": "accent", "items": [heading(f"🔔 {title}")]},
+        appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
+                          office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
+                          interview_language=appointment.interview_language),
+    ]
+    if appointment.counselor_name:
+        body.append(subtle(t(language, "booking.confirmation.counselor",
+                             name=escape_markdown(appointment.counselor_name))))
+    video = Mode(appointment.mode) is Mode.VIDEO
+    body += video_guide(agency, language, appointment, meetings=meetings) if video \
+        else office_guide(agency, language, appointment)
+    if not changeable:
+        body.append(subtle(t(language, "reminders.too_late_to_change", phone=agency.contact.phone)))
+    body.append(subtle(t(language, "reminders.stop_hint"), size="small"))
+    actions = appointment_actions(language, appointment.id, changeable=changeable)
+    if video:
+        actions.append(execute_action(t(language, "reminders.technical_problem"), Verb.APPT_TECHNICAL_PROBLEM,
+                                      {"appointment_id": appointment.id}))
+    return adaptive_card(language, body, actions or None)
