@@ -31,6 +31,7 @@ from bot.domain.booking_rules import (
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import NewJob
 from bot.domain.personal_data import validate_personal_data
+from bot.domain.reminders import reminder_times
 from bot.domain.slots import BusyIndex, Slot, SlotTaken, claim_steps, epoch_us, ordered_by_load
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_appointment
@@ -90,6 +91,8 @@ class AppointmentView:
 @dataclass(frozen=True)
 class Booked:
     appointment: AppointmentView
+    # When the reminders of this booking will come (UTC, as planned); empty when none will.
+    reminders: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,7 @@ class BookingService:
             if booked is None:
                 return SlotGone(await self._alternatives(uow, target, start, now, interview_language, None))
 
-            reminders = not (flags.reminders_opt_out or flags.processing_restricted)
+            reminders = flags.wants_reminders
             await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0)
             payload = {"mode": str(target.mode), "subject": target.subject.id, "office": target.office_id,
                        "start": start.isoformat(), "counselor": booked_with}
@@ -318,7 +321,7 @@ class BookingService:
                                               citizen_id=citizen_id, appointment_id=booked.id, payload=payload)
             await uow.commit()
         log.info("booking: appointment %s booked with counselor %s", booked.id, booked_with)
-        return Booked(booked)
+        return Booked(booked, tuple(reminder_times(self._agency, start, now, allowed=reminders)))
 
     async def reschedule(
         self, *, citizen_id: str, appointment_id: object, start: datetime, office_id: str | None = None
@@ -378,7 +381,8 @@ class BookingService:
             )
             await uow.commit()
         log.info("reschedule: appointment %s moved", row.id)
-        return Booked(appointment_view(self._agency, row))
+        return Booked(appointment_view(self._agency, row),
+                      tuple(reminder_times(self._agency, start, now, allowed=reminders)))
 
     async def cancel(
         self, *, citizen_id: str, appointment_id: object, reason_note: str | None = None

@@ -63,10 +63,12 @@ class ReminderService:
             return Skip.OPTED_OUT
         if citizen.unreachable_since is not None:
             return Skip.UNREACHABLE
-        tolerance = timedelta(minutes=self._agency.reminder_late_tolerance_minutes)
-        if reminder_is_late(due_at=job.run_at, starts_at=appointment.starts_at, now=now, tolerance=tolerance):
-            return Skip.LATE
         offset = job.payload.get("offset_minutes")
+        # Its planned moment: a retry moves the job's own due time, not the reminder's.
+        due_at = appointment.starts_at - timedelta(minutes=offset) if isinstance(offset, int) else job.run_at
+        tolerance = timedelta(minutes=self._agency.reminder_late_tolerance_minutes)
+        if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=now, tolerance=tolerance):
+            return Skip.LATE
         return DueReminder(
             appointment=appointment_view(self._agency, appointment), citizen_id=citizen.id,
             reference=citizen.conversation_reference,
