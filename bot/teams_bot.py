@@ -137,6 +137,10 @@ class TeamsBot(TeamsActivityHandler):
         identity = identity_of(activity)
         locale = locale_of(activity)
         reference = serialize(TurnContext.get_conversation_reference(activity))
+        if identity.tenant_id and isinstance(reference.get("conversation"), dict):
+            # botbuilder drops conversation.tenantId; proactive messages (rate limits per tenant) and new
+            # conversations need it, so the stored reference carries it.
+            reference["conversation"]["tenantId"] = identity.tenant_id
         citizen_id, stored_locale = await self._people.touch(
             identity, conversation_reference=reference, locale=locale
         )
