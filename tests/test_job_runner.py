@@ -128,7 +128,9 @@ async def test_an_expired_lease_is_taken_over(uow_factory: UnitOfWorkFactory) ->
     assert job is not None and (job.status, job.attempts) == ("done", 2)
 
 
-async def test_a_handler_that_fails_is_retried_later_and_its_error_class_is_kept(uow_factory: UnitOfWorkFactory) -> None:
+async def test_a_handler_that_fails_is_retried_later_and_its_error_class_is_kept(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
     class Broken:
