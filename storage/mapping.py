@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import registry
 
-from bot.domain.appointment import Appointment
+from bot.domain.appointment import Appointment, AppointmentOutcome
 from bot.domain.audit import AuditEvent
 from bot.domain.consent import ConsentRecord
 from bot.domain.jobs import Job
@@ -48,6 +48,7 @@ def _map() -> None:
         (CounselorAccount, tables.counselors),
         (ConsentRecord, tables.consent_records),
         (Appointment, tables.appointments),
+        (AppointmentOutcome, tables.appointment_outcomes),
         (SlotClaim, tables.slot_claims),
         (Job, tables.scheduled_jobs),
         (AuditEvent, tables.audit_events),

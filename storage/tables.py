@@ -86,6 +86,7 @@ counselors = Table(
     Column("display_name", String(200), nullable=False),
     Column("conversation_reference", _JSON),
     Column("active", Boolean, nullable=False, default=True),
+    Column("locale", String(16)),
 )
 
 consent_records = Table(
@@ -142,6 +143,21 @@ slot_claims = Table(
     Column("counselor_id", String(64), primary_key=True),
     Column("step_start", UTCDateTime(), primary_key=True),
     Column("appointment_id", ForeignKey("appointments.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
+# What happened at an appointment, reported by the counselor, the citizen or the bot (bot.domain.appointment).
+appointment_outcomes = Table(
+    "appointment_outcomes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("appointment_id", ForeignKey("appointments.id", ondelete="CASCADE"), nullable=False),
+    Column("agency_id", String(64), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("reason", String(32)),
+    Column("actor", String(64), nullable=False),
+    _when("occurred_at"),
+    Index("ix_outcome_appointment", "appointment_id", "id"),
+    Index("ix_outcome_agency_time", "agency_id", "occurred_at"),
 )
 
 scheduled_jobs = Table(

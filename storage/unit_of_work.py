@@ -27,6 +27,7 @@ from storage.repositories.citizens import CitizenRepository
 from storage.repositories.consents import ConsentRepository
 from storage.repositories.counselors import CounselorRepository
 from storage.repositories.jobs import JobRepository
+from storage.repositories.outcomes import OutcomeRepository
 from storage.repositories.privacy import PrivacyRepository
 
 
@@ -39,6 +40,7 @@ class UnitOfWork:
     jobs: JobRepository
     audit: AuditRepository
     privacy: PrivacyRepository
+    outcomes: OutcomeRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False,
                  on_due_jobs: Callable[[], None] | None = None) -> None:
@@ -71,6 +73,7 @@ class UnitOfWork:
         self.jobs = JobRepository(session)
         self.audit = AuditRepository(session)
         self.privacy = PrivacyRepository(session)
+        self.outcomes = OutcomeRepository(session)
         return self
 
     async def __aexit__(

@@ -78,6 +78,10 @@ Localized = dict[str, str]
 """Text per language code; must cover every language of the agency."""
 
 
+_DEFAULT_IDENTITY_FIELDS = (PersonalField.FIRST_NAME, PersonalField.LAST_NAME, PersonalField.BIRTH_DATE,
+                            PersonalField.NATIONAL_REGISTER_NUMBER, PersonalField.CLIENT_NUMBER)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -130,6 +134,21 @@ class Counselor(_Model):
     offices: list[str]
     modes: list[Mode]
     email: str | None = None
+
+
+class Supervisor(_Model):
+    """Staff who may act on any counselor's appointment and see the agency's day and statistics."""
+
+    id: str = Field(description="Entra (Azure AD) object id")
+    display_name: str
+
+
+class FallbackChannel(_Model):
+    """A Teams channel of the agency where the bot posts what it could not deliver to a counselor."""
+
+    conversation_id: str = Field(description="the channel's id, 19:...@thread.tacv2")
+    service_url: str = Field(pattern=r"^https?://", description="the Bot Connector's regional address")
+    tenant_id: str
 
 
 class BookingRules(_Model):
@@ -193,6 +212,11 @@ class Agency(_Model):
     no_show_minutes: Annotated[int, Field(gt=0)] = 10
     agency_wait_commitment_minutes: Annotated[int, Field(ge=0)] = 10
     personal_data_fields: list[PersonalField] = Field(min_length=1)
+    # What the counselor's prompt shows to check the citizen's identity (masked where sensitive);
+    # by default the names, birth date and identity or client number among the fields collected.
+    identity_check_fields: list[PersonalField] | None = None
+    supervisors: list[Supervisor] = []
+    fallback_channel: FallbackChannel | None = None
     retention: Retention = Retention()
     documents: list[Document] = Field(min_length=2)
 
@@ -243,6 +267,12 @@ class Agency(_Model):
             for office in counselor.offices:
                 if office not in office_ids:
                     problems.append(f"counselors[{i}].offices: unknown office {office!r}")
+        for field_name in self.identity_check_fields or []:
+            if field_name not in self.personal_data_fields:
+                problems.append(f"identity_check_fields: {field_name.value} is not collected (personal_data_fields)")
+        staff = [c.id for c in self.counselors] + [s.id for s in self.supervisors]
+        if len(set(staff)) != len(staff):
+            problems.append("supervisors: an id appears twice among counselors and supervisors")
         for i, subject in enumerate(self.subjects):
             if not set(subject.modes) <= set(self.modes):
                 problems.append(f"subjects[{i}].modes: {subject.modes} not all offered by the agency")
@@ -298,6 +328,24 @@ class Agency(_Model):
 
     def counselor(self, counselor_id: str) -> Counselor | None:
         return next((c for c in self.counselors if c.id == counselor_id), None)
+
+    @property
+    def identity_fields(self) -> list[PersonalField]:
+        if self.identity_check_fields is not None:
+            return list(self.identity_check_fields)
+        return [field for field in _DEFAULT_IDENTITY_FIELDS if field in self.personal_data_fields]
+
+    def supervisor(self, supervisor_id: str) -> Supervisor | None:
+        return next((s for s in self.supervisors if s.id == supervisor_id), None)
+
+    def is_staff(self, object_id: str | None) -> bool:
+        """Whether this Entra object id is a counselor or a supervisor of the agency."""
+        return object_id is not None and (self.counselor(object_id) is not None
+                                          or self.supervisor(object_id) is not None)
+
+    def may_act_for(self, object_id: str | None, counselor_id: str) -> bool:
+        """Whether this person may report on an appointment of `counselor_id`: that counselor or a supervisor."""
+        return object_id is not None and (object_id == counselor_id or self.supervisor(object_id) is not None)
 
     def current_document(self, kind: DocumentKind) -> Document:
         """The newest published version of a document (by publication date, then version)."""

@@ -7,7 +7,7 @@ named by their internal pseudonymous id (None once the appointment is anonymised
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -85,3 +85,75 @@ class Appointment:
 
     def is_active(self, now: datetime) -> bool:
         return is_active(self.status, self.ends_at, now)
+
+
+class Outcome(StrEnum):
+    """What happened at an appointment, as the counselor (or the citizen) reports it; kept per appointment
+    (bot.domain.appointment.AppointmentOutcome) so the statistics can count each kind per week."""
+
+    IDENTITY_VERIFIED = "identity_verified"
+    IDENTITY_NOT_VERIFIED = "identity_not_verified"
+    # The counselor says the citizen is not there yet, before the no-show delay has run out.
+    ABSENT_REPORTED = "absent_reported"
+    # Confirmed after the delay: the appointment is cancelled for that reason.
+    NO_SHOW = "no_show"
+    # The answer to "is the client still absent?": they came after all.
+    CLIENT_JOINED = "client_joined"
+    TECHNICAL_PROBLEM = "technical_problem"
+    # The citizen waited past the agency's commitment without anyone joining.
+    AGENCY_LATE = "agency_late"
+    # The slot ended and nothing was reported.
+    NO_OUTCOME = "no_outcome"
+
+
+class NotVerifiedReason(StrEnum):
+    CAMERA_OFF = "camera_off"
+    DOCUMENT_MISMATCH = "document_mismatch"
+    REFUSED = "refused"
+
+
+# Outcomes that settle an appointment at once, and the status each gives it.
+FINAL_STATUS: dict[Outcome, AppointmentStatus] = {
+    Outcome.IDENTITY_VERIFIED: AppointmentStatus.ATTENDED,
+    Outcome.IDENTITY_NOT_VERIFIED: AppointmentStatus.NOT_VERIFIED,
+    Outcome.NO_SHOW: AppointmentStatus.NO_SHOW,
+    Outcome.NO_OUTCOME: AppointmentStatus.NO_OUTCOME,
+}
+# Outcomes that say the citizen is there (no no-show question after them).
+PRESENCE = frozenset({Outcome.IDENTITY_VERIFIED, Outcome.IDENTITY_NOT_VERIFIED, Outcome.CLIENT_JOINED})
+
+
+def no_show_reached(starts_at: datetime, now: datetime, no_show_minutes: int) -> bool:
+    """Whether the agency's no-show delay after the start has run out."""
+    return now >= starts_at + timedelta(minutes=no_show_minutes)
+
+
+def agency_late(starts_at: datetime, now: datetime, commitment_minutes: int) -> bool:
+    """Whether nobody joining is now past what the agency commits to (its counselor within N minutes)."""
+    return now >= starts_at + timedelta(minutes=commitment_minutes)
+
+
+def closing_status(reported: set[Outcome]) -> AppointmentStatus:
+    """The status of an appointment still booked when its slot has ended.
+
+    A technical problem or an agency that did not come leaves it as a technical problem (the citizen was
+    offered new times); otherwise nothing was reported, which is counted apart from no-shows.
+    """
+    if reported & {Outcome.TECHNICAL_PROBLEM, Outcome.AGENCY_LATE}:
+        return AppointmentStatus.TECHNICAL_PROBLEM
+    if Outcome.IDENTITY_VERIFIED in reported or Outcome.CLIENT_JOINED in reported:
+        return AppointmentStatus.ATTENDED
+    return AppointmentStatus.NO_OUTCOME
+
+
+@dataclass(eq=False)
+class AppointmentOutcome:
+    """One reported outcome: what, why (for some), who (actor) and when. Storage maps it."""
+
+    appointment_id: str
+    agency_id: str
+    outcome: str  # Outcome
+    actor: str  # counselor:<id> | citizen:<pseudonym> | system
+    occurred_at: datetime
+    reason: str | None = None
+    id: int | None = None

@@ -39,6 +39,12 @@ class EventType(StrEnum):
     IDENTITY_CHECKED = "appointment.identity_checked"
     NO_SHOW = "appointment.no_show"
     TECHNICAL_PROBLEM = "appointment.technical_problem"
+    # Other outcomes (absent reported, client joined, agency late, nothing reported by the slot's end).
+    OUTCOME_REPORTED = "appointment.outcome"
+    # Someone pressed a counselor action on an appointment that is not theirs: refused, nothing changed.
+    ACTION_REFUSED = "appointment.action_refused"
+    # After a technical problem or an absent agency, a new time replaced the appointment.
+    REBOOKED = "appointment.rebooked"
     DATA_EXPORTED = "privacy.exported"
     DATA_RECTIFIED = "privacy.rectified"
     DATA_ERASED = "privacy.erased"

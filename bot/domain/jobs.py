@@ -20,6 +20,12 @@ class JobKind(StrEnum):
     NO_SHOW_CHECK = "no_show_check"
     # Periodic: the agency's retention run, once a day at a local hour.
     RETENTION = "retention"
+    # Periodic: appointments whose slot ended while still booked get their final status.
+    CLOSE_ENDED = "close_ended"
+    # A message to the citizen about their appointment (no-show, identity not verified, technical problem).
+    CITIZEN_NOTICE = "citizen_notice"
+    # A message to the counselor and the agency's fallback channel (the citizen waits, a meeting failed).
+    STAFF_ALERT = "staff_alert"
 
 
 class JobStatus(StrEnum):

@@ -80,3 +80,5 @@ class CounselorAccount:
     display_name: str
     conversation_reference: dict[str, Any] | None = None
     active: bool = True
+    # The Teams locale of their chat with the bot, for the prompts it sends them.
+    locale: str | None = None

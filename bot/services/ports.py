@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
-from bot.domain.appointment import Appointment
+from bot.domain.appointment import Appointment, AppointmentOutcome
 from bot.domain.audit import AuditEvent, ChainHead
 from bot.domain.clock import Clock
 from bot.domain.consent import ConsentRecord, LatestConsentRecord
@@ -24,8 +24,8 @@ from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 __all__ = [
     "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
     "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository", "Meeting",
-    "MeetingProvider", "MeetingRequest", "MessageRejected", "Notifier", "OutgoingMessage", "RecipientUnreachable",
-    "SendFailed", "SlotClaimRepository", "UnitOfWork", "UnitOfWorkFactory",
+    "MeetingProvider", "MeetingRequest", "MessageRejected", "Notifier", "OutcomeRepository", "OutgoingMessage",
+    "RecipientUnreachable", "SendFailed", "SlotClaimRepository", "UnitOfWork", "UnitOfWorkFactory",
 ]
 
 
@@ -65,7 +65,8 @@ class CounselorRepository(Protocol):
 
     async def upsert(self, counselor_id: str, agency_id: str, display_name: str, *, active: bool = True) -> None: ...
 
-    async def set_conversation_reference(self, counselor_id: str, reference: dict[str, Any]) -> None: ...
+    async def set_conversation_reference(self, counselor_id: str, reference: dict[str, Any],
+                                         locale: str | None = None) -> None: ...
 
 
 class ConsentRepository(Protocol):
@@ -132,6 +133,13 @@ class AppointmentRepository(Protocol):
     ) -> dict[str, int]: ...
 
     async def not_anonymised_before(self, agency_id: str, cutoff: datetime, limit: int = 500) -> list[Appointment]: ...
+
+    async def booked_ending_before(self, agency_id: str, cutoff: datetime, limit: int = 500) -> list[Appointment]: ...
+
+    async def of_counselors_between(self, agency_id: str, start: datetime, end: datetime,
+                                    counselor_ids: Sequence[str] | None = None) -> list[Appointment]: ...
+
+    async def get_for_update(self, appointment_id: str) -> Appointment | None: ...
 
 
 class SlotClaimRepository(Protocol):
@@ -210,6 +218,15 @@ class ErasureRepository(Protocol):
     async def delete_erased_shells(self, agency_id: str) -> int: ...
 
 
+class OutcomeRepository(Protocol):
+    async def add(self, *, appointment_id: str, agency_id: str, outcome: str, actor: str, occurred_at: datetime,
+                  reason: str | None = None) -> None: ...
+
+    async def for_appointment(self, appointment_id: str) -> list[AppointmentOutcome]: ...
+
+    async def between(self, agency_id: str, start: datetime, end: datetime) -> list[tuple[str, datetime]]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: `async with factory() as uow: ...; await uow.commit()`; leaving without commit
     rolls back. Entities read inside stay readable after the block."""
@@ -222,6 +239,7 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     audit: AuditRepository
     privacy: ErasureRepository
+    outcomes: OutcomeRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

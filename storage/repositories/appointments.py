@@ -269,6 +269,19 @@ class AppointmentRepository:
         )
         return list(await self._session.scalars(statement))
 
+    async def of_counselors_between(self, agency_id: str, start: datetime, end: datetime,
+                                    counselor_ids: Sequence[str] | None = None) -> list[Appointment]:
+        """Appointments starting in [start, end) of these counselors (all when None), any status, by time."""
+        statement = select(Appointment).where(_A.agency_id == agency_id, _A.starts_at >= start, _A.starts_at < end)
+        if counselor_ids is not None:
+            statement = statement.where(_A.counselor_id.in_(list(counselor_ids)))
+        return list(await self._session.scalars(statement.order_by(_A.starts_at, _A.counselor_id)))
+
+    async def get_for_update(self, appointment_id: str) -> Appointment | None:
+        """The appointment, locked until commit (PostgreSQL): reports on it queue up."""
+        statement = select(Appointment).where(_A.id == appointment_id).with_for_update()
+        return (await self._session.scalars(statement, execution_options={"populate_existing": True})).first()
+
     async def not_anonymised_before(self, agency_id: str, cutoff: datetime, limit: int = 500) -> list[Appointment]:
         """Finished appointments older than `cutoff` still holding links to a person (retention)."""
         statement = (

@@ -38,8 +38,13 @@ class CounselorRepository:
         )
         await self._session.execute(statement)
 
-    async def set_conversation_reference(self, counselor_id: str, reference: dict[str, Any]) -> None:
+    async def set_conversation_reference(self, counselor_id: str, reference: dict[str, Any],
+                                         locale: str | None = None) -> None:
+        """Where the bot reaches them (their personal chat), and its language when known."""
+        values: dict[str, Any] = {"conversation_reference": reference}
+        if locale is not None:
+            values["locale"] = locale
         await self._session.execute(
-            update(CounselorAccount).where(_COUNSELORS.c.id == counselor_id).values(conversation_reference=reference),
+            update(CounselorAccount).where(_COUNSELORS.c.id == counselor_id).values(**values),
             execution_options={"synchronize_session": "fetch"},
         )
