@@ -30,6 +30,9 @@ class Intent(StrEnum):
     STOP = "stop"
     START_OVER = "start_over"
     HELLO = "hello"
+    # The agency's staff.
+    MY_DAY = "my_day"
+    STATISTICS = "statistics"
 
 
 

@@ -2,7 +2,7 @@
 
 The appointment (when, what, where or how), the join link when it exists, the access guide and the
 checklist, then what they can do: reschedule or cancel while the chat still may, and for a video
-interview, say they have a technical problem.
+interview, say they have a technical problem or that nobody from the agency has joined.
 """
 
 from __future__ import annotations
@@ -60,5 +60,8 @@ def build_reminder_card(
     actions = appointment_actions(language, appointment.id, changeable=changeable)
     if video:
         actions.append(execute_action(t(language, "reminders.technical_problem"), Verb.APPT_TECHNICAL_PROBLEM,
+                                      {"appointment_id": appointment.id}))
+        # Pressed before the agency's commitment has run out, it says how long that is.
+        actions.append(execute_action(t(language, "reminders.nobody_joined"), Verb.APPT_NOBODY_JOINED,
                                       {"appointment_id": appointment.id}))
     return adaptive_card(language, body, actions or None)

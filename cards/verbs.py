@@ -59,6 +59,15 @@ class Verb(StrEnum):
     PRIVACY_REMINDERS = "privacy_reminders"
     # The answer to the export's Teams file consent card (accept or decline), routed like a card action.
     PRIVACY_EXPORT_FILE = "privacy_export_file"
+    # A new time after a technical problem or an absent agency (the data names the appointment and the time).
+    APPT_REBOOK = "appt_rebook"
+    # "Nobody has joined yet" on a video appointment's reminder.
+    APPT_NOBODY_JOINED = "appt_nobody_joined"
+    # The agency's staff: an outcome from a prompt or the no-show question, their day, the statistics.
+    STAFF_OUTCOME = "staff_outcome"
+    STAFF_MY_DAY = "staff_my_day"
+    STAFF_STATISTICS = "staff_statistics"
+    STAFF_HELP = "staff_help"
     # Verbs added later go in the block of their feature, so one enum routes every card action.
 
 
