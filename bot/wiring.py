@@ -22,7 +22,7 @@ from bot.proactive import TeamsNotifier
 from bot.rate_limit import RateLimiter
 from bot.services.audit import AuditTrail
 from bot.services.container import Services
-from bot.services.ports import Clock, MeetingProvider, Notifier
+from bot.services.ports import AppInstaller, Clock, MeetingProvider, Notifier
 from bot.services.ports import UnitOfWorkFactory as UnitOfWorkFactoryPort
 from bot.settings import Settings
 from storage.db import create_engine, create_session_factory
@@ -53,6 +53,7 @@ def build_services(
     clock: Clock | None = None,
     notifier: Notifier | None = None,
     meetings: MeetingProvider | None = None,
+    installer: AppInstaller | None = None,
 ) -> Wiring:
     """Everything the services need, built from the settings; the keyword arguments replace the defaults."""
     agency = agency or load_agency(settings.agency)
@@ -67,12 +68,12 @@ def build_services(
         closers.append(auth)
         notifier = TeamsNotifier(auth, app_id=settings.app_id,
                                  limiter=RateLimiter(tenant_per_second=settings.tenant_messages_per_second))
-    services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings)
+    services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings, installer=installer)
     return Wiring(settings=settings, services=services, engine=engine, uow=uow, _closers=closers)
 
 
 def assemble_services(agency: Agency, uow: UnitOfWorkFactoryPort, clock: Clock, *, notifier: Notifier | None = None,
-                      meetings: MeetingProvider | None = None) -> Services:
+                      meetings: MeetingProvider | None = None, installer: AppInstaller | None = None) -> Services:
     """The services over a given unit of work and clock (tests hand in their own)."""
     return Services(agency=agency, uow=uow, clock=clock, audit=AuditTrail(agency.id, clock), slots=SlotEngine(agency),
-                    notifier=notifier, meetings=meetings)
+                    notifier=notifier, meetings=meetings, installer=installer)

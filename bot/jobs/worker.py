@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Mapping
 from functools import partial
 
 from bot.domain.jobs import JobKind
+from bot.jobs.closing import CloseEndedJob, ensure_closing_planned
 from bot.jobs.lock import RunnerLock
+from bot.jobs.notices import CitizenNoticeJob
 from bot.jobs.reminders import ReminderJob
 from bot.jobs.retention import RetentionJob, ensure_retention_planned
 from bot.jobs.runner import JobHandler, JobRunner, RunnerSettings, WakeSignal
+from bot.jobs.staff import CounselorPromptJob, NoShowCheckJob, StaffAlertJob
 from bot.jobs.wakeup import PostgresWakeup
 from bot.services.container import Services
 from bot.wiring import Wiring
@@ -26,11 +29,24 @@ STOP_GRACE_SECONDS = 10.0
 
 def job_handlers(services: Services) -> Mapping[str, JobHandler]:
     """One handler per job kind."""
-    handlers: dict[str, JobHandler] = {str(JobKind.RETENTION): RetentionJob(services)}
-    if services.notifier is not None:
-        handlers[str(JobKind.REMINDER)] = ReminderJob(services, services.notifier,
-                                                      meetings=services.meetings is not None)
+    handlers: dict[str, JobHandler] = {str(JobKind.RETENTION): RetentionJob(services),
+                                       str(JobKind.CLOSE_ENDED): CloseEndedJob(services)}
+    notifier = services.notifier
+    if notifier is not None:
+        handlers.update({
+            str(JobKind.REMINDER): ReminderJob(services, notifier, meetings=services.meetings is not None),
+            str(JobKind.COUNSELOR_PROMPT): CounselorPromptJob(services, notifier),
+            str(JobKind.NO_SHOW_CHECK): NoShowCheckJob(services, notifier),
+            str(JobKind.CITIZEN_NOTICE): CitizenNoticeJob(services, notifier),
+            str(JobKind.STAFF_ALERT): StaffAlertJob(services, notifier),
+        })
     return handlers
+
+
+async def plan_periodic_jobs(services: Services) -> None:
+    """At start-up (every instance; idempotent): the next retention run and the next closing of slots."""
+    await ensure_retention_planned(services)
+    await ensure_closing_planned(services)
 
 
 def build_runner(wiring: Wiring) -> JobRunner:
@@ -57,7 +73,7 @@ async def running_jobs(wiring: Wiring) -> AsyncIterator[JobRunner]:
     try:
         if wakeup is not None:
             wakeup.start()
-        task = asyncio.create_task(runner.serve(stop, first=partial(ensure_retention_planned, wiring.services)))
+        task = asyncio.create_task(runner.serve(stop, first=partial(plan_periodic_jobs, wiring.services)))
         try:
             yield runner
         finally:

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from bot.domain.agency import Agency, Mode, PersonalField, Subject
-from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason
+from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason, Outcome
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
@@ -403,6 +403,91 @@ class BookingService:
             await uow.commit()
         log.info("cancel: appointment %s cancelled by the citizen", row.id)
         return Cancelled(appointment_view(self._agency, row))
+
+    # -- after a technical problem or an absent agency -------------------------------------------------
+
+    async def rebook_offers(self, citizen_id: str, appointment_id: object, *, same: int = 3,
+                            others: int = 3) -> tuple[AppointmentView, list[SlotOffer], int] | None:
+        """New times for an appointment that could not take place: first up to `same` times when its own
+        counselor is free (they know the file), then up to `others` with anyone else. The appointment,
+        the offers, and how many of them are with the same counselor; None if it is not the citizen's."""
+        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+            return None
+        async with self._services.uow.read() as uow:
+            row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
+        if row is None:
+            return None
+        target = self._target(row.mode, row.subject_id, row.office_id if row.mode == Mode.OFFICE else None)
+        view = appointment_view(self._agency, row)
+        if target is None:
+            return view, [], 0
+        now = self._clock.now()
+        with_same: list[SlotOffer] = []
+        with_others: list[SlotOffer] = []
+        days = await self.days(mode=row.mode, subject_id=row.subject_id, office_id=target.search_office,
+                               language=row.interview_language, exclude_appointment_id=row.id)
+        async with self._services.uow.read() as uow:
+            for day in days:
+                busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), row)
+                for offer in self._offers(target, day, now, busy, row.interview_language):
+                    slot = self._find_slot(target, offer.start, now, busy, language=row.interview_language)
+                    if slot is None:
+                        continue
+                    if row.counselor_id in slot.counselor_ids and len(with_same) < same:
+                        with_same.append(offer)
+                    elif set(slot.counselor_ids) - {row.counselor_id} and len(with_others) < others:
+                        with_others.append(offer)
+                if len(with_same) >= same and len(with_others) >= others:
+                    break
+        return view, with_same + with_others, len(with_same)
+
+    async def rebook(self, *, citizen_id: str, appointment_id: object, start: datetime) -> Booked | SlotGone | Refused:
+        """Book `start` in place of an appointment that could not take place (a technical problem, an agency
+        that did not come): the same subject, mode and language, its counselor first. One transaction: the
+        new appointment is held before the old one is given up (and closed as a technical problem)."""
+        now = self._clock.now()
+        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+            return Refused(NOT_FOUND)
+        if not _is_aware(start):
+            return Refused(INVALID_SLOT)
+        start = start.astimezone(UTC)
+        async with self._services.uow() as uow:
+            row = await uow.appointments.get_own_for_update(str(appointment_id), citizen_id)
+            if row is None:
+                return Refused(NOT_FOUND)
+            reported = {outcome.outcome for outcome in await uow.outcomes.for_appointment(row.id)}
+            if row.status not in (AppointmentStatus.BOOKED, AppointmentStatus.TECHNICAL_PROBLEM) \
+                    or not reported & {Outcome.TECHNICAL_PROBLEM, Outcome.AGENCY_LATE}:
+                return Refused(NOT_ACTIVE)
+            target = self._target(row.mode, row.subject_id, row.office_id if row.mode == Mode.OFFICE else None)
+            if target is None or self._find_slot(target, start, now, _EMPTY, language=None) is None:
+                return Refused(INVALID_SLOT)
+            end = start + timedelta(minutes=target.subject.duration_minutes)
+            slot = await self._live_slot(uow, target, start, now, row.interview_language, exclude=row)
+            booked: AppointmentView | None = None
+            for counselor_id in counselor_preference(slot.counselor_ids if slot else (), keep=row.counselor_id):
+                try:
+                    booked = await self._insert(uow, citizen_id, counselor_id, target, start, end,
+                                                row.interview_language, now)
+                    break
+                except SlotTaken:
+                    log.info("rebook: counselor %s taken at %s, trying the next", counselor_id, start.isoformat())
+            if booked is None:
+                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row))
+            if row.status == AppointmentStatus.BOOKED:
+                row.status = AppointmentStatus.TECHNICAL_PROBLEM
+                row.updated_at = now
+                await uow.slot_claims.release(row.id)
+                await uow.jobs.cancel_for_appointment(row.id)
+            citizen = await uow.citizens.get(citizen_id)
+            reminders = citizen is not None and citizen.wants_reminders
+            await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0)
+            await self._services.audit.record(uow, EventType.REBOOKED, actor=citizen_actor(citizen_id),
+                                              citizen_id=citizen_id, appointment_id=booked.id,
+                                              payload={"replaces": row.id, "start": start.isoformat()})
+            await uow.commit()
+        log.info("rebook: appointment %s replaces %s", booked.id, row.id)
+        return Booked(booked, tuple(reminder_times(self._agency, start, now, allowed=reminders)))
 
     def can_cancel(self, appointment: AppointmentView) -> bool:
         """Whether the chat may still cancel or move it (booked, and before the cut-off)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bot.domain.agency import Agency
 from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail
-from bot.services.ports import Clock, MeetingProvider, Notifier, UnitOfWorkFactory
+from bot.services.ports import AppInstaller, Clock, MeetingProvider, Notifier, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -21,3 +21,5 @@ class Services:
     notifier: Notifier | None = None
     # Creates the Teams meetings of video appointments; None in local mode (Microsoft Graph not configured).
     meetings: MeetingProvider | None = None
+    # Installs the bot for a counselor it has no chat with yet; None when Graph is not configured for it.
+    installer: AppInstaller | None = None

@@ -22,7 +22,7 @@ from bot.domain.jobs import Job, NewJob
 from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 
 __all__ = [
-    "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
+    "AppInstaller", "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
     "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository", "Meeting",
     "MeetingProvider", "MeetingRequest", "MessageRejected", "Notifier", "OutcomeRepository", "OutgoingMessage",
     "RecipientUnreachable", "SendFailed", "SlotClaimRepository", "UnitOfWork", "UnitOfWorkFactory",
@@ -331,3 +331,11 @@ class MeetingProvider(Protocol):
         ...
 
     async def cancel(self, organizer_id: str, event_id: str, comment: str) -> None: ...
+
+
+class AppInstaller(Protocol):
+    """Installs the bot in a staff member's Teams (Graph), so the bot gets a chat with them."""
+
+    async def install_for(self, user_id: str) -> bool:
+        """Whether the app is (now, or already) installed for this Entra user."""
+        ...

@@ -16,11 +16,14 @@ from typing import Any
 
 from bot.domain.agency import PersonalField
 from bot.domain.appointment import AppointmentStatus, Outcome
+from bot.domain.audit import EventType
 from bot.domain.people import TeamsIdentity
 from bot.domain.personal_data import mask
 from bot.i18n import language_of
+from bot.services.audit import SYSTEM_ACTOR
 from bot.services.booking import AppointmentView, appointment_view
 from bot.services.container import Services
+from bot.services.ports import UnitOfWork
 
 # Shown in full on the prompt: the counselor compares them with the identity document.
 _SHOWN_IN_FULL = frozenset({PersonalField.FIRST_NAME, PersonalField.LAST_NAME, PersonalField.BIRTH_DATE})
@@ -134,6 +137,11 @@ class StaffService:
                         if part)
         return Prompt(appointment_view(self._agency, appointment), counselor, name, identity,
                       await self.chat(counselor.id))
+
+    async def record_prompted(self, uow: UnitOfWork, appointment_id: str) -> None:
+        """Inside the transaction that completes the prompt's job: its audit trace."""
+        await self._services.audit.record(uow, EventType.COUNSELOR_PROMPTED, actor=SYSTEM_ACTOR,
+                                          appointment_id=appointment_id, payload={})
 
     async def day(self, staff_id: str, day: date, *, days: int = 2) -> list[DayEntry]:
         """The appointments of `day` and the next (`days` in all): the counselor's own, or everyone's for a
