@@ -19,16 +19,18 @@ from botbuilder.schema import (
 from bot.activity_json import serialize
 from bot.adapter import Outbox
 from bot.domain.agency import Agency
+from bot.domain.people import TeamsIdentity
+from bot.services.staff import StaffMember
 from bot.turn import (
     TURN_INFO_KEY,
     CardAction,
-    TeamsIdentity,
     TurnInfo,
     card_action_of,
     identity_of,
     locale_of,
     pick_language,
 )
+from cards.staff import build_staff_welcome_card
 from cards.welcome import build_welcome_card
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 # Set in TurnInfo.extras by a dialog that erased the person: their conversation state is deleted at
 # the end of the turn instead of saved, and their cached identity forgotten (next turn starts afresh).
 FORGET_PERSON = "guichet.forget_person"
+
+
+class StaffDirectory(Protocol):
+    """Tells the agency's staff apart and remembers their chats (bot.services.staff.StaffService)."""
+
+    def member(self, object_id: str | None) -> StaffMember | None: ...
+
+    async def remember_chat(self, identity: TeamsIdentity, reference: dict[str, Any], locale: str | None) -> None: ...
 
 
 class PeopleDirectory(Protocol):
@@ -88,15 +98,22 @@ class TeamsBot(TeamsActivityHandler):
         conversation_state: ConversationState,
         dialog: Dialog,
         people: PeopleDirectory,
+        staff: StaffDirectory | None = None,
+        staff_dialog: Dialog | None = None,
     ) -> None:
         self._agency = agency
         self._conversation_state = conversation_state
         self._dialog = dialog
+        # Counselors and supervisors talk to their own root dialog (their day, their reports).
+        self._staff_dialog = staff_dialog
         # Built once: the SDK's DialogExtensions.run_dialog rebuilds a DialogSet and loads every
         # memory scope on each turn, which we do not use.
         self._dialogs = DialogSet(conversation_state.create_property("DialogState"))
         self._dialogs.add(dialog)
+        if staff_dialog is not None:
+            self._dialogs.add(staff_dialog)
         self._people = people
+        self._staff = staff
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         # Replies wait until the conversation state is saved (bot.adapter.Outbox): if the turn fails
@@ -141,6 +158,14 @@ class TeamsBot(TeamsActivityHandler):
             # botbuilder drops conversation.tenantId; proactive messages (rate limits per tenant) and new
             # conversations need it, so the stored reference carries it.
             reference["conversation"]["tenantId"] = identity.tenant_id
+        member = self._staff.member(identity.aad_object_id) if self._staff is not None else None
+        if member is not None:
+            # Staff are not citizens: no citizen record, their chat is kept for the prompts.
+            await self._staff.remember_chat(identity, reference, locale)  # type: ignore[union-attr]
+            turn_context.turn_state[TURN_INFO_KEY] = TurnInfo(
+                identity=identity, language=pick_language(locale, None, self._agency.default_language),
+                staff=member, action=card_action_of(activity))
+            return
         citizen_id, stored_locale = await self._people.touch(
             identity, conversation_reference=reference, locale=locale
         )
@@ -155,7 +180,12 @@ class TeamsBot(TeamsActivityHandler):
         dialog_context = await self._dialogs.create_context(turn_context)
         result = await dialog_context.continue_dialog()
         if result.status == DialogTurnStatus.Empty:
-            await dialog_context.begin_dialog(self._dialog.id)
+            await dialog_context.begin_dialog(self._root(turn_context).id)
+
+    def _root(self, turn_context: TurnContext) -> Dialog:
+        info = turn_context.turn_state.get(TURN_INFO_KEY)
+        staff = isinstance(info, TurnInfo) and info.staff is not None
+        return self._staff_dialog if staff and self._staff_dialog is not None else self._dialog
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         await self._run_dialog(turn_context)
@@ -210,4 +240,9 @@ class TeamsBot(TeamsActivityHandler):
 
     async def _welcome(self, turn_context: TurnContext) -> None:
         info: TurnInfo = turn_context.turn_state[TURN_INFO_KEY]
-        await turn_context.send_activity(card_message(build_welcome_card(self._agency, info.language)))
+        if info.staff is not None:
+            card = build_staff_welcome_card(info.language, name=info.staff.display_name,
+                                            supervisor=info.staff.supervisor)
+        else:
+            card = build_welcome_card(self._agency, info.language)
+        await turn_context.send_activity(card_message(card))

@@ -10,6 +10,7 @@ from botbuilder.schema import Activity, ActivityTypes
 
 from bot.domain.people import TeamsIdentity
 from bot.i18n import LANGUAGES, language_of
+from bot.services.staff import StaffMember
 
 TURN_INFO_KEY = "guichet.turn"
 
@@ -28,6 +29,8 @@ class TurnInfo:
     identity: TeamsIdentity
     language: str
     citizen_id: str | None = None
+    # Set when the person is one of the agency's counselors or supervisors (no citizen record then).
+    staff: StaffMember | None = None
     action: CardAction | None = None
     # A card to return in the invoke response, replacing the card whose button was pressed.
     refreshed_card: dict[str, Any] | None = None
