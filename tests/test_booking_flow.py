@@ -827,7 +827,7 @@ def test_office_hours_are_grouped_by_day(agency: Agency) -> None:
 
 
 def test_outside_teams_the_calendar_file_is_attached_directly() -> None:
-    from dialogs.booking import calendar_attachment
+    from dialogs.booking.calendar_file import calendar_attachment
     ics = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
     attachment = calendar_attachment("webchat", "nl", "a-1", ics)
     assert attachment.content_type == "text/calendar" and attachment.name == "afspraak.ics"

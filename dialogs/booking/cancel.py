@@ -1,0 +1,63 @@
+"""Cancelling an appointment: which one, the cut-off, confirmation with an optional reason, then cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botbuilder.dialogs import DialogContext, DialogTurnResult
+
+from bot.i18n import t
+from bot.services.booking import BookingService, Cancelled
+from bot.services.container import Services
+from cards.booking import CANCEL_NOTE_MAX_LENGTH, build_cancel_confirm_card, build_cancelled_card, build_cutoff_card
+from cards.verbs import Verb
+from dialogs.booking.flow import BookingFlow, mark_step
+
+
+class CancelDialog(BookingFlow):
+    """Which appointment → before the cut-off? → confirm with an optional reason → cancel."""
+
+    ID = "booking.cancel"
+
+    def __init__(self, services: Services, booking: BookingService) -> None:
+        super().__init__(self.ID, services, booking)
+        self._handlers["confirm"] = self._on_confirm
+
+    async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        appointment_id = await self._pick_or_single(dc, options, "cancel")
+        if appointment_id is None:
+            return await dc.end_dialog()
+        appointment = await self._own_active(dc, appointment_id)
+        if appointment is None:
+            return await dc.end_dialog()
+        language = self._info(dc).language
+        if not self._booking.can_cancel(appointment):
+            await self._send_card(dc, build_cutoff_card(self._agency, language, appointment))
+            return await dc.end_dialog()
+        self._state(dc)["appointment_id"] = appointment.id
+        card = build_cancel_confirm_card(self._agency, language, appointment)
+        return await self._ask(dc, "confirm", card, [Verb.APPT_CANCEL_CONFIRM, Verb.APPT_KEEP])
+
+    async def _on_confirm(self, dc: DialogContext, verb: str, data: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dc)
+        language = info.language
+        assert info.citizen_id is not None
+        via_invoke = info.action is not None and info.action.via_invoke
+        if verb == Verb.APPT_KEEP:
+            mark_step(dc.context, t(language, "booking.step.kept"))
+            if not via_invoke:
+                await self._say(dc, t(language, "booking.message.kept"))
+            return await dc.end_dialog()
+        reason = data.get("reason")
+        note = reason.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason, str) and reason.strip() else None
+        outcome = await self._booking.cancel(citizen_id=info.citizen_id,
+                                             appointment_id=self._state(dc)["appointment_id"], reason_note=note)
+        if isinstance(outcome, Cancelled):
+            card = build_cancelled_card(self._agency, language, outcome.appointment)
+            if via_invoke:
+                info.refreshed_card = card
+            else:
+                await self._send_card(dc, card)
+            return await dc.end_dialog(outcome.appointment.id)
+        await self._refused(dc, outcome)
+        return await dc.end_dialog()

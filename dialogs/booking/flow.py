@@ -1,0 +1,86 @@
+"""The base of the booking dialogs: the card flow plus what they ask of the booking service alike
+(the citizen's own upcoming appointment, which appointment a flow is about, why it was refused)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.dialogs import DialogContext
+
+from bot.domain.appointment import is_active
+from bot.i18n import t
+from bot.services.booking import AppointmentView, BookingService, Refused
+from bot.services.container import Services
+from bot.turn import turn_info
+from cards.booking import build_no_upcoming_card, build_pick_appointment_card, build_step_done_card
+from dialogs.card_flow import CardFlow
+
+log = logging.getLogger(__name__)
+
+
+def mark_step(context: TurnContext, text: str, *, done: bool = True) -> None:
+    """Replace the pressed card (Action.Execute) by what was chosen, so it cannot be used twice."""
+    info = turn_info(context)
+    if info.action is not None and info.action.via_invoke:
+        info.refreshed_card = build_step_done_card(info.language, text, done=done)
+
+
+def refusal_text(language: str, refused: Refused) -> str:
+    try:
+        return t(language, refused.reason, **refused.params)
+    except (KeyError, IndexError):
+        log.warning("booking: refusal %s has no message", refused.reason)
+        return t(language, "booking.message.refused")
+
+
+def not_found_text(language: str) -> str:
+    return t(language, "booking.message.not_found", command=t(language, "help.command.my_appointments"))
+
+
+class BookingFlow(CardFlow):
+    """A card flow over the booking service."""
+
+    def __init__(self, dialog_id: str, services: Services, booking: BookingService) -> None:
+        super().__init__(dialog_id, services)
+        self._booking = booking
+
+    async def _own_active(self, dc: DialogContext, appointment_id: object) -> AppointmentView | None:
+        """The citizen's own upcoming appointment, or None after telling them why not."""
+        info = self._info(dc)
+        assert info.citizen_id is not None
+        appointment = await self._booking.get_own(info.citizen_id, appointment_id)
+        if appointment is None:
+            # Someone else's id, a made-up one, or one erased since: the same answer for all three.
+            await self._say(dc, not_found_text(info.language))
+            return None
+        if not is_active(appointment.status, appointment.ends_at, self._now()):
+            await self._say(dc, t(info.language, "booking.message.not_active"))
+            return None
+        return appointment
+
+    async def _pick_or_single(self, dc: DialogContext, options: dict[str, Any], purpose: str) -> object | None:
+        """The appointment id the flow is about: given by the button, the only upcoming one, or None
+        after sending a card to pick one (or saying there is none)."""
+        if options.get("appointment_id") is not None:
+            return options["appointment_id"]
+        info = self._info(dc)
+        assert info.citizen_id is not None
+        upcoming = await self._booking.upcoming(info.citizen_id)
+        if not upcoming:
+            await self._send_card(dc, build_no_upcoming_card(info.language))
+            return None
+        if len(upcoming) == 1:
+            return upcoming[0].id
+        await self._send_card(dc, build_pick_appointment_card(self._agency, info.language, upcoming, purpose=purpose))
+        return None
+
+    async def _refused(self, dc: DialogContext, refused: Refused) -> None:
+        """Why it could not be done: in the pressed card (Action.Execute), else as a message."""
+        info = self._info(dc)
+        text = refusal_text(info.language, refused)
+        if info.action is not None and info.action.via_invoke:
+            mark_step(dc.context, text, done=False)
+        else:
+            await self._say(dc, text)
