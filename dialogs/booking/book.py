@@ -31,7 +31,6 @@ from cards.booking import (
     subjects_for,
 )
 from cards.verbs import Verb
-from dialogs.booking.flow import mark_step
 from dialogs.booking.time_choice import TimeChoice
 
 
@@ -79,7 +78,7 @@ class BookDialog(TimeChoice):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask(dc, "mode", build_mode_card(self._agency, language), [Verb.BOOK_MODE])
         self._state(dc)["mode"] = mode
-        mark_step(dc.context, t(language, "booking.step.mode", value=mode_name(language, mode)))
+        await self._mark(dc, t(language, "booking.step.mode", value=mode_name(language, mode)))
         return await self._after_mode(dc)
 
     async def _after_mode(self, dc: DialogContext) -> DialogTurnResult:
@@ -100,7 +99,7 @@ class BookDialog(TimeChoice):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask(dc, "office", build_office_card(self._agency, language), [Verb.BOOK_OFFICE])
         self._state(dc)["office"] = office.id
-        mark_step(dc.context, t(language, "booking.step.office", value=localized(self._agency, office.name, language)))
+        await self._mark(dc, t(language, "booking.step.office", value=localized(self._agency, office.name, language)))
         return await self._ask_subject(dc)
 
     async def _ask_subject(self, dc: DialogContext) -> DialogTurnResult:
@@ -122,7 +121,7 @@ class BookDialog(TimeChoice):
         state["subject"] = subject_id
         subject = self._agency.subject(subject_id)
         assert subject is not None
-        mark_step(dc.context, t(language, "booking.step.subject",
+        await self._mark(dc, t(language, "booking.step.subject",
                                 value=localized(self._agency, subject.name, language)))
         return await self._ask_day(dc, first_page=True)
 
@@ -170,12 +169,12 @@ class BookDialog(TimeChoice):
             # Shown again as typed, so only the wrong fields need retyping; nothing is stored.
             state["typed"] = {field.value: data[field.value][:300] for field in fields
                               if isinstance(data.get(field.value), str)}
-            mark_step(dc.context, t(language, "booking.step.details_to_correct"), done=False)
+            await self._mark(dc, t(language, "booking.step.details_to_correct"), done=False)
             return await self._ask_details(dc, {field.value: key for field, key in checked.errors.items()})
         state.pop("typed", None)
         state["personal"] = {field.value: value.isoformat() if isinstance(value, date) else value
                              for field, value in checked.values.items()}
-        mark_step(dc.context, t(language, "booking.step.details"))
+        await self._mark(dc, t(language, "booking.step.details"))
         return await self._ask_language(dc)
 
     async def _ask_language(self, dc: DialogContext) -> DialogTurnResult:
@@ -200,7 +199,7 @@ class BookDialog(TimeChoice):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask_language(dc)
         state["interview_language"] = chosen
-        mark_step(dc.context, t(language, "booking.step.language", value=interview_language_name(language, chosen)))
+        await self._mark(dc, t(language, "booking.step.language", value=interview_language_name(language, chosen)))
         return await self._ask_summary(dc)
 
     async def _summary_card(self, dc: DialogContext) -> dict[str, Any]:

@@ -9,9 +9,16 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 from bot.i18n import t
 from bot.services.booking import BookingService, Cancelled
 from bot.services.container import Services
-from cards.booking import CANCEL_NOTE_MAX_LENGTH, build_cancel_confirm_card, build_cancelled_card, build_cutoff_card
+from cards.booking import (
+    CANCEL_NOTE_MAX_LENGTH,
+    build_cancel_confirm_card,
+    build_cancelled_card,
+    build_cutoff_card,
+    build_step_done_card,
+)
 from cards.verbs import Verb
-from dialogs.booking.flow import BookingFlow, mark_step
+from dialogs.booking.flow import BookingFlow
+from dialogs.pressed_card import replace_pressed_card
 
 
 class CancelDialog(BookingFlow):
@@ -42,11 +49,9 @@ class CancelDialog(BookingFlow):
         info = self._info(dc)
         language = info.language
         assert info.citizen_id is not None
-        via_invoke = info.action is not None and info.action.via_invoke
         if verb == Verb.APPT_KEEP:
-            mark_step(dc.context, t(language, "booking.step.kept"))
-            if not via_invoke:
-                await self._say(dc, t(language, "booking.message.kept"))
+            await replace_pressed_card(dc.context, build_step_done_card(language, t(language, "booking.step.kept")),
+                                       else_send=t(language, "booking.message.kept"))
             return await dc.end_dialog()
         reason = data.get("reason")
         note = reason.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason, str) and reason.strip() else None
@@ -54,10 +59,7 @@ class CancelDialog(BookingFlow):
                                              appointment_id=self._state(dc)["appointment_id"], reason_note=note)
         if isinstance(outcome, Cancelled):
             card = build_cancelled_card(self._agency, language, outcome.appointment)
-            if via_invoke:
-                info.refreshed_card = card
-            else:
-                await self._send_card(dc, card)
+            await replace_pressed_card(dc.context, card, else_send=card)
             return await dc.end_dialog(outcome.appointment.id)
         await self._refused(dc, outcome)
         return await dc.end_dialog()

@@ -6,25 +6,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botbuilder.core import TurnContext
 from botbuilder.dialogs import DialogContext
 
 from bot.domain.appointment import is_active
 from bot.i18n import t
 from bot.services.booking import AppointmentView, BookingService, Refused
 from bot.services.container import Services
-from bot.turn import turn_info
 from cards.booking import build_no_upcoming_card, build_pick_appointment_card, build_step_done_card
 from dialogs.card_flow import CardFlow
+from dialogs.pressed_card import replace_pressed_card
 
 log = logging.getLogger(__name__)
-
-
-def mark_step(context: TurnContext, text: str, *, done: bool = True) -> None:
-    """Replace the pressed card (Action.Execute) by what was chosen, so it cannot be used twice."""
-    info = turn_info(context)
-    if info.action is not None and info.action.via_invoke:
-        info.refreshed_card = build_step_done_card(info.language, text, done=done)
 
 
 def refusal_text(language: str, refused: Refused) -> str:
@@ -76,11 +68,14 @@ class BookingFlow(CardFlow):
         await self._send_card(dc, build_pick_appointment_card(self._agency, info.language, upcoming, purpose=purpose))
         return None
 
+    async def _mark(self, dc: DialogContext, text: str, *, done: bool = True) -> None:
+        """What was chosen (or, `done` False, what went wrong) in place of the pressed step card, so it
+        cannot be used twice; nothing is sent for an Action.Submit."""
+        card = build_step_done_card(self._info(dc).language, text, done=done)
+        await replace_pressed_card(dc.context, card, else_send=None)
+
     async def _refused(self, dc: DialogContext, refused: Refused) -> None:
         """Why it could not be done: in the pressed card (Action.Execute), else as a message."""
-        info = self._info(dc)
-        text = refusal_text(info.language, refused)
-        if info.action is not None and info.action.via_invoke:
-            mark_step(dc.context, text, done=False)
-        else:
-            await self._say(dc, text)
+        language = self._info(dc).language
+        text = refusal_text(language, refused)
+        await replace_pressed_card(dc.context, build_step_done_card(language, text, done=False), else_send=text)

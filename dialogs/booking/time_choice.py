@@ -23,7 +23,7 @@ from cards.booking import (
 from cards.formatting import format_day_short, format_time, to_local
 from cards.verbs import Verb
 from dialogs.booking.calendar_file import calendar_attachment
-from dialogs.booking.flow import BookingFlow, mark_step
+from dialogs.booking.flow import BookingFlow
 
 
 class TimeChoice(BookingFlow):
@@ -85,14 +85,14 @@ class TimeChoice(BookingFlow):
                 pages.pop()
             elif data.get("page") == "next" and state.get("days"):
                 pages.append((date.fromisoformat(state["days"][-1]) + timedelta(days=1)).isoformat())
-            mark_step(dc.context, t(language, "booking.step.more_days"))
+            await self._mark(dc, t(language, "booking.step.more_days"))
             return await self._ask_day(dc)
         day = data.get("day")
         if not isinstance(day, str) or day not in state.get("days", []):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask_day(dc)
         state["day"] = day
-        mark_step(dc.context, t(language, "booking.step.day",
+        await self._mark(dc, t(language, "booking.step.day",
                             value=format_day_short(date.fromisoformat(day), language, country=self._agency.country)))
         return await self._ask_slot(dc)
 
@@ -132,12 +132,12 @@ class TimeChoice(BookingFlow):
         state = self._state(dc)
         language = self._info(dc).language
         if verb == Verb.BOOK_CHANGE:
-            mark_step(dc.context, t(language, "booking.step.change_day"))
+            await self._mark(dc, t(language, "booking.step.change_day"))
             return await self._ask_day(dc)
         if not self._take_offered(state, data.get("start")):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask_slot(dc)
-        mark_step(dc.context, t(language, "booking.step.slot", value=self._chosen_time_text(state, language)))
+        await self._mark(dc, t(language, "booking.step.slot", value=self._chosen_time_text(state, language)))
         return await self._after_slot(dc)
 
     async def _ask_summary(self, dc: DialogContext) -> DialogTurnResult:
@@ -148,9 +148,9 @@ class TimeChoice(BookingFlow):
         language = self._info(dc).language
         if verb == Verb.BOOK_CHANGE:
             if data.get("to") == "details":
-                mark_step(dc.context, t(language, "booking.step.change_details"))
+                await self._mark(dc, t(language, "booking.step.change_details"))
                 return await self._on_change_details(dc)
-            mark_step(dc.context, t(language, "booking.step.change_day"))
+            await self._mark(dc, t(language, "booking.step.change_day"))
             return await self._ask_day(dc, first_page=True)
         return await self._confirm(dc)
 
@@ -158,11 +158,11 @@ class TimeChoice(BookingFlow):
         language = self._info(dc).language
         outcome = await self._commit(dc)
         if isinstance(outcome, Booked):
-            mark_step(dc.context, t(language, "booking.step.confirmed"))
+            await self._mark(dc, t(language, "booking.step.confirmed"))
             await self._on_booked(dc, outcome.appointment)
             return await dc.end_dialog(outcome.appointment.id)
         if isinstance(outcome, SlotGone):
-            mark_step(dc.context, t(language, "booking.taken.title"), done=False)
+            await self._mark(dc, t(language, "booking.taken.title"), done=False)
             state = self._state(dc)
             self._offer(state, outcome.alternatives)
             card = build_slot_taken_card(self._agency, language, outcome.alternatives)
@@ -174,7 +174,7 @@ class TimeChoice(BookingFlow):
         state = self._state(dc)
         language = self._info(dc).language
         if verb == Verb.BOOK_CHANGE:
-            mark_step(dc.context, t(language, "booking.step.change_day"))
+            await self._mark(dc, t(language, "booking.step.change_day"))
             return await self._ask_day(dc, first_page=True)
         if not self._take_offered(state, data.get("start")):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
