@@ -23,6 +23,7 @@ from bot.services.container import Services
 from bot.services.file_upload import UploadFailed, upload_file
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD, build_calendar_file_offer, calendar_file_name
 from dialogs.booking.flow import BookingFlow, not_found_text
+from dialogs.card_flow import NoState
 
 
 def calendar_attachment(channel_id: str | None, language: str, appointment_id: str, ics: bytes) -> Attachment:
@@ -36,7 +37,7 @@ def calendar_attachment(channel_id: str | None, language: str, appointment_id: s
                       content_url="data:text/calendar;base64," + base64.b64encode(ics).decode("ascii"))
 
 
-class CalendarFileDialog(BookingFlow):
+class CalendarFileDialog(BookingFlow[NoState]):
     """The citizen's answer to the calendar file's consent card: upload the file once allowed.
 
     TeamsBot routes the `fileConsent/invoke` here as the verb `appt_calendar_file`, with the card's
@@ -46,7 +47,7 @@ class CalendarFileDialog(BookingFlow):
     ID = "booking.calendar_file"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking)
+        super().__init__(self.ID, services, booking, NoState)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)

@@ -18,16 +18,17 @@ from cards.booking import (
 )
 from cards.verbs import Verb
 from dialogs.booking.flow import BookingFlow
+from dialogs.booking.state import CancelState
 from dialogs.pressed_card import replace_pressed_card
 
 
-class CancelDialog(BookingFlow):
+class CancelDialog(BookingFlow[CancelState]):
     """Which appointment → before the cut-off? → confirm with an optional reason → cancel."""
 
     ID = "booking.cancel"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking)
+        super().__init__(self.ID, services, booking, CancelState)
         self._handlers["confirm"] = self._on_confirm
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
@@ -41,11 +42,12 @@ class CancelDialog(BookingFlow):
         if not self._booking.can_cancel(appointment):
             await self._send_card(dc, build_cutoff_card(self._agency, language, appointment))
             return await dc.end_dialog()
-        self._state(dc)["appointment_id"] = appointment.id
         card = build_cancel_confirm_card(self._agency, language, appointment)
-        return await self._ask(dc, "confirm", card, [Verb.APPT_CANCEL_CONFIRM, Verb.APPT_KEEP])
+        state = CancelState(appointment_id=appointment.id)
+        return await self._ask(dc, state, "confirm", card, [Verb.APPT_CANCEL_CONFIRM, Verb.APPT_KEEP])
 
-    async def _on_confirm(self, dc: DialogContext, verb: str, data: dict[str, Any]) -> DialogTurnResult:
+    async def _on_confirm(self, dc: DialogContext, state: CancelState, verb: str,
+                          data: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)
         language = info.language
         assert info.citizen_id is not None
@@ -56,7 +58,7 @@ class CancelDialog(BookingFlow):
         reason = data.get("reason")
         note = reason.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason, str) and reason.strip() else None
         outcome = await self._booking.cancel(citizen_id=info.citizen_id,
-                                             appointment_id=self._state(dc)["appointment_id"], reason_note=note)
+                                             appointment_id=state.appointment_id, reason_note=note)
         if isinstance(outcome, Cancelled):
             card = build_cancelled_card(self._agency, language, outcome.appointment)
             await replace_pressed_card(dc.context, card, else_send=card)

@@ -10,13 +10,14 @@ from bot.services.booking import BookingService
 from bot.services.container import Services
 from cards.booking import build_confirmation_card
 from dialogs.booking.flow import BookingFlow
+from dialogs.card_flow import NoState
 
 
-class AppointmentDetailsDialog(BookingFlow):
+class AppointmentDetailsDialog(BookingFlow[NoState]):
     ID = "booking.details"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking)
+        super().__init__(self.ID, services, booking, NoState)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         appointment = await self._own_active(dc, options.get("appointment_id"))

@@ -13,7 +13,7 @@ from bot.i18n import t
 from bot.services.booking import AppointmentView, BookingService, Refused
 from bot.services.container import Services
 from cards.booking import build_no_upcoming_card, build_pick_appointment_card, build_step_done_card
-from dialogs.card_flow import CardFlow
+from dialogs.card_flow import CardFlow, S
 from dialogs.pressed_card import replace_pressed_card
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,11 @@ def not_found_text(language: str) -> str:
     return t(language, "booking.message.not_found", command=t(language, "help.command.my_appointments"))
 
 
-class BookingFlow(CardFlow):
+class BookingFlow(CardFlow[S]):
     """A card flow over the booking service."""
 
-    def __init__(self, dialog_id: str, services: Services, booking: BookingService) -> None:
-        super().__init__(dialog_id, services)
+    def __init__(self, dialog_id: str, services: Services, booking: BookingService, state_type: type[S]) -> None:
+        super().__init__(dialog_id, services, state_type)
         self._booking = booking
 
     async def _own_active(self, dc: DialogContext, appointment_id: object) -> AppointmentView | None:
