@@ -98,7 +98,7 @@ class CardFlow(Dialog, Generic[S]):
                    verbs: list[Verb]) -> DialogTurnResult:
         """Send `card`; its answer goes to the handler named `awaiting`, with `state` as stored now."""
         dc.active_dialog.state = {**state.to_dict(), _AWAITING: awaiting}
-        return await dc.begin_dialog(AwaitCard.ID, {"card": card, "verbs": [str(verb) for verb in verbs]})
+        return await dc.begin_dialog(AwaitCard.ID, {"card": card, "verbs": verbs})
 
     @staticmethod
     def _info(dc: DialogContext) -> TurnInfo:
