@@ -17,7 +17,6 @@ from bot.i18n import t
 from bot.services.booking import TOO_MANY_UPCOMING, AppointmentView, Booked, BookingService, Refused, SlotGone
 from bot.services.container import Services
 from cards.booking import (
-    build_appointments_card,
     build_language_card,
     build_mode_card,
     build_office_card,
@@ -51,9 +50,7 @@ class BookDialog(TimeChoice[BookingState]):
         if not has_room_for_another(len(upcoming), self._agency.booking):
             # Said before the questions, not after them; the service checks again when booking.
             await self._say(dc, t(info.language, TOO_MANY_UPCOMING))
-            changeable = {a.id for a in upcoming if self._booking.can_cancel(a)}
-            await self._send_card(dc, build_appointments_card(self._agency, info.language, upcoming,
-                                                              changeable=changeable))
+            await self._send_appointments(dc, upcoming)
             return await dc.end_dialog()
         state = BookingState(search_language=await self._known_interview_language(info.citizen_id))
         if len(self._agency.modes) == 1:

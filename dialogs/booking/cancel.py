@@ -13,7 +13,6 @@ from cards.booking import (
     CANCEL_NOTE_MAX_LENGTH,
     build_cancel_confirm_card,
     build_cancelled_card,
-    build_cutoff_card,
     build_step_done_card,
 )
 from cards.verbs import Verb
@@ -32,17 +31,10 @@ class CancelDialog(BookingFlow[CancelState]):
         self._handlers["confirm"] = self._on_confirm
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
-        appointment_id = await self._pick_or_single(dc, options, "cancel")
-        if appointment_id is None:
-            return await dc.end_dialog()
-        appointment = await self._own_active(dc, appointment_id)
+        appointment = await self._changeable(dc, options, "cancel")
         if appointment is None:
             return await dc.end_dialog()
-        language = self._info(dc).language
-        if not self._booking.can_cancel(appointment):
-            await self._send_card(dc, build_cutoff_card(self._agency, language, appointment))
-            return await dc.end_dialog()
-        card = build_cancel_confirm_card(self._agency, language, appointment)
+        card = build_cancel_confirm_card(self._agency, self._info(dc).language, appointment)
         state = CancelState(appointment_id=appointment.id)
         return await self._ask(dc, state, "confirm", card, [Verb.APPT_CANCEL_CONFIRM, Verb.APPT_KEEP])
 

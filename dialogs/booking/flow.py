@@ -12,7 +12,13 @@ from bot.domain.appointment import is_active
 from bot.i18n import t
 from bot.services.booking import AppointmentView, BookingService, Refused
 from bot.services.container import Services
-from cards.booking import build_no_upcoming_card, build_pick_appointment_card, build_step_done_card
+from cards.booking import (
+    build_appointments_card,
+    build_cutoff_card,
+    build_no_upcoming_card,
+    build_pick_appointment_card,
+    build_step_done_card,
+)
 from dialogs.card_flow import CardFlow, S
 from dialogs.pressed_card import replace_pressed_card
 
@@ -67,6 +73,27 @@ class BookingFlow(CardFlow[S]):
             return upcoming[0].id
         await self._send_card(dc, build_pick_appointment_card(self._agency, info.language, upcoming, purpose=purpose))
         return None
+
+    async def _send_appointments(self, dc: DialogContext, upcoming: list[AppointmentView]) -> None:
+        """The list card of upcoming appointments; move and cancel buttons where still allowed."""
+        changeable = {appointment.id for appointment in upcoming if self._booking.can_cancel(appointment)}
+        await self._send_card(dc, build_appointments_card(self._agency, self._info(dc).language, upcoming,
+                                                          changeable=changeable))
+
+    async def _changeable(self, dc: DialogContext, options: dict[str, Any], purpose: str) -> AppointmentView | None:
+        """The appointment to move or cancel, if it may still be changed in the chat; None after
+        sending the card that says why not (or the card to pick one)."""
+        appointment_id = await self._pick_or_single(dc, options, purpose)
+        if appointment_id is None:
+            return None
+        appointment = await self._own_active(dc, appointment_id)
+        if appointment is None:
+            return None
+        if not self._booking.can_cancel(appointment):
+            # Too close to the start: the cut-off card gives the agency's phone number instead.
+            await self._send_card(dc, build_cutoff_card(self._agency, self._info(dc).language, appointment))
+            return None
+        return appointment
 
     async def _mark(self, dc: DialogContext, text: str, *, done: bool = True) -> None:
         """What was chosen (or, `done` False, what went wrong) in place of the pressed step card, so it

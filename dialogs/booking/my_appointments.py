@@ -8,7 +8,6 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.services.booking import BookingService
 from bot.services.container import Services
-from cards.booking import build_appointments_card
 from dialogs.booking.flow import BookingFlow
 from dialogs.card_flow import NoState
 
@@ -22,8 +21,5 @@ class MyAppointmentsDialog(BookingFlow[NoState]):
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)
         assert info.citizen_id is not None
-        upcoming = await self._booking.upcoming(info.citizen_id)
-        changeable = {appointment.id for appointment in upcoming if self._booking.can_cancel(appointment)}
-        await self._send_card(dc, build_appointments_card(self._agency, info.language, upcoming,
-                                                          changeable=changeable))
+        await self._send_appointments(dc, await self._booking.upcoming(info.citizen_id))
         return await dc.end_dialog()

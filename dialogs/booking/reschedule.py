@@ -8,7 +8,6 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.services.booking import AppointmentView, Booked, BookingService, Refused, SlotGone
 from bot.services.container import Services
-from cards.booking import build_cutoff_card
 from dialogs.booking.state import RescheduleState
 from dialogs.booking.time_choice import TimeChoice
 
@@ -22,14 +21,8 @@ class RescheduleDialog(TimeChoice[RescheduleState]):
         super().__init__(self.ID, services, booking, RescheduleState)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
-        appointment_id = await self._pick_or_single(dc, options, "reschedule")
-        if appointment_id is None:
-            return await dc.end_dialog()
-        appointment = await self._own_active(dc, appointment_id)
+        appointment = await self._changeable(dc, options, "reschedule")
         if appointment is None:
-            return await dc.end_dialog()
-        if not self._booking.can_cancel(appointment):
-            await self._send_card(dc, build_cutoff_card(self._agency, self._info(dc).language, appointment))
             return await dc.end_dialog()
         state = RescheduleState(
             appointment_id=appointment.id, previous_start=appointment.starts_at, mode=appointment.mode.value,
