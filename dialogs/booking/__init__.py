@@ -1,7 +1,9 @@
 """Booking dialogs: book, list, see, move and cancel appointments; deliver the calendar file.
 
-One dialog a module, on the card-flow base (`dialogs/card_flow.py`, `flow.py` for what the booking
-dialogs share); `feature.py` holds the feature's conversation map, `build_booking_feature`. The rules
+One dialog a module (`book`, `reschedule`, `cancel`, `my_appointments`, `details`, `calendar_file`),
+on the card-flow base (`dialogs/card_flow.py`); `flow.py` holds what the booking dialogs share,
+`time_choice.py` the day and time steps of booking and moving, `state.py` what each flow remembers
+between turns, and `feature.py` the feature's conversation map, `build_booking_feature`. The rules
 live in the booking service and the domain.
 """
 

@@ -1,5 +1,6 @@
 """The base of the booking dialogs: the card flow plus what they ask of the booking service alike
-(the citizen's own upcoming appointment, which appointment a flow is about, why it was refused)."""
+(the citizen's own upcoming appointment, which one a flow is about and whether it may still change,
+the list card) and how they answer a pressed step card (what was chosen, why it was refused)."""
 
 from __future__ import annotations
 
