@@ -55,7 +55,9 @@ class AwaitCard(Dialog):
         card_id = secrets.token_urlsafe(9)
         state = dialog_context.active_dialog.state
         state["card_id"] = card_id
-        state["verbs"] = list(options.get("verbs", []))
+        # Plain strings, not Verb members: the dialog stack is saved every turn, and only plain JSON
+        # values stay out of jsonpickle's much slower path (storage/state_documents.py).
+        state["verbs"] = [str(verb) for verb in options.get("verbs", [])]
         state["text_ok"] = bool(options.get("text_ok", False))
         await dialog_context.context.send_activity(card_message(stamp_card(options["card"], card_id)))
         return Dialog.end_of_turn

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from botbuilder.core import TurnContext
 from botbuilder.dialogs import DialogTurnResult, WaterfallDialog, WaterfallStepContext
 
 from bot.commands import Intent
@@ -37,6 +38,7 @@ from cards.formatting import format_datetime, to_local
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
+from dialogs.pressed_card import replace_pressed_card
 
 TERMS_DIALOG = "consent.terms"
 PRIVACY_DIALOG = "consent.privacy"
@@ -54,25 +56,17 @@ def _purpose(value: Any) -> Purpose:
         return Purpose.BOOK
 
 
-def _answer(info: TurnInfo, language: str, title_key: str, text: str) -> str | None:
-    """Where a short outcome goes: into the pressed card (Action.Execute), else a chat message.
-
-    Returns the text to send as a message, or None when the refreshed card already says it.
-    """
-    action = info.action
-    if action is not None and action.via_invoke:
-        info.refreshed_card = build_info_card(t(language, title_key), text, language=language)
-        return None
-    return text
+async def _answer(context: TurnContext, language: str, title_key: str, text: str) -> None:
+    """A short outcome: in the pressed card under a title (Action.Execute), else a chat message."""
+    card = build_info_card(t(language, title_key), text, language=language)
+    await replace_pressed_card(context, card, else_send=text)
 
 
-def _retire_pressed_card(info: TurnInfo, language: str) -> None:
+async def _retire_pressed_card(context: TurnContext, language: str) -> None:
     """A card that is shown again (other language, refused answer) must not stay pressable above."""
-    if info.action is not None and info.action.via_invoke:
-        info.refreshed_card = build_info_card(
-            t(language, "consent_flow.replaced.title"), t(language, "consent_flow.replaced.text"),
-            language=language,
-        )
+    card = build_info_card(t(language, "consent_flow.replaced.title"), t(language, "consent_flow.replaced.text"),
+                           language=language)
+    await replace_pressed_card(context, card, else_send=None)
 
 
 class DocumentFlow(WaterfallDialog):
@@ -167,22 +161,19 @@ class DocumentFlow(WaterfallDialog):
             wanted = data.get("language")
             if isinstance(wanted, str) and wanted in LANGUAGES and wanted in self._agency.current_document(kind).files:
                 language = wanted
-            _retire_pressed_card(info, language)
+            await _retire_pressed_card(context, language)
             return await step.replace_dialog(self.id, {**options, "language": language})
 
         if verb == Verb.CONSENT_DECLINE:
             # Nothing is written: declining is not proof we need to keep, and no data was taken.
             declined = build_consent_declined_card(self._agency, language)
-            if info.action is not None and info.action.via_invoke:
-                info.refreshed_card = declined
-            else:
-                await context.send_activity(card_message(declined))
+            await replace_pressed_card(context, declined, else_send=declined)
             return await step.end_dialog(False)
 
         if data.get("kind") != kind.value:
             # A consent button must answer the document shown, not another one.
             await context.send_activity(t(language, "consent_flow.refused.invalid"))
-            _retire_pressed_card(info, language)
+            await _retire_pressed_card(context, language)
             return await step.replace_dialog(self.id, {**options, "language": language})
         outcome = await self._consent.accept(
             citizen_id, kind=data.get("kind"), version=data.get("version"), doc_hash=data.get("doc_hash"),
@@ -191,17 +182,16 @@ class DocumentFlow(WaterfallDialog):
         )
         if outcome.refusal is not None:
             await context.send_activity(t(language, f"consent_flow.refused.{outcome.refusal.value}"))
-            _retire_pressed_card(info, language)
+            await _retire_pressed_card(context, language)
             return await step.replace_dialog(self.id, {**options, "language": language})
 
         assert outcome.accepted_at is not None
-        if info.action is not None and info.action.via_invoke:
-            info.refreshed_card = build_consent_recorded_card(
-                self._agency, kind=kind, document=self._agency.current_document(kind), language=language,
-                accepted_at_local=to_local(outcome.accepted_at, self._agency.zone),
-            )
-        else:
-            await context.send_activity(t(language, f"consent_flow.accepted.{kind.value}", version=outcome.version))
+        recorded = build_consent_recorded_card(
+            self._agency, kind=kind, document=self._agency.current_document(kind), language=language,
+            accepted_at_local=to_local(outcome.accepted_at, self._agency.zone),
+        )
+        await replace_pressed_card(context, recorded, else_send=t(language, f"consent_flow.accepted.{kind.value}",
+                                                                  version=outcome.version))
         if self._kind is None:
             # The next document, or the dialog the gate stands in front of.
             return await step.replace_dialog(self.id, {**options, "language": language})
@@ -239,10 +229,8 @@ class WithdrawFlow(WaterfallDialog):
         assert citizen_id is not None
         result = step.result if isinstance(step.result, dict) else {}
         if result.get("verb") != Verb.CONSENT_WITHDRAW_CONFIRM:
-            message = _answer(info, language, "consent_flow.withdraw.kept_title",
-                              t(language, "consent_flow.withdraw.kept"))
-            if message:
-                await context.send_activity(message)
+            await _answer(context, language, "consent_flow.withdraw.kept_title",
+                          t(language, "consent_flow.withdraw.kept"))
             return await step.end_dialog(False)
         outcome = await self._consent.withdraw(
             citizen_id, language=language, activity_id=context.activity.id,
@@ -250,11 +238,9 @@ class WithdrawFlow(WaterfallDialog):
         )
         if outcome.upcoming_changed:
             await context.send_activity(t(language, "consent_flow.withdraw.changed"))
-            _retire_pressed_card(info, language)
+            await _retire_pressed_card(context, language)
             return await step.replace_dialog(self.id)
-        message = _answer(info, language, "consent_flow.withdraw.done_title", self._outcome_text(outcome, language))
-        if message:
-            await context.send_activity(message)
+        await _answer(context, language, "consent_flow.withdraw.done_title", self._outcome_text(outcome, language))
         return await step.end_dialog(True)
 
     def _outcome_text(self, outcome: WithdrawResult, language: str) -> str:

@@ -38,7 +38,7 @@ from bot.services.consent import citizen_ref
 from bot.services.container import Services
 from bot.services.privacy import PrivacyService, export_bytes, state_key
 from bot.teams_bot import FORGET_PERSON, card_message
-from bot.turn import TurnInfo, turn_info
+from bot.turn import turn_info
 from cards.booking import build_personal_data_card, personal_display_value
 from cards.privacy import (
     FILE_CONSENT_CARD,
@@ -56,6 +56,7 @@ from cards.privacy import (
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
+from dialogs.pressed_card import replace_pressed_card
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,6 @@ RECTIFY_FORM = "privacy.rectify_form"
 ERASE = "privacy.erase"
 RESTRICT = "privacy.restrict"
 REMINDERS = "privacy.reminders"
-
-
-def _show(context_info: TurnInfo, card: dict[str, Any]) -> Activity | None:
-    """Put an outcome card in place of the pressed one (Action.Execute), or return it to send."""
-    action = context_info.action
-    if action is not None and action.via_invoke:
-        context_info.refreshed_card = card
-        return None
-    return card_message(card)
 
 
 class MyDataDialog(Dialog):
@@ -235,9 +227,9 @@ class RectifyForm(Dialog):
         if outcome.errors:
             shown = {name: value for name, value in typed.items() if isinstance(value, str)}
             errors = {f.value: key for f, key in outcome.errors.items()}
-            if info.action is not None and info.action.via_invoke:
-                info.refreshed_card = build_notice_card(language, t(language, "privacy.rectify.title"),
-                                                        t(language, "privacy.rectify.errors"), good=False)
+            notice = build_notice_card(language, t(language, "privacy.rectify.title"),
+                                       t(language, "privacy.rectify.errors"), good=False)
+            await replace_pressed_card(context, notice, else_send=None)
             return await dialog_context.begin_dialog(AwaitCard.ID, {
                 "card": self._form(language, shown, errors), "verbs": [Verb.PRIVACY_RECTIFY_SUBMIT],
             })
@@ -245,18 +237,15 @@ class RectifyForm(Dialog):
             await context.send_activity(t(language, "privacy.rectify.nothing_stored"))
             return await dialog_context.end_dialog(False)
         if not outcome.changed:
-            message = _show(info, build_notice_card(language, t(language, "privacy.rectify.title"),
-                                                    t(language, "privacy.rectify.unchanged")))
-            if message is not None:
-                await context.send_activity(message)
+            card = build_notice_card(language, t(language, "privacy.rectify.title"),
+                                     t(language, "privacy.rectify.unchanged"))
+            await replace_pressed_card(context, card, else_send=card)
             return await dialog_context.end_dialog(False)
         stored = await self._privacy.stored_personal_data(citizen_id)
         upcoming = await self._privacy.upcoming_count(citizen_id)
         card = build_rectified_card(self._agency, language, {f: stored[f] for f in outcome.changed if f in stored},
                                     upcoming=upcoming, language_changed=outcome.interview_language_changed)
-        message = _show(info, card)
-        if message is not None:
-            await context.send_activity(message)
+        await replace_pressed_card(context, card, else_send=card)
         return await dialog_context.end_dialog(True)
 
 
@@ -282,10 +271,9 @@ class EraseDialog(WaterfallDialog):
         language = info.language
         result = step.result if isinstance(step.result, dict) else {}
         if result.get("verb") != Verb.PRIVACY_ERASE_CONFIRM:
-            message = _show(info, build_notice_card(language, t(language, "privacy.erase.kept_title"),
-                                                    t(language, "privacy.erase.kept_text")))
-            if message is not None:
-                await context.send_activity(message)
+            card = build_notice_card(language, t(language, "privacy.erase.kept_title"),
+                                     t(language, "privacy.erase.kept_text"))
+            await replace_pressed_card(context, card, else_send=card)
             return await step.end_dialog(False)
         activity = context.activity
         keys = set()
@@ -303,9 +291,8 @@ class EraseDialog(WaterfallDialog):
             return await step.end_dialog(False)
         # The conversation state goes with the data; TeamsBot deletes it at the end of the turn.
         info.extras[FORGET_PERSON] = True
-        message = _show(info, build_erased_card(language, cancelled=len(outcome.cancelled)))
-        if message is not None:
-            await context.send_activity(message)
+        card = build_erased_card(language, cancelled=len(outcome.cancelled))
+        await replace_pressed_card(context, card, else_send=card)
         log.info("privacy: erasure done in this turn")
         return await step.end_dialog(True)
 
@@ -342,9 +329,8 @@ class FlagDialog(Dialog):
             text = t(language, prefix)
             if enabled and overview.processing_restricted:
                 text += "\n\n" + t(language, "privacy.reminders.restricted_note")
-        message = _show(info, build_notice_card(language, t(language, f"{prefix}_title"), text))
-        if message is not None:
-            await context.send_activity(message)
+        card = build_notice_card(language, t(language, f"{prefix}_title"), text)
+        await replace_pressed_card(context, card, else_send=card)
         return await dialog_context.end_dialog()
 
 

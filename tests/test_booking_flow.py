@@ -31,6 +31,7 @@ from bot.settings import Settings
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.validation import validate_card
 from cards.verbs import Verb
+from storage import state_documents
 from tests.conftest import AGENCIES, RunningBot
 from tests.harness import (
     FakeConnector,
@@ -625,6 +626,44 @@ async def test_with_several_appointments_the_citizen_picks_which_one(new_chat: C
     assert len([a for a in actions_of(chat.cards()[-1]) if a["data"]["verb"] == Verb.APPT_CANCEL]) == 2
 
 
+# --- The dialog state as stored ---------------------------------------------------------------------------
+
+
+async def test_the_flows_dialog_state_is_stored_as_plain_json(new_chat: Callable[..., Chat], booking_bot: RunningBot,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every turn's dialog stack takes storage/state_documents.py's fast path, never jsonpickle: the
+    flows' typed state is stored as plain values (a form with errors, a language to choose, more days,
+    a move, a cancellation)."""
+    fallbacks: list[str] = []
+
+    def spy(real: type) -> type:
+        class Spy(real):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                fallbacks.append(real.__name__)
+                super().__init__(*args, **kwargs)
+        return Spy
+
+    monkeypatch.setattr(state_documents, "Pickler", spy(state_documents.Pickler))
+    monkeypatch.setattr(state_documents, "Unpickler", spy(state_documents.Unpickler))
+    chat = new_chat()
+    await start_booking(chat, mode="video")
+    await chat.press(Verb.BOOK_MORE_DAYS, card=_card_offering(chat, Verb.BOOK_MORE_DAYS, page="next"))
+    await choose_day_and_time(chat)
+    await chat.press(Verb.BOOK_PERSONAL_DATA, {**BE_DETAILS, "postal_code": "1050", "email": "marie@"})
+    await chat.press(Verb.BOOK_PERSONAL_DATA, {**BE_DETAILS, "postal_code": "1050"})
+    await chat.press(Verb.BOOK_LANGUAGE, data={"language": "nl"},
+                     card=_card_offering(chat, Verb.BOOK_LANGUAGE, language="nl"))
+    await chat.press(Verb.BOOK_CONFIRM)
+    await chat.press(Verb.APPT_RESCHEDULE, card=confirmation(chat))
+    await choose_day_and_time(chat, day_index=1)
+    await chat.press(Verb.BOOK_CONFIRM)
+    await chat.press(Verb.APPT_CANCEL, card=confirmation(chat))
+    await chat.press(Verb.APPT_CANCEL_CONFIRM, {"reason": ""})
+    [row] = await appointments(booking_bot)
+    assert row.status == "cancelled" and row.interview_language == "nl"
+    assert fallbacks == []
+
+
 # --- Interruptions and the older Action.Submit path -----------------------------------------------------
 
 
@@ -828,7 +867,7 @@ def test_office_hours_are_grouped_by_day(agency: Agency) -> None:
 
 
 def test_outside_teams_the_calendar_file_is_attached_directly() -> None:
-    from dialogs.booking import calendar_attachment
+    from dialogs.booking.flow import calendar_attachment
     ics = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
     attachment = calendar_attachment("webchat", "nl", "a-1", ics)
     assert attachment.content_type == "text/calendar" and attachment.name == "afspraak.ics"

@@ -1,0 +1,59 @@
+"""Cancelling an appointment: which one, the cut-off, confirmation with an optional reason, then cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botbuilder.dialogs import DialogContext, DialogTurnResult
+
+from bot.i18n import t
+from bot.services.booking import BookingService, Cancelled
+from bot.services.container import Services
+from cards.booking import (
+    CANCEL_NOTE_MAX_LENGTH,
+    build_cancel_confirm_card,
+    build_cancelled_card,
+    build_step_done_card,
+)
+from cards.verbs import Verb
+from dialogs.booking.flow import BookingFlow
+from dialogs.booking.state import CancelState
+from dialogs.pressed_card import replace_pressed_card
+
+
+class CancelDialog(BookingFlow[CancelState]):
+    """Which appointment → before the cut-off? → confirm with an optional reason → cancel."""
+
+    ID = "booking.cancel"
+
+    def __init__(self, services: Services, booking: BookingService) -> None:
+        super().__init__(self.ID, services, booking, CancelState)
+        self._handlers["confirm"] = self._on_confirm
+
+    async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        appointment = await self._changeable(dc, options, "cancel")
+        if appointment is None:
+            return await dc.end_dialog()
+        card = build_cancel_confirm_card(self._agency, self._info(dc).language, appointment)
+        state = CancelState(appointment_id=appointment.id)
+        return await self._ask(dc, state, "confirm", card, [Verb.APPT_CANCEL_CONFIRM, Verb.APPT_KEEP])
+
+    async def _on_confirm(self, dc: DialogContext, state: CancelState, verb: str,
+                          data: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dc)
+        language = info.language
+        assert info.citizen_id is not None
+        if verb == Verb.APPT_KEEP:
+            await replace_pressed_card(dc.context, build_step_done_card(language, t(language, "booking.step.kept")),
+                                       else_send=t(language, "booking.message.kept"))
+            return await dc.end_dialog()
+        reason = data.get("reason")
+        note = reason.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason, str) and reason.strip() else None
+        outcome = await self._booking.cancel(citizen_id=info.citizen_id,
+                                             appointment_id=state.appointment_id, reason_note=note)
+        if isinstance(outcome, Cancelled):
+            card = build_cancelled_card(self._agency, language, outcome.appointment)
+            await replace_pressed_card(dc.context, card, else_send=card)
+            return await dc.end_dialog(outcome.appointment.id)
+        await self._refused(dc, outcome)
+        return await dc.end_dialog()

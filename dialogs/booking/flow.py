@@ -1,0 +1,142 @@
+"""The base of the booking dialogs: the card flow plus what they ask of the booking service alike
+(the citizen's own upcoming appointment, which one a flow is about and whether it may still change,
+the list card, the confirmation with its calendar file) and how they answer a pressed step card (what
+was chosen, why it was refused)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from botbuilder.core import MessageFactory
+from botbuilder.dialogs import DialogContext
+from botbuilder.schema import Attachment
+
+from bot.domain.appointment import is_active
+from bot.i18n import t
+from bot.services.booking import AppointmentView, Booked, BookingService, Refused
+from bot.services.container import Services
+from cards.booking import (
+    FILE_CONSENT_CARD,
+    build_appointments_card,
+    build_calendar_file_offer,
+    build_confirmation_card,
+    build_cutoff_card,
+    build_no_upcoming_card,
+    build_pick_appointment_card,
+    build_step_done_card,
+    calendar_file_name,
+)
+from cards.calendar import build_ics
+from dialogs.card_flow import CardFlow, S
+from dialogs.pressed_card import replace_pressed_card
+
+log = logging.getLogger(__name__)
+
+
+def refusal_text(language: str, refused: Refused) -> str:
+    try:
+        return t(language, refused.reason, **refused.params)
+    except (KeyError, IndexError):
+        log.warning("booking: refusal %s has no message", refused.reason)
+        return t(language, "booking.message.refused")
+
+
+def not_found_text(language: str) -> str:
+    return t(language, "booking.message.not_found", command=t(language, "help.command.my_appointments"))
+
+
+def calendar_attachment(channel_id: str | None, language: str, appointment_id: str, ics: bytes) -> Attachment:
+    """The calendar file as this channel can take it: a file consent card in Teams, else a data URL."""
+    name = calendar_file_name(language)
+    if channel_id == "msteams":
+        return Attachment(content_type=FILE_CONSENT_CARD, name=name,
+                          content=build_calendar_file_offer(language, appointment_id=appointment_id,
+                                                            size_in_bytes=len(ics)))
+    return Attachment(content_type="text/calendar", name=name,
+                      content_url="data:text/calendar;base64," + base64.b64encode(ics).decode("ascii"))
+
+
+class BookingFlow(CardFlow[S]):
+    """A card flow over the booking service."""
+
+    def __init__(self, dialog_id: str, services: Services, booking: BookingService, state_type: type[S]) -> None:
+        super().__init__(dialog_id, services, state_type)
+        self._booking = booking
+
+    async def _own_active(self, dc: DialogContext, appointment_id: object) -> AppointmentView | None:
+        """The citizen's own upcoming appointment, or None after telling them why not."""
+        info = self._info(dc)
+        assert info.citizen_id is not None
+        appointment = await self._booking.get_own(info.citizen_id, appointment_id)
+        if appointment is None:
+            # Someone else's id, a made-up one, or one erased since: the same answer for all three.
+            await self._say(dc, not_found_text(info.language))
+            return None
+        if not is_active(appointment.status, appointment.ends_at, self._now()):
+            await self._say(dc, t(info.language, "booking.message.not_active"))
+            return None
+        return appointment
+
+    async def _pick_or_single(self, dc: DialogContext, options: dict[str, Any], purpose: str) -> object | None:
+        """The appointment id the flow is about: given by the button, the only upcoming one, or None
+        after sending a card to pick one (or saying there is none)."""
+        if options.get("appointment_id") is not None:
+            return options["appointment_id"]
+        info = self._info(dc)
+        assert info.citizen_id is not None
+        upcoming = await self._booking.upcoming(info.citizen_id)
+        if not upcoming:
+            await self._send_card(dc, build_no_upcoming_card(info.language))
+            return None
+        if len(upcoming) == 1:
+            return upcoming[0].id
+        await self._send_card(dc, build_pick_appointment_card(self._agency, info.language, upcoming, purpose=purpose))
+        return None
+
+    async def _send_appointments(self, dc: DialogContext, upcoming: list[AppointmentView]) -> None:
+        """The list card of upcoming appointments; move and cancel buttons where still allowed."""
+        changeable = {appointment.id for appointment in upcoming if self._booking.can_cancel(appointment)}
+        await self._send_card(dc, build_appointments_card(self._agency, self._info(dc).language, upcoming,
+                                                          changeable=changeable))
+
+    async def _changeable(self, dc: DialogContext, options: dict[str, Any], purpose: str) -> AppointmentView | None:
+        """The appointment to move or cancel, if it may still be changed in the chat; None after
+        sending the card that says why not (or the card to pick one)."""
+        appointment_id = await self._pick_or_single(dc, options, purpose)
+        if appointment_id is None:
+            return None
+        appointment = await self._own_active(dc, appointment_id)
+        if appointment is None:
+            return None
+        if not self._booking.can_cancel(appointment):
+            # Too close to the start: the cut-off card gives the agency's phone number instead.
+            await self._send_card(dc, build_cutoff_card(self._agency, self._info(dc).language, appointment))
+            return None
+        return appointment
+
+    async def _mark(self, dc: DialogContext, text: str, *, done: bool = True) -> None:
+        """What was chosen (or, `done` False, what went wrong) in place of the pressed step card, so it
+        cannot be used twice; nothing is sent for an Action.Submit."""
+        card = build_step_done_card(self._info(dc).language, text, done=done)
+        await replace_pressed_card(dc.context, card, else_send=None)
+
+    async def _refused(self, dc: DialogContext, refused: Refused) -> None:
+        """Why it could not be done: in the pressed card (Action.Execute), else as a message."""
+        language = self._info(dc).language
+        text = refusal_text(language, refused)
+        await replace_pressed_card(dc.context, build_step_done_card(language, text, done=False), else_send=text)
+
+    async def _send_confirmation(self, dc: DialogContext, booked: Booked, title_key: str) -> None:
+        """The confirmation card (with when the reminders come), then the calendar file (offered in Teams,
+        attached elsewhere)."""
+        language = self._info(dc).language
+        appointment = booked.appointment
+        card = build_confirmation_card(self._agency, language, appointment, title_key=title_key,
+                                       changeable=self._booking.can_cancel(appointment), calendar_file=True,
+                                       reminders=booked.reminders, meetings=self._services.meetings is not None)
+        await self._send_card(dc, card)
+        ics = build_ics(self._agency, appointment, language, now=self._now())
+        attachment = calendar_attachment(dc.context.activity.channel_id, language, appointment.id, ics)
+        await dc.context.send_activity(MessageFactory.attachment(attachment))

@@ -1,0 +1,114 @@
+"""The card-flow base every feature can build on: a dialog as a small state machine over cards.
+
+Each state sends one card through AwaitCard and names the handler that reads its answer, so steps
+can loop (a form shown again with its errors, "more days", "change the date", a time taken
+meanwhile) without nesting dialogs. What a card sends back is checked against what the flow offered
+before anything is asked of a service, which checks again.
+
+A flow's state is a dataclass (`FlowState`) it reads and writes by attribute; it is not what is
+stored. The dialog stack is saved every turn, and storage/state_documents.py writes plain JSON
+values (dicts with string keys, lists, strings, numbers, booleans, None) directly but hands any other
+object to jsonpickle, which is much slower. So the flow's dataclass is made from the stack's plain
+dict when a card's answer comes (`from_dict`) and turned back into one when the next card is sent
+(`to_dict`): between turns the stack holds only plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from botbuilder.dialogs import Dialog, DialogContext, DialogReason, DialogTurnResult
+
+from bot.i18n import t
+from bot.services.container import Services
+from bot.teams_bot import card_message
+from bot.turn import TurnInfo, turn_info
+from cards.verbs import Verb
+from dialogs.await_card import AwaitCard
+
+_AWAITING = "awaiting"
+
+
+class FlowState(Protocol):
+    """What a flow remembers between turns, and its plain JSON form in the dialog stack."""
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> Self: ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values only, in containers made afresh (see the module docstring)."""
+        ...
+
+
+@dataclass
+class NoState:
+    """The state of a flow that answers with one card and ends: nothing to remember."""
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> Self:
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
+
+
+S = TypeVar("S", bound=FlowState)
+
+# Reads the answer to the card sent by `_ask`: (dialog context, the flow's state, verb, data).
+Handler = Callable[[DialogContext, S, str, dict[str, Any]], Awaitable[DialogTurnResult]]
+
+
+class CardFlow(Dialog, Generic[S]):
+    """A flow of cards: `_ask` sends a card and records which handler reads its answer."""
+
+    def __init__(self, dialog_id: str, services: Services, state_type: type[S]) -> None:
+        super().__init__(dialog_id)
+        self._services = services
+        self._agency = services.agency
+        self._state_type = state_type
+        self._handlers: dict[str, Handler[S]] = {}
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        info = turn_info(dialog_context.context)
+        if info.citizen_id is None:
+            await dialog_context.context.send_activity(t(info.language, "conversation.error_generic"))
+            return await dialog_context.end_dialog()
+        return await self._start(dialog_context, dict(options) if isinstance(options, Mapping) else {})
+
+    async def resume_dialog(
+        self, dialog_context: DialogContext, reason: DialogReason, result: object = None
+    ) -> DialogTurnResult:
+        stored = dialog_context.active_dialog.state
+        awaiting = stored.pop(_AWAITING, None)
+        handler = self._handlers.get(awaiting) if isinstance(awaiting, str) else None
+        if handler is None:
+            return await dialog_context.end_dialog()
+        answer = result if isinstance(result, dict) else {}
+        data = answer.get("data")
+        return await handler(dialog_context, self._state_type.from_dict(stored), str(answer.get("verb") or ""),
+                             data if isinstance(data, dict) else {})
+
+    async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        raise NotImplementedError
+
+    async def _ask(self, dc: DialogContext, state: S, awaiting: str, card: dict[str, Any],
+                   verbs: list[Verb]) -> DialogTurnResult:
+        """Send `card`; its answer goes to the handler named `awaiting`, with `state` as stored now."""
+        dc.active_dialog.state = {**state.to_dict(), _AWAITING: awaiting}
+        return await dc.begin_dialog(AwaitCard.ID, {"card": card, "verbs": verbs})
+
+    @staticmethod
+    def _info(dc: DialogContext) -> TurnInfo:
+        return turn_info(dc.context)
+
+    def _now(self) -> datetime:
+        return self._services.clock.now()
+
+    async def _say(self, dc: DialogContext, text: str) -> None:
+        await dc.context.send_activity(text)
+
+    async def _send_card(self, dc: DialogContext, card: dict[str, Any]) -> None:
+        await dc.context.send_activity(card_message(card))
