@@ -26,13 +26,16 @@ from bot.jobs.worker import running_jobs
 from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.services.ports import Clock
+from bot.services.staff import StaffService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
 from bot.wiring import Wiring, build_services
 from dialogs.booking import build_booking_feature
 from dialogs.consent import build_consent_feature
 from dialogs.main_dialog import Feature, build_main_dialog
+from dialogs.outcomes import build_outcomes_feature
 from dialogs.privacy import build_privacy_feature
+from dialogs.staff import StaffRootDialog
 from storage.bot_state import DatabaseConversationState, DatabaseStorage
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -174,7 +177,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app[UOW] = wiring.uow
     # The conversation map: each feature brings its dialogs, commands and menu buttons.
     features: list[Feature] = [build_consent_feature(services), build_booking_feature(services),
-                               build_privacy_feature(services)]
+                               build_privacy_feature(services), build_outcomes_feature(services)]
 
     if not settings.authentication_enabled:
         log.warning(
@@ -190,6 +193,8 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
         conversation_state=conversation_state,
         dialog=build_main_dialog(agency, features),
         people=PeopleService(agency, services.uow, services.clock),
+        staff=StaffService(services),
+        staff_dialog=StaffRootDialog(services),
     )
 
     async def database_lifetime(_app: web.Application) -> AsyncIterator[None]:

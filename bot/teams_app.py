@@ -43,12 +43,14 @@ COMMANDS: tuple[Intent, ...] = (
     Intent.MY_APPOINTMENTS,
     Intent.RESCHEDULE,
     Intent.CANCEL_APPOINTMENT,
-    Intent.TERMS,
+    # Teams shows 10 commands at most: the terms of use stay a typed command (and a welcome card button).
     Intent.PRIVACY,
     Intent.MY_DATA,
     Intent.EXPORT,
     Intent.ERASE,
     Intent.HELP,
+    # For the agency's counselors (Teams shows one menu to everyone; a citizen gets a kind "staff only").
+    Intent.MY_DAY,
 )
 
 # Limits of the manifest schema (some are not enforced by the draft-04 schema itself).

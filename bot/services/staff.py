@@ -85,13 +85,6 @@ class StaffService:
             return StaffMember(supervisor.id, supervisor.display_name, True)
         return None
 
-    async def sync_accounts(self) -> None:
-        """Mirror the agency file's counselors and supervisors (keeps the chats already known)."""
-        async with self._services.uow() as uow:
-            for person in [*self._agency.counselors, *self._agency.supervisors]:
-                await uow.counselors.upsert(person.id, self._agency.id, person.display_name)
-            await uow.commit()
-
     async def remember_chat(self, identity: TeamsIdentity, reference: dict[str, Any], locale: str | None) -> None:
         """Store where the bot reaches a staff member; unchanged chats are not rewritten on every turn."""
         member = self.member(identity.aad_object_id)
