@@ -109,7 +109,8 @@ class NoShowCheckJob:
             return Finished("skipped_inactive")
         async with self._services.uow.read() as uow:
             reported = {Outcome(o.outcome) for o in await uow.outcomes.for_appointment(appointment_id)}
-        if reported & PRESENCE:
+        # Someone reported the citizen there, or the citizen reported a problem (they are waiting).
+        if reported & (PRESENCE | {Outcome.TECHNICAL_PROBLEM, Outcome.AGENCY_LATE}):
             return Finished("not_needed")
         agency = self._services.agency
 
