@@ -65,3 +65,16 @@ def build_reminder_card(
         actions.append(execute_action(t(language, "reminders.nobody_joined"), Verb.APPT_NOBODY_JOINED,
                                       {"appointment_id": appointment.id}))
     return adaptive_card(language, body, actions or None)
+
+
+def build_link_card(agency: Agency, language: str, appointment: AppointmentLike, *, changed: bool) -> dict[str, Any]:
+    """The message that brings the join link as soon as the Teams meeting exists (or says it changed)."""
+    title = t(language, "reminders.link_changed_title" if changed else "reminders.link_title")
+    body: list[dict[str, Any]] = [
+        {"type": "Container", "style": "good", "items": [heading(title)]},
+        appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
+                          office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
+                          interview_language=appointment.interview_language),
+    ]
+    body += video_guide(agency, language, appointment, meetings=True)
+    return adaptive_card(language, body)

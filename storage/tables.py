@@ -124,6 +124,8 @@ appointments = Table(
     Column("cancel_note", Text),
     Column("meeting_id", String(512)),
     Column("join_url", Text),
+    # MeetingState: none, pending (a job creates it), ready, failed.
+    Column("meeting_state", String(16), nullable=False, default="none", server_default="none"),
     Column("identity_check", String(16)),
     _when("created_at"),
     _when("updated_at"),

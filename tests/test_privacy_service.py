@@ -1,33 +1,21 @@
-"""The privacy service's hooks for what lies outside the database (Teams meetings, invitations), on
-SQLite and PostgreSQL: called after commit, with what the meetings feature will need."""
+"""What the privacy service leaves for outside the database (Teams meetings), on SQLite and PostgreSQL:
+erasure plans the cancellation of the meetings, with what that job needs once the person is unlinked."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 from bot.domain.agency import Agency
 from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
+from bot.domain.jobs import Job, JobKind
 from bot.services.privacy import PrivacyService
 from bot.wiring import assemble_services
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.privacy_support import DETAILS
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-
-class RecordingHooks:
-    def __init__(self) -> None:
-        self.cancelled: list[tuple[list[str], list[str]]] = []
-        self.changed: list[tuple[str, list[str]]] = []
-
-    async def appointments_cancelled(self, appointment_ids: Sequence[str], meeting_ids: Sequence[str]) -> None:
-        self.cancelled.append((list(appointment_ids), list(meeting_ids)))
-
-    async def personal_data_changed(self, citizen_id: str, appointment_ids: Sequence[str]) -> None:
-        self.changed.append((citizen_id, list(appointment_ids)))
 
 
 async def citizen_with_appointment(uow_factory: UnitOfWorkFactory, agency: Agency) -> tuple[str, str]:
@@ -51,31 +39,40 @@ async def citizen_with_appointment(uow_factory: UnitOfWorkFactory, agency: Agenc
     return citizen.id, appointment_id
 
 
-def privacy_service(agency: Agency, uow_factory: UnitOfWorkFactory, hooks: RecordingHooks) -> PrivacyService:
-    clock = FixedClock(NOW)
-    services = assemble_services(agency, uow_factory, clock)
-    return PrivacyService(services, hooks)
+def privacy_service(agency: Agency, uow_factory: UnitOfWorkFactory) -> PrivacyService:
+    return PrivacyService(assemble_services(agency, uow_factory, FixedClock(NOW)))
 
 
-async def test_a_correction_tells_the_hook_which_upcoming_appointments_to_refresh(
+async def _meeting_jobs(uow_factory: UnitOfWorkFactory) -> list[Job]:
+    async with uow_factory() as uow:
+        return await uow.jobs.listing(kind=str(JobKind.MEETING_CANCEL))
+
+
+async def test_a_correction_sends_nothing_out_the_meetings_carry_nothing_about_the_person(
     uow_factory: UnitOfWorkFactory, agency: Agency,
 ) -> None:
-    hooks = RecordingHooks()
-    privacy = privacy_service(agency, uow_factory, hooks)
-    citizen_id, appointment_id = await citizen_with_appointment(uow_factory, agency)
+    privacy = privacy_service(agency, uow_factory)
+    citizen_id, _appointment_id = await citizen_with_appointment(uow_factory, agency)
     unchanged = await privacy.rectify(citizen_id, DETAILS)
-    assert unchanged.ok and unchanged.changed == () and hooks.changed == []
+    assert unchanged.ok and unchanged.changed == ()
     result = await privacy.rectify(citizen_id, {**DETAILS, "phone": "+32 471 00 00 00"})
     assert [f.value for f in result.changed] == ["phone"]
-    assert hooks.changed == [(citizen_id, [appointment_id])]
+    assert await _meeting_jobs(uow_factory) == []
 
 
-async def test_erasure_hands_the_meetings_to_cancel_to_the_hook(uow_factory: UnitOfWorkFactory, agency: Agency) -> None:
-    hooks = RecordingHooks()
-    privacy = privacy_service(agency, uow_factory, hooks)
+async def test_erasure_plans_the_cancellation_of_the_teams_meetings(
+    uow_factory: UnitOfWorkFactory, agency: Agency,
+) -> None:
+    privacy = privacy_service(agency, uow_factory)
     citizen_id, appointment_id = await citizen_with_appointment(uow_factory, agency)
     result = await privacy.erase(citizen_id, language="fr")
     assert [a.id for a in result.cancelled] == [appointment_id]
-    assert hooks.cancelled == [([appointment_id], ["meeting-42"])]
+    [job] = await _meeting_jobs(uow_factory)
+    # The appointment loses its meeting id with the person: the job carries what it needs.
+    assert job.payload == {"event_id": "meeting-42", "organizer_id": agency.counselors[0].id,
+                           "language": "fr", "appointment_id": appointment_id}
+    async with uow_factory() as uow:
+        stored = await uow.appointments.get(appointment_id)
+    assert stored is not None and stored.meeting_id is None
     again = await privacy.erase(citizen_id, language="fr")
-    assert again.already_erased and len(hooks.cancelled) == 1
+    assert again.already_erased and len(await _meeting_jobs(uow_factory)) == 1

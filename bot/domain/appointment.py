@@ -80,6 +80,7 @@ class Appointment:
     cancel_note: str | None = None
     meeting_id: str | None = None
     join_url: str | None = None
+    meeting_state: str = MeetingState.NONE.value
     identity_check: str | None = None
     anonymised_at: datetime | None = None
 

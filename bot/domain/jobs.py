@@ -26,6 +26,10 @@ class JobKind(StrEnum):
     CITIZEN_NOTICE = "citizen_notice"
     # A message to the counselor and the agency's fallback channel (the citizen waits, a meeting failed).
     STAFF_ALERT = "staff_alert"
+    # The Teams meeting of a video appointment, through Microsoft Graph.
+    MEETING_CREATE = "meeting_create"
+    MEETING_MOVE = "meeting_move"
+    MEETING_CANCEL = "meeting_cancel"
 
 
 class JobStatus(StrEnum):

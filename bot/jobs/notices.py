@@ -1,5 +1,6 @@
-"""The message to a citizen after what the agency reported: a no-show, an identity that could not be
-checked, a technical problem (with new times, the same counselor first)."""
+"""The message to a citizen about their appointment, sent by the runner: the join link as soon as the
+Teams meeting exists (or that it changed), or what the agency reported: a no-show, an identity that could
+not be checked, a technical problem (with new times, the same counselor first)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
 from bot.services.reminders import ReminderService
 from cards.outcomes import build_new_times_card, build_no_show_notice, build_not_verified_notice
+from cards.reminders import build_link_card
 
 
 class CitizenNoticeJob:
@@ -43,6 +45,11 @@ class CitizenNoticeJob:
             reason = job.payload.get("reason")
             card = build_not_verified_notice(agency, language, appointment_view(agency, appointment),
                                              reason if isinstance(reason, str) else None)
+        elif notice in ("link", "link_changed"):
+            if not appointment.is_active(self._services.clock.now()) or not appointment.join_url:
+                return Finished("skipped_inactive")
+            card = build_link_card(agency, language, appointment_view(agency, appointment),
+                                   changed=notice == "link_changed")
         elif notice == "technical":
             offered = await self._booking.rebook_offers(citizen.id, appointment.id)
             if offered is None:

@@ -15,7 +15,6 @@ from bot.domain.jobs import Job, JobKind, next_daily_run
 from bot.jobs.runner import Finished, Result
 from bot.services.container import Services
 from bot.services.ports import UnitOfWork
-from bot.services.privacy import AppointmentHooks
 from bot.services.retention import RetentionService
 
 log = logging.getLogger(__name__)
@@ -39,12 +38,11 @@ async def ensure_retention_planned(services: Services) -> None:
 
 
 class RetentionJob:
-    def __init__(self, services: Services, hooks: AppointmentHooks | None = None) -> None:
+    def __init__(self, services: Services) -> None:
         self._services = services
-        self._hooks = hooks
 
     async def __call__(self, job: Job) -> Result:
-        report = await RetentionService(self._services, self._hooks).run()
+        report = await RetentionService(self._services).run()
         log.info("daily retention run: %d changes", report.total)
 
         async def plan_next(uow: UnitOfWork) -> None:

@@ -12,6 +12,7 @@ from functools import partial
 from bot.domain.jobs import JobKind
 from bot.jobs.closing import CloseEndedJob, ensure_closing_planned
 from bot.jobs.lock import RunnerLock
+from bot.jobs.meetings import MeetingCancelJob, MeetingCreateJob, MeetingMoveJob
 from bot.jobs.notices import CitizenNoticeJob
 from bot.jobs.reminders import ReminderJob
 from bot.jobs.retention import RetentionJob, ensure_retention_planned
@@ -39,6 +40,12 @@ def job_handlers(services: Services) -> Mapping[str, JobHandler]:
             str(JobKind.NO_SHOW_CHECK): NoShowCheckJob(services, notifier),
             str(JobKind.CITIZEN_NOTICE): CitizenNoticeJob(services, notifier),
             str(JobKind.STAFF_ALERT): StaffAlertJob(services, notifier),
+        })
+    if services.meetings is not None:
+        handlers.update({
+            str(JobKind.MEETING_CREATE): MeetingCreateJob(services, services.meetings),
+            str(JobKind.MEETING_MOVE): MeetingMoveJob(services, services.meetings),
+            str(JobKind.MEETING_CANCEL): MeetingCancelJob(services, services.meetings),
         })
     return handlers
 

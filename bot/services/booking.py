@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from bot.domain.agency import Agency, Mode, PersonalField, Subject
-from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason, Outcome
+from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason, MeetingState, Outcome
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
@@ -29,13 +29,14 @@ from bot.domain.booking_rules import (
     plan_jobs,
 )
 from bot.domain.interview_language import decide_interview_language
-from bot.domain.jobs import NewJob
+from bot.domain.jobs import JobKind, NewJob
 from bot.domain.personal_data import validate_personal_data
 from bot.domain.reminders import reminder_times
 from bot.domain.slots import BusyIndex, Slot, SlotTaken, claim_steps, epoch_us, ordered_by_load
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.container import Services
+from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import AppointmentRow, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -312,7 +313,8 @@ class BookingService:
                 return SlotGone(await self._alternatives(uow, target, start, now, interview_language, None))
 
             reminders = flags.wants_reminders
-            await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0)
+            await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0,
+                                      meeting=self._meeting_job(target.mode, False))
             payload = {"mode": str(target.mode), "subject": target.subject.id, "office": target.office_id,
                        "start": start.isoformat(), "counselor": booked_with}
             if activity_id is not None:
@@ -372,7 +374,8 @@ class BookingService:
             # Jobs of earlier times keep their keys; counting them gives this move fresh keys even
             # when the citizen moves back to a time they had before.
             revision = len(await uow.jobs.for_appointment(row.id))
-            await self._schedule_jobs(uow, row.id, start, now, reminders_allowed=reminders, revision=revision)
+            await self._schedule_jobs(uow, row.id, start, now, reminders_allowed=reminders, revision=revision,
+                                      meeting=self._meeting_job(row.mode, row.meeting_id is not None))
             await self._services.audit.record(
                 uow, EventType.RESCHEDULED, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
                 appointment_id=row.id,
@@ -479,9 +482,11 @@ class BookingService:
                 row.updated_at = now
                 await uow.slot_claims.release(row.id)
                 await uow.jobs.cancel_for_appointment(row.id)
+                await plan_meeting_cancel(uow, row, now)
             citizen = await uow.citizens.get(citizen_id)
             reminders = citizen is not None and citizen.wants_reminders
-            await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0)
+            await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0,
+                                      meeting=self._meeting_job(row.mode, False))
             await self._services.audit.record(uow, EventType.REBOOKED, actor=citizen_actor(citizen_id),
                                               citizen_id=citizen_id, appointment_id=booked.id,
                                               payload={"replaces": row.id, "start": start.isoformat()})
@@ -602,6 +607,8 @@ class BookingService:
             "counselor_id": counselor_id, "mode": str(target.mode), "office_id": target.office_id,
             "subject_id": target.subject.id, "starts_at": start, "ends_at": end,
             "interview_language": interview_language, "created_at": now, "updated_at": now,
+            "meeting_state": MeetingState.PENDING.value if self._meeting_job(target.mode, False)
+            else MeetingState.NONE.value,
         }, claim_steps(start, end))
         counselor = self._agency.counselor(counselor_id)
         return AppointmentView(
@@ -624,11 +631,22 @@ class BookingService:
             return Refused(CUTOFF_PASSED, {"phone": self._agency.contact.phone})
         return row
 
+    def _meeting_job(self, mode: Mode | str, has_meeting: bool) -> JobKind | None:
+        """The Teams meeting job a video booking or move needs (none in local mode: no Graph)."""
+        if self._services.meetings is None or Mode(mode) is not Mode.VIDEO:
+            return None
+        return JobKind.MEETING_MOVE if has_meeting else JobKind.MEETING_CREATE
+
     async def _schedule_jobs(
         self, uow: UnitOfWork, appointment_id: str, start: datetime, now: datetime, *, reminders_allowed: bool,
-        revision: int,
+        revision: int, meeting: JobKind | None = None,
     ) -> None:
+        """The appointment's reminders, prompt, no-show check and meeting job, in one statement."""
         jobs: list[NewJob] = []
+        if meeting is not None:
+            # Due now: the link should reach the citizen within the minute (the runner is woken at commit).
+            jobs.append(NewJob(str(meeting), now, {"appointment_id": appointment_id},
+                               f"{meeting}:{appointment_id}:{start.isoformat()}:r{revision}"))
         for job in plan_jobs(self._agency, start, now, reminders_allowed=reminders_allowed):
             key = f"{job.kind}:{appointment_id}:{start.isoformat()}"
             payload: dict[str, Any] = {"appointment_id": appointment_id}

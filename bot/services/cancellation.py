@@ -11,19 +11,22 @@ from datetime import datetime
 from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason, is_active
 from bot.domain.audit import EventType
 from bot.services.audit import AuditTrail
+from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import UnitOfWork
 
 
 async def cancel_appointment(
     uow: UnitOfWork, appointment: Appointment, *, reason: CancelReason, now: datetime, note: str | None = None
 ) -> None:
-    """Mark one booked appointment cancelled; free its slot; drop its reminders and prompts."""
+    """Mark one booked appointment cancelled; free its slot; drop its reminders and prompts; plan the
+    cancellation of its Teams meeting."""
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = reason
     appointment.cancel_note = note
     appointment.updated_at = now
     await uow.slot_claims.release(appointment.id)
     await uow.jobs.cancel_for_appointment(appointment.id)
+    await plan_meeting_cancel(uow, appointment, now)
 
 
 async def cancel_upcoming_for_citizen(

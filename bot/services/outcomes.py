@@ -34,6 +34,7 @@ from bot.domain.jobs import JobKind
 from bot.services.audit import SYSTEM_ACTOR, citizen_actor, counselor_actor
 from bot.services.booking import AppointmentView, appointment_view
 from bot.services.container import Services
+from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -242,10 +243,11 @@ class OutcomeService:
             appointment.updated_at = now
             if outcome is Outcome.IDENTITY_NOT_VERIFIED:
                 appointment.identity_check = reason
+            await uow.jobs.cancel_for_appointment(appointment.id)
             if outcome is Outcome.NO_SHOW:
                 appointment.cancel_reason = CancelReason.NO_SHOW
                 await uow.slot_claims.release(appointment.id)
-            await uow.jobs.cancel_for_appointment(appointment.id)
+                await plan_meeting_cancel(uow, appointment, now)
         elif outcome in PRESENCE:
             await uow.jobs.cancel_for_appointment(appointment.id)  # no no-show question once they came
         # The citizen hears of what the agency reports (what they report themselves, they see in their turn).

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import uuid4
 
 from bot.domain.agency import PersonalField
@@ -42,30 +42,6 @@ log = logging.getLogger(__name__)
 
 # Jobs that exist only for the citizen's convenience: restriction and opting out stop them.
 NON_ESSENTIAL_JOBS = (str(JobKind.REMINDER),)
-
-
-class AppointmentHooks(Protocol):
-    """What must follow outside the database when appointments change (Teams meetings, invitations).
-
-    Called after the transaction committed. The meetings feature implements it; until then nothing
-    happens (`NoAppointmentHooks`).
-    """
-
-    async def appointments_cancelled(self, appointment_ids: Sequence[str], meeting_ids: Sequence[str]) -> None:
-        """Cancel the Teams meetings of appointments cancelled by erasure."""
-        ...
-
-    async def personal_data_changed(self, citizen_id: str, appointment_ids: Sequence[str]) -> None:
-        """Refresh what upcoming appointments carry of the citizen (meeting invitation, e-mail)."""
-        ...
-
-
-class NoAppointmentHooks:
-    async def appointments_cancelled(self, appointment_ids: Sequence[str], meeting_ids: Sequence[str]) -> None:
-        return None
-
-    async def personal_data_changed(self, citizen_id: str, appointment_ids: Sequence[str]) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -154,10 +130,9 @@ def _iso(value: datetime | date | None) -> str | None:
 
 
 class PrivacyService:
-    def __init__(self, services: Services, hooks: AppointmentHooks | None = None) -> None:
+    def __init__(self, services: Services) -> None:
         self._services = services
         self._agency = services.agency
-        self._hooks: AppointmentHooks = hooks or NoAppointmentHooks()
 
     # -- access ------------------------------------------------------------------------------------
 
@@ -333,16 +308,14 @@ class PrivacyService:
                     values["interview_language"] = decision.language
                     language_changed = True
             await uow.citizens.save_personal_data(citizen_id, values)
-            upcoming = [a.id for a in await uow.appointments.upcoming_for_citizen(citizen_id, now)]
             payload: dict[str, Any] = {"fields": [f.value for f in changed]}
             if language_changed:
                 payload["interview_language_changed"] = True
             await self._services.audit.record(uow, EventType.DATA_RECTIFIED, actor=citizen_actor(citizen_id),
                                               citizen_id=citizen_id, payload=payload)
             await uow.commit()
-        # Upcoming appointments read the citizen row, so they already carry the new data; what was sent
-        # out earlier (meeting invitations) is refreshed by the hook.
-        await self._hooks.personal_data_changed(citizen_id, upcoming)
+        # Upcoming appointments read the citizen row, so they carry the new data; their Teams meetings
+        # hold nothing about the person (bot.services.meetings), so nothing sent out needs refreshing.
         return RectifyResult(changed=changed, interview_language_changed=language_changed)
 
     # -- erasure ---------------------------------------------------------------------------------------
@@ -371,14 +344,12 @@ class PrivacyService:
                 upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, now)
                 if len(upcoming) > announced_upcoming:
                     return EraseResult(upcoming_changed=True)
-            result, meetings = await erase_in(
+            result = await erase_in(
                 uow, self._services, citizen, now=now, actor=citizen_actor(citizen_id), reason="request",
                 language=language, state_keys=state_keys, activity_id=activity_id, channel=channel,
             )
             await uow.commit()
         log.info("privacy: citizen erased at their request (%d appointments cancelled)", len(result.cancelled))
-        if result.cancelled:
-            await self._hooks.appointments_cancelled([a.id for a in result.cancelled], meetings)
         return result
 
     # -- restriction, objection, reminders ------------------------------------------------------------
@@ -452,16 +423,13 @@ async def erase_in(
     state_keys: Iterable[str] = (),
     activity_id: str | None = None,
     channel: str = "msteams",
-) -> tuple[EraseResult, list[str]]:
+) -> EraseResult:
     """Erase one citizen inside the caller's transaction (request or retention); audit writes come last.
-
-    Returns the result and the Teams meeting ids of the cancelled appointments (for the hooks).
-    """
+    The Teams meetings of the cancelled appointments are cancelled by jobs planned here too."""
     agency = services.agency
     citizen_id = citizen.id
     repository = uow.privacy
     upcoming = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.is_active(now)]
-    meetings = [a.meeting_id for a in upcoming if a.meeting_id]
     for appointment in upcoming:
         await cancel_appointment(uow, appointment, reason=CancelReason.ERASURE, now=now)
     cancelled = tuple(_summary(a) for a in upcoming)
@@ -493,7 +461,7 @@ async def erase_in(
         "appointments_deleted": deleted, "consents_withdrawn": withdrawn,
     })
     return EraseResult(cancelled=cancelled, anonymised=anonymised, deleted=deleted,
-                       consents_withdrawn=tuple(withdrawn)), meetings
+                       consents_withdrawn=tuple(withdrawn))
 
 
 def export_bytes(document: Mapping[str, Any]) -> bytes:
@@ -501,6 +469,6 @@ def export_bytes(document: Mapping[str, Any]) -> bytes:
 
 
 __all__ = [
-    "AppointmentHooks", "EraseResult", "NoAppointmentHooks", "Overview", "PrivacyService",
+    "EraseResult", "Overview", "PrivacyService",
     "RectifyResult", "conversation_keys", "erase_in", "export_bytes", "state_key",
 ]

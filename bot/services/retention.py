@@ -25,7 +25,7 @@ from bot.domain.audit import EventType, prune
 from bot.domain.retention import cutoffs
 from bot.services.audit import SYSTEM_ACTOR
 from bot.services.container import Services
-from bot.services.privacy import AppointmentHooks, NoAppointmentHooks, erase_in
+from bot.services.privacy import erase_in
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,9 @@ class RetentionReport:
 
 
 class RetentionService:
-    def __init__(self, services: Services, hooks: AppointmentHooks | None = None, *,
-                 batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, services: Services, *, batch_size: int = BATCH_SIZE) -> None:
         self._services = services
         self._agency = services.agency
-        self._hooks: AppointmentHooks = hooks or NoAppointmentHooks()
         self._batch = batch_size
 
     async def run(self) -> RetentionReport:
@@ -103,14 +101,12 @@ class RetentionService:
                     if citizen is None or citizen.erased_at is not None or citizen.last_seen_at >= cutoff:
                         continue  # came back (or was erased) since the candidates were read
                     now = self._services.clock.now()
-                    result, meetings = await erase_in(
+                    await erase_in(
                         uow, self._services, citizen, now=now, actor=SYSTEM_ACTOR, reason="retention",
                         language=self._agency.default_language, channel="retention",
                     )
                     await uow.commit()
                 report.citizens_erased += 1
-                if result.cancelled:
-                    await self._hooks.appointments_cancelled([a.id for a in result.cancelled], meetings)
             if len(candidates) < self._batch:
                 return
 

@@ -1,0 +1,96 @@
+"""Jobs that create, move and cancel the Teams meeting of a video appointment (bot.services.meetings).
+
+Graph asking to wait (429, 503, 504, a timeout) is retried, after its Retry-After when it gives one;
+after MAX_TRIES the meeting is marked failed and the counselor and the agency's channel are alerted. A
+refusal (a missing permission or Teams policy) is not retried: the provider has logged what to fix.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+
+from bot.domain.jobs import Job
+from bot.jobs.runner import Failed, Finished, Result, RetryLater
+from bot.services.container import Services
+from bot.services.meetings import MeetingService
+from bot.services.ports import MeetingProvider, MeetingRefused, MeetingUnavailable
+
+# Tries before a meeting counts as failed (with the runner's backoff: about an hour in all).
+MAX_TRIES = 6
+
+
+class MeetingCreateJob:
+    def __init__(self, services: Services, provider: MeetingProvider) -> None:
+        self._meetings = MeetingService(services)
+        self._provider = provider
+
+    async def __call__(self, job: Job) -> Result:
+        appointment_id = str(job.payload.get("appointment_id"))
+        wanted = await self._meetings.to_make(appointment_id)
+        if wanted is None:
+            return Finished("skipped_inactive")
+        if wanted.appointment.meeting_id is not None:
+            return Finished("exists")
+        try:
+            meeting = await self._provider.create(wanted.request)
+        except MeetingUnavailable as error:
+            if job.attempts < MAX_TRIES:
+                return RetryLater("MeetingUnavailable",
+                                  timedelta(seconds=error.retry_after) if error.retry_after else None)
+            return Failed("MeetingUnavailable", record=partial(self._meetings.record_failed,
+                                                               appointment_id=appointment_id))
+        except MeetingRefused:
+            return Failed("MeetingRefused", record=partial(self._meetings.record_failed,
+                                                           appointment_id=appointment_id))
+        return Finished("created", record=partial(self._meetings.record_made, appointment_id=appointment_id,
+                                                  meeting=meeting, moved=False))
+
+
+class MeetingMoveJob:
+    def __init__(self, services: Services, provider: MeetingProvider) -> None:
+        self._meetings = MeetingService(services)
+        self._provider = provider
+
+    async def __call__(self, job: Job) -> Result:
+        appointment_id = str(job.payload.get("appointment_id"))
+        wanted = await self._meetings.to_make(appointment_id)
+        if wanted is None:
+            return Finished("skipped_inactive")
+        appointment = wanted.appointment
+        if appointment.meeting_id is None:
+            return Finished("no_meeting")
+        try:
+            meeting = await self._provider.move(appointment.counselor_id, appointment.meeting_id,
+                                                appointment.starts_at, appointment.ends_at)
+        except MeetingUnavailable as error:
+            if job.attempts < MAX_TRIES:
+                return RetryLater("MeetingUnavailable",
+                                  timedelta(seconds=error.retry_after) if error.retry_after else None)
+            return Failed("MeetingUnavailable")
+        except MeetingRefused:
+            return Failed("MeetingRefused")
+        return Finished("moved", record=partial(self._meetings.record_made, appointment_id=appointment_id,
+                                                meeting=meeting, moved=True))
+
+
+class MeetingCancelJob:
+    def __init__(self, services: Services, provider: MeetingProvider) -> None:
+        self._meetings = MeetingService(services)
+        self._provider = provider
+
+    async def __call__(self, job: Job) -> Result:
+        payload = job.payload
+        language = payload.get("language")
+        try:
+            await self._provider.cancel(str(payload.get("organizer_id")), str(payload.get("event_id")),
+                                        self._meetings.cancel_comment(language if isinstance(language, str) else ""))
+        except MeetingUnavailable as error:
+            if job.attempts < MAX_TRIES:
+                return RetryLater("MeetingUnavailable",
+                                  timedelta(seconds=error.retry_after) if error.retry_after else None)
+            return Failed("MeetingUnavailable")
+        except MeetingRefused:
+            return Failed("MeetingRefused")
+        return Finished("cancelled")
+
