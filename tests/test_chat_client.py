@@ -17,28 +17,24 @@ from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import AdaptiveCardInvokeResponse
 
-from bot.chat_client import (
+from bot.devtools.activities import (
     ADAPTIVE_CARD,
     FILE_CONSENT_CARD,
     HERO_CARD,
     INVOKE_ERROR,
     INVOKE_MESSAGE,
-    ChatSession,
     Identity,
-    InputError,
-    InputSpec,
-    apply_toggle,
     build_invoke,
     build_message,
-    chat,
-    collect_inputs,
     execute_value,
     interpret_invoke_response,
-    load_identity,
-    parse_answer,
-    render_card,
     submit_payload,
 )
+from bot.devtools.card_inputs import InputError, InputSpec, collect_inputs, parse_answer
+from bot.devtools.card_render import apply_toggle, render_card
+from bot.devtools.profile import load_identity
+from bot.devtools.session import ChatSession
+from bot.devtools.terminal import chat
 
 SERVICE_URL = "http://127.0.0.1:50123/"
 NOW = datetime(2025, 3, 14, 8, 30, 0, 250000, tzinfo=UTC)
