@@ -28,6 +28,7 @@ from bot.devtools.activities import (
     HERO_CARD,
     THUMBNAIL_CARD,
     Identity,
+    adaptive_cards,
     build_conversation_update,
     build_installation_update,
     build_invoke,
@@ -47,7 +48,7 @@ from bot.devtools.card_render import (
     render_hero_card,
     render_suggested_actions,
 )
-from bot.devtools.connector import ConnectorStub
+from bot.devtools.connector import ConnectorStandIn, Recorded
 from bot.devtools.markdown import bold_text, dim_text, message_text, strip_ansi
 
 # Teams gives up on a bot that has not answered an HTTP request within this many seconds.
@@ -123,8 +124,8 @@ class ChatSession:
         self.raw = False
         self.views: list[CardView] = []
         self.current: CardView | None = None
-        self.connector = ConnectorStub(
-            identity, self._received, downloads_dir=downloads_dir, on_file=self._file_saved
+        self.connector = ConnectorStandIn(
+            people=[identity], on_activity=self._received, downloads_dir=downloads_dir, on_file=self._file_saved
         )
         self.sent: list[dict[str, Any]] = []
         self._http: aiohttp.ClientSession | None = None
@@ -429,7 +430,9 @@ class ChatSession:
 
     # -- what the connector receives -------------------------------------------------------------------
 
-    def _received(self, event: str, conversation_id: str, activity: dict[str, Any], activity_id: str) -> None:
+    def _received(self, recorded: Recorded) -> None:
+        event, conversation_id = recorded.event, recorded.conversation_id
+        activity, activity_id = recorded.activity, recorded.activity_id
         if self.raw and activity:
             self.io.show(
                 f"<< connector {event} {activity_id} " + json.dumps(activity, ensure_ascii=False, indent=2)
@@ -496,13 +499,7 @@ class ChatSession:
         return view
 
     def _update(self, activity: dict[str, Any], activity_id: str) -> None:
-        cards: list[dict[str, Any]] = [
-            a["content"]
-            for a in activity.get("attachments") or []
-            if isinstance(a, dict)
-            and a.get("contentType") == ADAPTIVE_CARD
-            and isinstance(a.get("content"), dict)
-        ]
+        cards = adaptive_cards(activity)
         existing = [
             view for view in self.views if view.activity_id == activity_id and view.kind == "adaptive"
         ]
