@@ -177,10 +177,8 @@ class ConnectorStandIn:
         if self.on_activity is not None:
             self.on_activity(recorded)
 
-    async def _injected_failure(self) -> web.Response | None:
-        """The answer `fail_next` asks for this write, if any."""
-        if not self.fail_next:
-            return None
+    async def _injected_failure(self) -> web.Response:
+        """The answer `fail_next` asks for this write (call it only when fail_next is not empty)."""
         failure = self.fail_next.pop(0)
         self.failed += 1
         if isinstance(failure, int):
@@ -220,9 +218,8 @@ class ConnectorStandIn:
             return web.json_response({})
         if method not in ("POST", "PUT") or len(rest) > 1:
             return _not_found("unknown path")
-        failed = await self._injected_failure()
-        if failed is not None:
-            return failed
+        if self.fail_next:
+            return await self._injected_failure()
         activity = await _json_object(request)
         if not isinstance(activity, dict):
             return activity
@@ -234,9 +231,8 @@ class ConnectorStandIn:
         return web.json_response({"id": activity_id})
 
     async def _create_conversation(self, request: web.Request) -> web.Response:
-        failed = await self._injected_failure()
-        if failed is not None:
-            return failed
+        if self.fail_next:
+            return await self._injected_failure()
         parameters = await _json_object(request)
         if not isinstance(parameters, dict):
             return parameters
