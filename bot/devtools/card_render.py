@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from bot.devtools.activities import CLIENT_TIMEZONE
 from bot.devtools.card_inputs import InputSpec, card_inputs, element_children, input_spec, is_visible
@@ -112,6 +112,55 @@ def _inline_text(inline: Any) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class _Sections:
+    """A card's collapsible sections: elements shown and hidden by a heading, rather than by a button.
+
+    cards/document.py writes each section of a consent document as a heading container whose
+    `selectAction` is an Action.ToggleVisibility, and a hidden body it shows. Teams draws the heading
+    only; the terminal prints it as one numbered line with ▸ (folded) or ▾ (open), and nothing for the
+    folded body, instead of the heading, its two arrow variants, a button and a preview.
+    """
+
+    declared: Mapping[str, bool]  # each element id's own isVisible
+    by_heading: frozenset[str]  # ids only a heading toggles
+
+    @classmethod
+    def of(cls, card: Mapping[str, Any]) -> _Sections:
+        by_heading: set[str] = set()
+        by_button: set[str] = set()
+        stack: list[Any] = [card]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, Mapping):
+                select = node.get("selectAction")
+                if _is_toggle(select):
+                    by_heading.update(target for target, _ in _targets(select))
+                for action in node.get("actions") or [] if isinstance(node.get("actions"), list) else []:
+                    if _is_toggle(action):
+                        by_button.update(target for target, _ in _targets(action))
+                stack.extend(value for key, value in node.items() if key != "selectAction")
+        return cls(default_visibility(card), frozenset(by_heading - by_button))
+
+
+def _is_toggle(action: Any) -> TypeGuard[Mapping[str, Any]]:
+    return isinstance(action, Mapping) and action.get("type") == "Action.ToggleVisibility"
+
+
+def _ids_within(element: Mapping[str, Any]) -> set[str]:
+    found: set[str] = set()
+    stack: list[Any] = [element]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Mapping):
+            if isinstance(current.get("id"), str):
+                found.add(current["id"])
+            stack.extend(element_children(current))
+    return found
+
+
 class _CardRenderer:
     def __init__(
         self,
@@ -121,15 +170,18 @@ class _CardRenderer:
         opened: set[str] | frozenset[str],
         locale: str,
         timezone: str,
+        sections: _Sections,
     ) -> None:
         self.color = color
         self.visibility = visibility
         self.opened = opened
         self.locale = locale
         self.timezone = timezone
+        self.sections = sections
         self.lines: list[str] = []
         self.actions: list[CardAction] = []
         self.collapsed: list[tuple[int, str]] = []
+        self.after_heading = -1  # len(lines) right after the last section heading
 
     def md(self, text: str) -> str:
         return format_markdown(text, color=self.color, locale=self.locale, timezone=self.timezone)
@@ -155,17 +207,30 @@ class _CardRenderer:
     def element(
         self, element: Mapping[str, Any], indent: str, scope: tuple[InputSpec, ...], path: str, *, first: bool
     ) -> None:
+        element_id = element.get("id")
+        in_section = isinstance(element_id, str) and element_id in self.sections.by_heading
         if not is_visible(element, self.visibility):
-            if isinstance(element.get("id"), str):
-                self.collapsed.append((len(self.lines), element["id"]))
+            if in_section:
+                return  # its heading's line says it can be opened
+            if isinstance(element_id, str):
+                self.collapsed.append((len(self.lines), element_id))
             self.lines.append(f"{indent}[+] {_heading(element)}")
             return
+        select = element.get("selectAction")
+        heading = _is_toggle(select) and element.get("type") != "ActionSet"
         if (
             not first
             and self.lines
             and (element.get("separator") or element.get("spacing") in ("large", "extraLarge", "padding"))
+            # Folded sections one under the other read as a list: no blank line between them.
+            and not (heading and self.after_heading == len(self.lines))
         ):
             self.lines.append("")
+        if heading and isinstance(select, Mapping):
+            self.section_heading(element, select, indent, scope, path)
+            return
+        if in_section:
+            indent += "  "  # an open section's text, under its heading
         kind = element.get("type")
         if kind == "TextBlock":
             self.text_block(element, indent)
@@ -196,11 +261,27 @@ class _CardRenderer:
             self.input_line(input_spec(element, True), indent)
         else:
             self.emit(indent, f"[{kind}]")
-        select = element.get("selectAction")
         if isinstance(select, Mapping) and kind != "ActionSet":
             titled = dict(select)
             titled.setdefault("title", _heading(element))
             self.action_row([titled], indent, scope, f"{path}/selectAction")
+
+    def section_heading(
+        self, element: Mapping[str, Any], select: Mapping[str, Any], indent: str, scope: tuple[InputSpec, ...],
+        path: str,
+    ) -> None:
+        """One line for a collapsible section's heading: its number, title, and ▸ or ▾ for its body."""
+        titled = dict(select)
+        titled.setdefault("title", _heading(element))
+        action = card_action(titled, len(self.actions) + 1, f"{path}/selectAction", scope)
+        self.actions.append(action)
+        # The heading's own items (the arrow variants the card swaps) are its label, not its body.
+        body = [target for target, _ in action.targets if target not in _ids_within(element)]
+        shown = [self.visibility.get(target, self.sections.declared.get(target, True)) for target in body]
+        marker = (" ▾" if any(shown) else " ▸") if body else ""
+        label = self.action_label(action) + marker
+        self.emit(indent, bold_text(label) if self.color else label)
+        self.after_heading = len(self.lines)
 
     def text_block(self, element: Mapping[str, Any], indent: str) -> None:
         text = self.md(str(element.get("text", "")))
@@ -239,6 +320,7 @@ class _CardRenderer:
                     opened=self.opened,
                     locale=self.locale,
                     timezone=self.timezone,
+                    sections=self.sections,
                 )
                 sub.elements(cell.get("items") or [] if isinstance(cell, Mapping) else [], "", (), "")
                 cells.append(" ".join(line.strip() for line in sub.lines if line.strip()))
@@ -308,13 +390,6 @@ def card_action(raw: Mapping[str, Any], number: int, key: str, scope: tuple[Inpu
     """One action of a card's JSON as a CardAction; Submit and Execute gather the inputs in `scope`."""
     kind = str(raw.get("type", ""))
     title = str(raw.get("title") or raw.get("verb") or kind.removeprefix("Action."))
-    targets: list[tuple[str, bool | None]] = []
-    for target in raw.get("targetElements") or []:
-        if isinstance(target, str):
-            targets.append((target, None))
-        elif isinstance(target, Mapping) and isinstance(target.get("elementId"), str):
-            wanted = target.get("isVisible")
-            targets.append((target["elementId"], wanted if isinstance(wanted, bool) else None))
     gathers = (
         kind in ("Action.Submit", "Action.Execute")
         and str(raw.get("associatedInputs", "auto")).lower() != "none"
@@ -329,10 +404,22 @@ def card_action(raw: Mapping[str, Any], number: int, key: str, scope: tuple[Inpu
         action_id=raw.get("id"),
         url=raw.get("url"),
         card=raw.get("card") if isinstance(raw.get("card"), dict) else None,
-        targets=tuple(targets),
+        targets=_targets(raw),
         inputs=scope if gathers else (),
         enabled=raw.get("isEnabled", True) is not False,
     )
+
+
+def _targets(raw: Mapping[str, Any]) -> tuple[tuple[str, bool | None], ...]:
+    """(element id, visibility it sets, None to flip it) of each target of an Action.ToggleVisibility."""
+    targets: list[tuple[str, bool | None]] = []
+    for target in raw.get("targetElements") or []:
+        if isinstance(target, str):
+            targets.append((target, None))
+        elif isinstance(target, Mapping) and isinstance(target.get("elementId"), str):
+            wanted = target.get("isVisible")
+            targets.append((target["elementId"], wanted if isinstance(wanted, bool) else None))
+    return tuple(targets)
 
 
 def render_card(
@@ -350,7 +437,12 @@ def render_card(
     the Action.ShowCard actions whose card is shown.
     """
     renderer = _CardRenderer(
-        color=color, visibility=visibility or {}, opened=opened, locale=locale, timezone=timezone
+        color=color,
+        visibility=visibility or {},
+        opened=opened,
+        locale=locale,
+        timezone=timezone,
+        sections=_Sections.of(card),
     )
     renderer.card(card, "", (), "card")
     renderer.annotate_collapsed()
