@@ -60,10 +60,8 @@ class Failure:
     body: Any = None
 
 
-# What Teams answers a bot that writes to someone who blocked it or removed the app.
-MESSAGE_WRITES_BLOCKED = Failure(
-    403, body={"error": {"code": "MessageWritesBlocked", "message": "Thread is blocked from message writes."}}
-)
+# What Teams answers a bot that writes to someone who blocked it or uninstalled the app.
+MESSAGE_WRITES_BLOCKED = Failure(403, body={"error": {"code": "MessageWritesBlocked"}})
 
 Listener = Callable[[Recorded], None]
 
