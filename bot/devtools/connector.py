@@ -109,7 +109,10 @@ class ConnectorStandIn:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = _bind_local(port)
-        site = web.SockSite(self._runner, sock)
+        # As many waiting connections as the benchmarks' 200 citizens open at once: a full accept queue
+        # drops a connection, which the client only tries again after a second. (The site listens
+        # again with its own backlog, 128 unless told.)
+        site = web.SockSite(self._runner, sock, backlog=_BACKLOG)
         await site.start()
         self.service_url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
         return self.service_url
@@ -308,6 +311,9 @@ def _not_found(message: str) -> web.Response:
     return web.json_response({"error": {"code": "NotFound", "message": message}}, status=404)
 
 
+_BACKLOG = 1024
+
+
 def _bind_local(port: int | None) -> socket.socket:
     """A listening socket on 127.0.0.1: the remembered port when free (reminders keep reaching the same
     client), else any free port."""
@@ -318,9 +324,7 @@ def _bind_local(port: int | None) -> socket.socket:
         except OSError:
             sock.close()
             continue
-        # As many waiting connections as the benchmarks' 200 citizens can open at once: a full backlog
-        # drops connections, which the client only retries after a second.
-        sock.listen(1024)
+        sock.listen(_BACKLOG)
         sock.setblocking(False)
         return sock
     raise OSError("no free port on 127.0.0.1")
