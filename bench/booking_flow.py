@@ -128,7 +128,7 @@ async def book_appointment(citizen: BenchCitizen, rng: random.Random,
             await asyncio.sleep(rng.uniform(*think))
         choice = next_action(cards_of(replies), rng)
         if choice is None:
-            texts = [reply.get("text") for reply in replies]
+            texts = [reply.text for reply in replies]
             raise FlowStuck(f"no way on after {turns - 1} turns; the bot said {texts!r}")
         verb, action, card = choice
         _body, replies = await citizen.execute(action, fill_inputs(card, answers, rng))

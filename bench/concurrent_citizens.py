@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from bench.booking_flow import book_appointment
 from bench.common import postgres_database, postgres_reachable, server_process, sqlite_database
 from bench.driver import BenchCitizen, TurnFailed, client_session, summary
-from bench.servers import BenchConnector, serving
+from bot.devtools.connector import ConnectorStandIn
 from bot.domain.appointment import Appointment
 from storage.db import create_engine
 from storage.migrate import upgrade_database
@@ -49,11 +49,11 @@ log = logging.getLogger(__name__)
 Journey = Callable[[BenchCitizen, random.Random, tuple[float, float] | None], Awaitable[int]]
 
 
-async def _crowd(bot_url: str, connector_url: str, connector: BenchConnector, journey: Journey,
+async def _crowd(bot_url: str, connector: ConnectorStandIn, journey: Journey,
                  think: tuple[float, float] | None) -> dict[str, Any]:
     """Every citizen's journey at once; latencies, turns, errors and throughput."""
     async with client_session() as http:
-        citizens = [BenchCitizen(bot_url, connector_url, connector, http) for _ in range(CITIZENS)]
+        citizens = [BenchCitizen(bot_url, connector, http) for _ in range(CITIZENS)]
         rngs = [random.Random(i) for i in range(CITIZENS)]
         started = time.perf_counter()
         outcomes = await asyncio.gather(*(journey(c, r, think) for c, r in zip(citizens, rngs, strict=True)),
@@ -99,20 +99,18 @@ async def _database(backend: str) -> AsyncIterator[str]:
         yield url
 
 
-async def _baseline(name: str, connector: BenchConnector, connector_url: str,
-                    think: tuple[float, float] | None) -> dict[str, Any]:
+async def _baseline(name: str, connector: ConnectorStandIn, think: tuple[float, float] | None) -> dict[str, Any]:
     async with server_process(["-m", "bench.servers", name], ready_path="/api/messages") as server:
-        row = await _crowd(server.url, connector_url, connector, _texts, think)
+        row = await _crowd(server.url, connector, _texts, think)
         row["peak_rss_mb"] = server.peak_rss_mb()
     return row
 
 
-async def _guichet(backend: str, connector: BenchConnector, connector_url: str,
-                   think: tuple[float, float] | None) -> dict[str, Any]:
+async def _guichet(backend: str, connector: ConnectorStandIn, think: tuple[float, float] | None) -> dict[str, Any]:
     async with _database(backend) as database_url:
         env = {"GUICHET_DATABASE_URL": database_url, "GUICHET_LOG_LEVEL": "ERROR"}
         async with server_process(["-m", "bot", "serve"], env) as server:
-            row = await _crowd(server.url, connector_url, connector, book_appointment, think)
+            row = await _crowd(server.url, connector, book_appointment, think)
             row["peak_rss_mb"] = server.peak_rss_mb()
             if row["errors"]:
                 row["server_log_tail"] = server.errors()[-1500:]
@@ -124,17 +122,16 @@ async def _guichet(backend: str, connector: BenchConnector, connector_url: str,
 
 
 async def run() -> dict[str, Any]:
-    connector = BenchConnector()
     backends = ["sqlite"] + (["postgres"] if await postgres_reachable() else [])
     phases: dict[str, dict[str, dict[str, Any]]] = {"saturation": {}, "paced": {}}
-    async with serving(connector.app()) as connector_url:
+    async with ConnectorStandIn(history=False) as connector:
         for phase, think in (("saturation", None), ("paced", THINK_SECONDS)):
             rows = phases[phase]
             if phase == "saturation":
-                rows["bare aiohttp"] = await _baseline("bare", connector, connector_url, think)
-            rows["stock echo bot"] = await _baseline("echo", connector, connector_url, think)
+                rows["bare aiohttp"] = await _baseline("bare", connector, think)
+            rows["stock echo bot"] = await _baseline("echo", connector, think)
             for backend in backends:
-                rows[f"guichet booking ({backend})"] = await _guichet(backend, connector, connector_url, think)
+                rows[f"guichet booking ({backend})"] = await _guichet(backend, connector, think)
     echo = phases["saturation"]["stock echo bot"]["turns_per_s"]
     for rows in phases.values():
         for row in rows.values():

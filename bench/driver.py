@@ -1,28 +1,34 @@
-"""The client side of the benchmarks: Teams-shaped activities, one citizen per conversation, timings.
+"""The client side of the benchmarks: one citizen per conversation, posting Teams activities, timed.
 
-A `BenchCitizen` posts exactly what the Teams channel posts (messages, Action.Execute invokes) to a
-bot's /api/messages and reads the bot's replies at the `BenchConnector`. Each turn is timed from
-the first byte sent to the bot's HTTP answer: the bot sends its replies during the turn, so by then
-they have reached the connector.
+A `BenchCitizen` posts what the Teams channel posts (messages, Action.Execute invokes), built by
+bot/devtools' activity builders, to a bot's /api/messages, and reads the bot's replies at bot/devtools'
+connector stand-in (run with `history=False`: it keeps each conversation's replies until taken, nothing
+more). Each turn is timed from the first byte sent to the bot's HTTP answer: the bot sends its replies
+during the turn, so by then they have reached the connector.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
-from bench.servers import BenchConnector
+from bot.devtools.activities import (
+    Identity,
+    build_conversation_update,
+    build_installation_update,
+    build_invoke,
+    build_message,
+    execute_value,
+)
+from bot.devtools.connector import ConnectorStandIn, Recorded
 
 BOT_ID = "28:guichet-bench-bot"
 TENANT_ID = "7e5b2c1a-0000-4000-8000-00000000be00"
-_ids = itertools.count(1)
 
 
 class TurnFailed(AssertionError):
@@ -47,32 +53,17 @@ class BenchCitizen:
     """One person in a personal chat; each call is one HTTP turn, its latency kept in `latencies_ms`."""
 
     bot_url: str
-    connector_url: str
-    connector: BenchConnector
+    connector: ConnectorStandIn
     http: aiohttp.ClientSession
     locale: str = "fr-BE"
     latencies_ms: list[float] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # what each timed turn was: "say" or the verb pressed
 
     def __post_init__(self) -> None:
-        self.aad_object_id = str(uuid.uuid4())
-        self.user_id = f"29:{self.aad_object_id}"
-        self.conversation_id = f"a:{uuid.uuid4().hex}"
-
-    def activity(self, **fields: Any) -> dict[str, Any]:
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        activity: dict[str, Any] = {
-            "type": "message", "id": f"1{next(_ids):012d}", "timestamp": now, "localTimestamp": now,
-            "channelId": "msteams", "serviceUrl": self.connector_url,
-            "from": {"id": self.user_id, "name": "Bench Citizen", "aadObjectId": self.aad_object_id},
-            "conversation": {"conversationType": "personal", "tenantId": TENANT_ID, "id": self.conversation_id},
-            "recipient": {"id": BOT_ID, "name": "Guichet"}, "locale": self.locale,
-            "entities": [{"type": "clientInfo", "locale": self.locale, "country": "BE", "platform": "Windows",
-                          "timezone": "Europe/Brussels"}],
-            "channelData": {"tenant": {"id": TENANT_ID}},
-        }
-        activity.update(fields)
-        return activity
+        aad_object_id = str(uuid.uuid4())
+        self.identity = Identity(role="citizen", user_id=f"29:{aad_object_id}", aad_object_id=aad_object_id,
+                                 name="Bench Citizen", tenant_id=TENANT_ID, conversation_id=f"a:{uuid.uuid4().hex}",
+                                 bot_id=BOT_ID, locale=self.locale)
 
     async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
         body = _dumps(activity)
@@ -86,39 +77,37 @@ class BenchCitizen:
             raise TurnFailed(f"HTTP {status}: {payload[:200]!r}")
         return status, payload
 
-    async def turn(self, activity: dict[str, Any]) -> list[dict[str, Any]]:
+    async def turn(self, activity: dict[str, Any]) -> list[Recorded]:
         """Post one activity; the replies it produced."""
         await self.post(activity)
-        return self.connector.take(self.conversation_id)
+        return self.connector.take(self.identity.conversation_id)
 
-    async def say(self, text: str) -> list[dict[str, Any]]:
+    async def say(self, text: str) -> list[Recorded]:
         self.steps.append("say")
-        return await self.turn(self.activity(text=text, textFormat="plain"))
+        return await self.turn(build_message(self.identity, self.connector.service_url, text=text))
 
-    async def install(self) -> list[dict[str, Any]]:
-        replies = await self.turn(self.activity(type="installationUpdate", action="add"))
-        return replies + await self.turn(self.activity(type="conversationUpdate", membersAdded=[{"id": BOT_ID}]))
+    async def install(self) -> list[Recorded]:
+        replies = await self.turn(build_installation_update(self.identity, self.connector.service_url))
+        return replies + await self.turn(build_conversation_update(self.identity, self.connector.service_url))
 
     async def execute(self, action: dict[str, Any], inputs: dict[str, Any] | None = None
-                      ) -> tuple[Any, list[dict[str, Any]]]:
+                      ) -> tuple[Any, list[Recorded]]:
         """Press an Action.Execute button (with the card's input values): (invoke body, replies)."""
-        data = {**(action.get("data") or {}), **(inputs or {})}
-        self.steps.append(str(action.get("verb") or data.get("verb")))
-        activity = self.activity(type="invoke", name="adaptiveCard/action", replyToId="card",
-                                 value={"action": {"type": "Action.Execute", "verb": action.get("verb"),
-                                                   "data": data}, "trigger": "manual"})
+        value = execute_value(action, inputs or {})
+        self.steps.append(str(action.get("verb") or value["action"]["data"].get("verb")))
+        activity = build_invoke(self.identity, self.connector.service_url, name="adaptiveCard/action",
+                                value=value, reply_to_id="card")
         _status, payload = await self.post(activity)
         body = json.loads(payload) if payload else None
-        return body, self.connector.take(self.conversation_id)
+        return body, self.connector.take(self.identity.conversation_id)
 
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def cards_of(replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [a["content"] for reply in replies for a in reply.get("attachments") or []
-            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"]
+def cards_of(replies: list[Recorded]) -> list[dict[str, Any]]:
+    return [card for reply in replies for card in reply.cards]
 
 
 def client_session(limit: int = 0) -> aiohttp.ClientSession:

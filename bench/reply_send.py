@@ -3,7 +3,8 @@
 Stock: the SDK's ConnectorClient as it comes, sending with `requests` in a thread executor and
 serialising the Activity with msrest. Ours: the same ConnectorClient given our pipeline (aiohttp on
 the event loop, one session for the process, bounded retry) and the quick Activity serialiser. Both
-send the help card (an Adaptive Card) to a fake connector on loopback, one at a time and 32 at once.
+send the help card (an Adaptive Card) to the connector stand-in (bot/devtools) on loopback, one at a
+time and 32 at once.
 Run: `python -m bench.reply_send`.
 """
 
@@ -19,8 +20,8 @@ from botbuilder.schema import Activity, Attachment
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
 
-from bench.servers import BenchConnector, serving
 from bot.connector_http import ConnectorSession, RetryPolicy, install_pipeline
+from bot.devtools.connector import ConnectorStandIn
 from bot.domain.agency import load_agency
 from bot.settings import DEFAULT_AGENCY
 from cards.welcome import build_help_card
@@ -31,9 +32,9 @@ WARMUP = 50
 
 async def _measure(ours: bool, concurrency: int) -> dict[str, float]:
     card = build_help_card(load_agency(DEFAULT_AGENCY), "fr")
-    connector = BenchConnector()
-    async with serving(connector.app()) as url:
-        client = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=url + "/")
+    async with ConnectorStandIn(history=False) as connector:
+        url = connector.service_url
+        client = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=url)
         session = ConnectorSession()
         if ours:
             install_pipeline(client, session, RetryPolicy())

@@ -1,12 +1,11 @@
-"""The servers a benchmark runs over loopback HTTP: our bot, its two baselines and a fake connector.
+"""The servers a benchmark runs over loopback HTTP: our bot and its two baselines.
 
 - `bare_app`: the floor. An aiohttp handler that reads the activity and POSTs one reply to the
   connector, nothing else.
 - `echo_app`: the stock botbuilder 4.17 echo bot, as the SDK samples write it (CloudAdapter with
   ConfigurationBotFrameworkAuthentication, an ActivityHandler, authentication off). Nothing of ours.
 - `guichet_app`: the real bot, `bot.app.create_app`.
-- `BenchConnector`: plays the Bot Connector, keeping each conversation's replies (the booking
-  driver reads the cards in them).
+The Bot Connector they all reply to is bot/devtools' connector stand-in (see bench/driver.py).
 
 `python -m bench.servers {bare,echo} --port P` runs a baseline alone, for the benchmarks that put
 each server in its own process.
@@ -15,13 +14,10 @@ each server in its own process.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import socket
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -44,31 +40,6 @@ async def serving(app: web.Application, port: int | None = None) -> AsyncIterato
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
-
-
-class BenchConnector:
-    """A Bot Connector that answers every reply at once and keeps it for the conversation's driver."""
-
-    def __init__(self) -> None:
-        self.replies: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.count = 0
-        self._ids = itertools.count(1)
-
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_post("/v3/conversations/{cid}/activities", self._activity)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._activity)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._activity)
-        return app
-
-    async def _activity(self, request: web.Request) -> web.Response:
-        self.replies[request.match_info["cid"]].append(await request.json())
-        self.count += 1
-        return web.json_response({"id": f"r{next(self._ids)}"})
-
-    def take(self, conversation_id: str) -> list[dict[str, Any]]:
-        """The replies received since the last call, for one conversation."""
-        return self.replies.pop(conversation_id, [])
 
 
 # --- the floor: a bare aiohttp handler ---------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Turn latency: one booking-dialog turn of the real bot beside its two baselines, in one run.
 
-All servers run in this process on loopback, with the client and the fake connector (as the baselines
+All servers run in this process on loopback, with the client and the connector stand-in (as the baselines
 were first measured): the bare aiohttp floor and the stock SDK echo bot answer text messages; our bot
 runs whole bookings (consent, mode, subject, day, time, form, summary, confirm: every turn answers with
 a card) with its state in SQLite, then in PostgreSQL. One citizen at a time, so the figures are
@@ -26,8 +26,9 @@ import aiohttp
 from bench.booking_flow import book_appointment
 from bench.common import postgres_database, postgres_reachable, sqlite_database
 from bench.driver import BenchCitizen, client_session, summary
-from bench.servers import BenchConnector, bare_app, echo_app, serving
+from bench.servers import bare_app, echo_app, serving
 from bot.app import create_app
+from bot.devtools.connector import ConnectorStandIn
 from bot.settings import Settings
 from storage.migrate import upgrade_database
 
@@ -94,14 +95,14 @@ class BookingServer:
 
 async def run() -> dict[str, Any]:
     logging.getLogger("bot").setLevel(logging.ERROR)  # "authentication is off" is expected here
-    connector = BenchConnector()
+    connector = ConnectorStandIn(history=False)
     backends = ["sqlite"] + (["postgres"] if await postgres_reachable() else [])
     async with AsyncExitStack() as stack:
         http: aiohttp.ClientSession = await stack.enter_async_context(client_session())
-        connector_url = await stack.enter_async_context(serving(connector.app()))
+        await stack.enter_async_context(connector)
 
         def citizen_of(url: str) -> Callable[[], BenchCitizen]:
-            return lambda: BenchCitizen(url, connector_url, connector, http)
+            return lambda: BenchCitizen(url, connector, http)
 
         servers: dict[str, TextServer | BookingServer] = {}
         for name, app in (("bare aiohttp", bare_app()), ("stock echo bot", echo_app())):

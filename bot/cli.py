@@ -36,7 +36,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.chat_client import run_chat_from_args
+    from bot.devtools.terminal import run_chat_from_args
 
     return run_chat_from_args(args)
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     chat = sub.add_parser("chat", help="talk to a running bot from the terminal, as Teams would")
-    from bot.chat_client import add_chat_arguments
+    from bot.devtools.terminal import add_chat_arguments
 
     add_chat_arguments(chat)
     chat.set_defaults(handler=_chat)

@@ -1,33 +1,46 @@
-"""Test harness: a fake Bot Connector that records replies, Teams-shaped activities, a Teams user.
+"""Test harness: the Teams-channel stand-in of bot/devtools under the names the tests use, a Teams user.
 
 Only the network boundary is faked: the bot under test is the real aiohttp app on a real port, and
-it replies over HTTP to the `serviceUrl` the activity names, as it does in Teams.
+it replies over HTTP to the `serviceUrl` the activity names, as it does in Teams. That `serviceUrl` is
+bot/devtools' connector stand-in (`FakeConnector`), and every activity is built by bot/devtools'
+builders, as `guichet chat` and the benchmarks build theirs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.app import create_app
+from bot.devtools.activities import (
+    Identity,
+    build_activity,
+    build_conversation_update,
+    build_installation_update,
+    build_invoke,
+    build_message,
+    execute_value,
+)
+from bot.devtools.connector import ConnectorStandIn, Failure, Recorded
 from bot.domain.agency import Agency
 from bot.domain.clock import Clock
 from bot.settings import Settings
 from storage.migrate import upgrade_database
 
+__all__ = [
+    "BOT_ID", "TENANT_ID", "Failure", "FakeConnector", "Recorded", "RunningBot", "TeamsUser", "action_with_verb",
+    "actions_of", "card_nodes", "card_text", "free_port", "start_bot", "teams_activity",
+]
+
 BOT_ID = "28:guichet-test-bot"
 TENANT_ID = "7e5b2c1a-0000-4000-8000-000000000001"
-_ids = itertools.count(1)
 
 
 def free_port() -> int:
@@ -36,101 +49,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    conversation_id: str
-    activity: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+class FakeConnector(ConnectorStandIn):
+    """Plays the Bot Connector service (bot/devtools' stand-in): records replies, updates and new
+    conversations, fails on demand (`fail_next`), waits for proactive messages (`wait_for`)."""
 
     @property
-    def text(self) -> str | None:
-        return self.activity.get("text")
-
-    @property
-    def cards(self) -> list[dict[str, Any]]:
-        return [
-            a["content"] for a in self.activity.get("attachments") or []
-            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
-        ]
+    def url(self) -> str:
+        return self.service_url
 
 
-@dataclass(frozen=True)
-class Failure:
-    """How the fake connector answers one request badly: after `delay` seconds, `status` (with Retry-After)."""
-
-    status: int = 503
-    retry_after: str | None = None
-    delay: float = 0.0
-
-
-class FakeConnector:
-    """Plays the Bot Connector service: accepts replies, updates and new conversations."""
-
-    def __init__(self) -> None:
-        self.received: list[Recorded] = []
-        # How to answer the next requests, first come first served: an HTTP status or a Failure.
-        self.fail_next: list[int | Failure] = []
-        self.failed = 0  # requests answered from fail_next
-        self._event = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{cid}/activities", self._activity)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._activity)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._activity)
-        app.router.add_post("/v3/conversations", self._create_conversation)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}/"
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-
-    async def _activity(self, request: web.Request) -> web.Response:
-        if self.fail_next:
-            failure = self.fail_next.pop(0)
-            self.failed += 1
-            if isinstance(failure, int):
-                return web.Response(status=failure)
-            if failure.delay:
-                await asyncio.sleep(failure.delay)
-            headers = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
-            return web.Response(status=failure.status, headers=headers)
-        body = await request.json()
-        self.received.append(Recorded(request.method, request.path, request.match_info["cid"], body,
-                                      dict(request.headers)))
-        self._event.set()
-        return web.json_response({"id": f"reply-{next(_ids)}"})
-
-    async def _create_conversation(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        conversation_id = f"a:created-{next(_ids)}"
-        self.received.append(Recorded("POST", request.path, conversation_id, body))
-        return web.json_response({"id": conversation_id, "activityId": f"act-{next(_ids)}"})
-
-    def messages_for(self, conversation_id: str) -> list[Recorded]:
-        return [r for r in self.received if r.conversation_id == conversation_id]
-
-    async def wait_for(self, predicate: Any, within: float = 5.0) -> Recorded:
-        """Wait until a recorded activity satisfies `predicate` (for proactive messages)."""
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            for recorded in self.received:
-                if predicate(recorded):
-                    return recorded
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError("the expected activity never reached the connector")
-            self._event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), remaining)
+def _person(*, user_id: str, aad_object_id: str, conversation_id: str, locale: str,
+            tenant_id: str = TENANT_ID) -> Identity:
+    return Identity(role="citizen", user_id=user_id, aad_object_id=aad_object_id, name="Test Citizen",
+                    tenant_id=tenant_id, conversation_id=conversation_id, bot_id=BOT_ID, locale=locale)
 
 
 def teams_activity(
@@ -143,23 +74,11 @@ def teams_activity(
     tenant_id: str = TENANT_ID,
     **fields: Any,
 ) -> dict[str, Any]:
-    """A Teams-shaped activity in a personal chat, as the Teams channel posts it."""
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    activity: dict[str, Any] = {
-        "type": "message",
-        "id": f"1{next(_ids):012d}",
-        "timestamp": now,
-        "localTimestamp": now,
-        "channelId": "msteams",
-        "serviceUrl": service_url,
-        "from": {"id": user_id, "name": "Test Citizen", "aadObjectId": aad_object_id},
-        "conversation": {"conversationType": "personal", "tenantId": tenant_id, "id": conversation_id},
-        "recipient": {"id": BOT_ID, "name": "Guichet"},
-        "locale": locale,
-        "entities": [{"type": "clientInfo", "locale": locale, "country": "BE", "platform": "Windows",
-                      "timezone": "Europe/Brussels"}],
-        "channelData": {"tenant": {"id": tenant_id}},
-    }
+    """A Teams-shaped activity in a personal chat, as the Teams channel posts it: a message, unless
+    `fields` (set over the built activity) say otherwise."""
+    person = _person(user_id=user_id, aad_object_id=aad_object_id, conversation_id=conversation_id,
+                     locale=locale, tenant_id=tenant_id)
+    activity = build_activity(person, service_url)
     activity.update(fields)
     return activity
 
@@ -178,6 +97,13 @@ class TeamsUser:
     def __post_init__(self) -> None:
         self.user_id = f"29:{self.aad_object_id}"
         self.conversation_id = f"a:{uuid.uuid4().hex}"
+        # The connector then answers for this person as Teams does (their personal chat, their account).
+        self.connector.add_person(self.identity)
+
+    @property
+    def identity(self) -> Identity:
+        return _person(user_id=self.user_id, aad_object_id=self.aad_object_id,
+                       conversation_id=self.conversation_id, locale=self.locale)
 
     def activity(self, **fields: Any) -> dict[str, Any]:
         return teams_activity(service_url=self.connector.url, conversation_id=self.conversation_id,
@@ -200,25 +126,23 @@ class TeamsUser:
 
     async def install(self) -> list[Recorded]:
         """What Teams sends when the person adds the app: installationUpdate then conversationUpdate."""
-        replies = await self._turn(self.activity(type="installationUpdate", action="add"))
-        replies += await self._turn(self.activity(
-            type="conversationUpdate", membersAdded=[{"id": BOT_ID}],
-        ))
+        replies = await self._turn(build_installation_update(self.identity, self.connector.url))
+        replies += await self._turn(build_conversation_update(self.identity, self.connector.url))
         return replies
 
     async def say(self, text: str) -> list[Recorded]:
-        return await self._turn(self.activity(text=text, textFormat="plain"))
+        return await self._turn(build_message(self.identity, self.connector.url, text=text))
 
     async def submit(self, data: dict[str, Any]) -> list[Recorded]:
         """Action.Submit: a message whose value is the action's data plus the inputs."""
-        return await self._turn(self.activity(value=data))
+        return await self._turn(build_message(self.identity, self.connector.url, value=data))
 
     async def execute(self, verb: str, data: dict[str, Any], reply_to: str | None = None) -> tuple[Any, list[Recorded]]:
         """Action.Execute: an adaptiveCard/action invoke; returns (invoke response body, replies)."""
         before = len(self.replies())
-        status, body = await self.post(self.activity(
-            type="invoke", name="adaptiveCard/action", replyToId=reply_to or "card-1",
-            value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
+        status, body = await self.post(build_invoke(
+            self.identity, self.connector.url, name="adaptiveCard/action",
+            value=execute_value({"verb": verb, "data": data}, {}), reply_to_id=reply_to or "card-1",
         ))
         assert status == 200, (status, body)
         return body, self.replies()[before:]

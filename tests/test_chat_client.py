@@ -17,28 +17,25 @@ from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import AdaptiveCardInvokeResponse
 
-from bot.chat_client import (
+from bot.devtools.activities import (
     ADAPTIVE_CARD,
     FILE_CONSENT_CARD,
     HERO_CARD,
     INVOKE_ERROR,
     INVOKE_MESSAGE,
-    ChatSession,
     Identity,
-    InputError,
-    InputSpec,
-    apply_toggle,
     build_invoke,
     build_message,
-    chat,
-    collect_inputs,
     execute_value,
     interpret_invoke_response,
-    load_identity,
-    parse_answer,
-    render_card,
     submit_payload,
 )
+from bot.devtools.card_inputs import InputError, InputSpec, collect_inputs, parse_answer
+from bot.devtools.card_render import apply_toggle, render_card
+from bot.devtools.profile import load_identity
+from bot.devtools.session import ChatSession
+from bot.devtools.terminal import chat
+from cards.document import DocumentTexts, document_elements, parse_document
 
 SERVICE_URL = "http://127.0.0.1:50123/"
 NOW = datetime(2025, 3, 14, 8, 30, 0, 250000, tzinfo=UTC)
@@ -173,6 +170,61 @@ def test_toggle_visibility_expands_the_hidden_part_and_collapses_it_again() -> N
 
     closed = apply_toggle(CONSENT_CARD, opened, toggle)
     assert "Your appointments, for 36 months." not in render_card(CONSENT_CARD, visibility=closed).lines
+
+
+TERMS_SOURCE = """# Terms of use
+
+## Key points
+
+- The service is free.
+
+## What we keep
+
+Your appointments, for 36 months.
+
+## Your rights
+
+- Ask for a copy.
+- Ask us to correct it.
+"""
+
+
+def _sections_card() -> dict[str, Any]:
+    texts = DocumentTexts(expand_hint="Tap a heading to open it.", full_text_notice="", full_text_button="",
+                          website="https://example.org")
+    body = document_elements(parse_document(TERMS_SOURCE), texts, id_prefix="t")
+    return {"type": "AdaptiveCard", "version": "1.5", "body": body}
+
+
+def test_a_collapsible_document_section_is_one_line_until_opened() -> None:
+    card = _sections_card()
+
+    folded = render_card(card)
+
+    assert folded.lines == [
+        "Terms of use",
+        "Key points",
+        "• The service is free.",
+        "Tap a heading to open it.",
+        "",
+        "[1] What we keep ▸",
+        "[2] Your rights ▸",
+    ]
+    assert [(a.number, a.type, a.title) for a in folded.actions] == [
+        (1, "Action.ToggleVisibility", "What we keep"),
+        (2, "Action.ToggleVisibility", "Your rights"),
+    ]
+
+    opened = render_card(card, visibility=apply_toggle(card, {}, folded.actions[1]))
+
+    assert opened.lines[-4:] == [
+        "[1] What we keep ▸",
+        "[2] Your rights ▾",
+        "  • Ask for a copy.",
+        "  • Ask us to correct it.",
+    ]
+    closed = apply_toggle(card, apply_toggle(card, {}, folded.actions[1]), folded.actions[1])
+    assert render_card(card, visibility=closed).lines == folded.lines
 
 
 def test_show_card_is_shown_under_its_button_and_its_submit_gathers_its_own_and_the_parent_inputs() -> None:

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from bot.app import ENGINE, SERVICES, UOW
-from bot.chat_client import chat as chat_client
+from bot.devtools.terminal import chat as chat_client
 from bot.domain.agency import Agency
 from bot.domain.appointment import Appointment
 from bot.domain.audit import AuditEvent, EventType
