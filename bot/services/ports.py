@@ -24,7 +24,7 @@ from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 __all__ = [
     "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
     "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository", "Meeting",
-    "MeetingProvider", "MeetingRequest", "MessageRejected", "Notifier", "OutgoingMessage", "RecipientUnreachable",
+    "MeetingProvider", "MeetingRefused", "MeetingRequest", "MeetingUnavailable", "MessageRejected", "Notifier", "OutgoingMessage", "RecipientUnreachable",
     "SendFailed", "SlotClaimRepository", "UnitOfWork", "UnitOfWorkFactory",
 ]
 
@@ -305,11 +305,40 @@ class Meeting:
     join_url: str
 
 
+class MeetingUnavailable(Exception):
+    """Microsoft Graph could not be reached or asked to wait (throttled, busy, timed out): worth retrying
+    later, after `retry_after` seconds when Graph said how long."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class MeetingRefused(Exception):
+    """Microsoft Graph refused the request itself (missing permission or Teams policy, unknown person,
+    invalid request): retrying cannot help until an administrator changes something.
+
+    `event_id`: the calendar event already created when the refusal came after it (the meeting policy
+    could not be applied), so a caller that gives up can cancel it; None otherwise."""
+
+    def __init__(self, reason: str, *, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.event_id = event_id
+
+
 class MeetingProvider(Protocol):
-    async def create(self, request: MeetingRequest) -> Meeting: ...
+    """Teams meetings in the counselors' calendars. Every method raises MeetingUnavailable (retry later)
+    or MeetingRefused (stop)."""
+
+    async def create(self, request: MeetingRequest) -> Meeting:
+        """The event with its Teams meeting and join link; a retry with the same `transaction_id` returns
+        the event made the first time."""
+        ...
 
     async def move(self, organizer_id: str, event_id: str, starts_at: datetime, ends_at: datetime) -> Meeting:
         """The meeting at its new time; its join link, kept or new."""
         ...
 
-    async def cancel(self, organizer_id: str, event_id: str, comment: str) -> None: ...
+    async def cancel(self, organizer_id: str, event_id: str, comment: str) -> None:
+        """The event cancelled; an event already gone counts as cancelled."""
+        ...
