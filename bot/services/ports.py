@@ -24,7 +24,8 @@ from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 __all__ = [
     "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
     "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository", "Meeting",
-    "MeetingProvider", "MeetingRefused", "MeetingRequest", "MeetingUnavailable", "MessageRejected", "Notifier", "OutgoingMessage", "RecipientUnreachable",
+    "MeetingProvider", "MeetingRefused", "MeetingRequest", "MeetingUnavailable", "MessageRejected", "Notifier",
+    "OutgoingMessage", "RecipientUnreachable",
     "SendFailed", "SlotClaimRepository", "UnitOfWork", "UnitOfWorkFactory",
 ]
 
@@ -296,6 +297,8 @@ class MeetingRequest:
     # Derived from the appointment: a retried creation finds the event made the first time.
     transaction_id: str
     allow_recording: bool = False
+    # Whether `body` is HTML (else plain text).
+    body_html: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
