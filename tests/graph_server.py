@@ -76,7 +76,7 @@ class Recorded:
     method: str
     path: str  # without the /v1.0 prefix, percent-decoded
     query: dict[str, str]
-    headers: dict[str, str]  # without Authorization
+    headers: dict[str, str]  # names in lower case, without Authorization
     body: Any
     authorized: bool  # a bearer token came with it
     status: int = 0
@@ -199,7 +199,7 @@ class GraphServer:
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
         record = Recorded(request.method, path, dict(request.query),
-                          {k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+                          {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"},
                           body, bool(token))
         self.requests.append(record)
         response = await self._answer(request, path, token, body, handler)
