@@ -262,10 +262,10 @@ class GraphServer:
             raise GraphBadRequest("The event's end is before its start.")
         transaction = body.get("transactionId")
         if transaction:
-            for event in self.events.values():
-                if event["_user"] == user and event["transactionId"] == transaction:
+            for existing in self.events.values():
+                if existing["_user"] == user and existing["transactionId"] == transaction:
                     # Graph's answer to a retried creation: the event made the first time.
-                    return web.json_response(self._event_json(event, read=False), status=201)
+                    return web.json_response(self._event_json(existing, read=False), status=201)
         event_id = "AAMkAGE1M2IyNGNm" + secrets.token_urlsafe(18) + "AAA="
         event: dict[str, Any] = {
             "id": event_id, "_user": user, "transactionId": transaction,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.default_query_parameters import QueryParameters
 from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
 from msgraph.generated.models.free_busy_status import FreeBusyStatus
 from msgraph.generated.models.schedule_information import ScheduleInformation
@@ -92,7 +93,7 @@ class GraphAvailability:
         by_address = {email.lower(): cid for cid, email in wanted if email}
         owner = self._mailbox or wanted[0][0]
         calendar = self._graph.sdk.users.by_user_id(owner).calendar.get_schedule
-        config: RequestConfiguration[object] = RequestConfiguration()
+        config: RequestConfiguration[QueryParameters] = RequestConfiguration()
         # Times back in UTC whatever the mailbox's own zone.
         config.headers.add("Prefer", 'outlook.timezone="UTC"')
         busy: dict[str, list[Interval]] = {cid: [] for cid, _ in wanted}
