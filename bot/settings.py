@@ -82,12 +82,22 @@ class Settings(BaseSettings):
         description="production refuses to start without Microsoft Graph (no local-mode meetings)",
     )
 
-    @field_validator("graph_base_url", "graph_authority_host")
+    @field_validator("graph_base_url")
     @classmethod
-    def _https_endpoint(cls, value: str) -> str:
+    def _graph_endpoint(cls, value: str) -> str:
         parts = urlsplit(value)
-        # Plain http only to this machine: the local Graph test server.
+        # Plain http only to this machine (the local Graph test server), as the SDK itself allows.
         if not parts.hostname or not (parts.scheme == "https" or parts.hostname in ("localhost", "127.0.0.1")):
+            raise ValueError("must be an https:// URL")
+        if not parts.path.strip("/"):
+            raise ValueError("must end with the API version, e.g. https://graph.microsoft.com/v1.0")
+        return value.rstrip("/")
+
+    @field_validator("graph_authority_host")
+    @classmethod
+    def _sign_in_host(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
             raise ValueError("must be an https:// URL")
         return value.rstrip("/")
 

@@ -169,10 +169,16 @@ def test_half_a_graph_configuration_never_loads(clean_environment: pytest.Monkey
         load_settings()
 
 
-@pytest.mark.parametrize("url", ["http://graph.microsoft.com/v1.0", "graph.microsoft.com"])
-def test_graph_is_reached_over_https_only(clean_environment: pytest.MonkeyPatch, url: str) -> None:
-    with pytest.raises(SettingsError, match="graph_base_url"):
-        load_settings(graph_base_url=url)
+@pytest.mark.parametrize("name, url", [
+    ("graph_base_url", "http://graph.microsoft.com/v1.0"),
+    ("graph_base_url", "graph.microsoft.com"),
+    ("graph_base_url", "https://graph.microsoft.us"),  # no version: every request would miss
+    ("graph_authority_host", "http://login.microsoftonline.com"),
+])
+def test_graph_and_sign_in_are_reached_over_https_only(clean_environment: pytest.MonkeyPatch, name: str,
+                                                       url: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings(**{name: url})
 
 
 # --- TLS through a private CA -------------------------------------------------------------------------------
@@ -260,6 +266,24 @@ async def test_without_the_private_ca_nothing_is_sent_and_the_fix_is_logged(
 
     assert server.tokens_issued == [] and [r for r in server.requests if r.path.startswith("/users")] == []
     assert "SSL_CERT_FILE" in caplog.records[-1].getMessage()
+
+
+async def test_graph_calls_without_the_private_ca_fail_with_the_fix_logged(
+        tls_server: tuple[GraphServer, Path], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    server, _ = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    provider = GraphMeetingProvider(build_graph_client(_tls_settings(server), FixedToken()))
+    try:
+        with caplog.at_level(logging.WARNING), pytest.raises(MeetingUnavailable):
+            await provider.create(a_request())
+    finally:
+        await provider.close()
+
+    assert server.requests == []
+    [line] = caplog.records
+    assert "SSL_CERT_FILE" in line.getMessage()
 
 
 async def test_graph_calls_trust_ssl_cert_file_too(tls_server: tuple[GraphServer, Path],
