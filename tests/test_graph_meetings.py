@@ -283,7 +283,7 @@ async def test_a_throttled_call_waits_as_graph_asks_then_goes_through(
     assert [p.status for p in graph_server.requests_to("POST", r"/events$")] == [429, 201]
 
 
-async def test_throttling_that_lasts_gives_up_after_bounded_retries_with_grahps_wait(
+async def test_throttling_that_lasts_gives_up_after_bounded_retries_with_graphs_wait(
         provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency) -> None:
     organizer, _ = counselor(be)
     graph_server.fail("throttled", method="POST", path=r"/events$", retry_after="1", times=10)

@@ -82,6 +82,11 @@ class GraphMeetingProvider:
         self._link_waits = tuple(link_waits)
         self._sleep = sleep
 
+    @property
+    def graph(self) -> GraphClient:
+        """Its Graph client, to share with GraphAvailability and TeamsAppInstaller."""
+        return self._graph
+
     async def close(self) -> None:
         await self._graph.close()
 
