@@ -105,8 +105,9 @@ class Settings(BaseSettings):
     @classmethod
     def _graph_when_needed(cls, value: str, info: ValidationInfo) -> str:
         data = info.data
-        missing = [name for name in ("GUICHET_GRAPH_TENANT_ID", "GUICHET_GRAPH_CLIENT_ID")
-                   if not data.get(name.removeprefix("GUICHET_").lower())]
+        given = {"GUICHET_GRAPH_TENANT_ID": data.get("graph_tenant_id"),
+                 "GUICHET_GRAPH_CLIENT_ID": data.get("graph_client_id")}
+        missing = [name for name, value_given in given.items() if not value_given]
         secret, certificate = data.get("graph_client_secret"), data.get("graph_certificate_path")
         if not secret and not certificate:
             missing.append("GUICHET_GRAPH_CLIENT_SECRET or GUICHET_GRAPH_CERTIFICATE_PATH")

@@ -109,7 +109,7 @@ class GraphMeetingProvider:
         created = await self._call(Access.CALENDAR, lambda: user.events.post(event))
         if created is None or not created.id:
             raise MeetingUnavailable("Graph answered the event creation without an event")
-        join_url = await self._join_url(request.organizer_id, created)
+        join_url = await self._join_url(request.organizer_id, created.id, created)
         allow_recording = request.allow_recording and self._recording_allowed
         await self._apply_policy(request.organizer_id, join_url, allow_recording=allow_recording, event_id=created.id)
         return Meeting(event_id=created.id, join_url=join_url)
@@ -119,7 +119,7 @@ class GraphMeetingProvider:
         before = await self._call(Access.CALENDAR, lambda: event.get(self._select_link()))
         patch = Event(start=graph_time(starts_at), end=graph_time(ends_at))
         moved = await self._call(Access.CALENDAR, lambda: event.patch(patch))
-        join_url = await self._join_url(organizer_id, moved if moved is not None else Event(id=event_id))
+        join_url = await self._join_url(organizer_id, event_id, moved)
         if join_url != _link_of(before):
             # A new Teams meeting came with the move: it has the tenant's defaults, not ours.
             await self._apply_policy(organizer_id, join_url, allow_recording=self._recording_allowed,
@@ -151,10 +151,10 @@ class GraphMeetingProvider:
 
     # --- steps -----------------------------------------------------------------------------------------
 
-    async def _join_url(self, organizer_id: str, event: Event) -> str:
+    async def _join_url(self, organizer_id: str, event_id: str, event: Event | None) -> str:
         """The event's Teams link; read again a few times while Graph has not added it yet."""
         link = _link_of(event)
-        item = self._graph.sdk.users.by_user_id(organizer_id).events.by_event_id(event.id or "")
+        item = self._graph.sdk.users.by_user_id(organizer_id).events.by_event_id(event_id)
         for wait in self._link_waits:
             if link:
                 return link
