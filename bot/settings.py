@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,78 @@ class Settings(BaseSettings):
     )
     # Tests point token validation at a local OpenID metadata endpoint.
     openid_metadata_url: str | None = None
+
+    # --- Microsoft Graph: Teams meetings, Outlook availability, installing the app for counselors --------
+    # The app registration (client credentials flow, application permissions). Without it the bot runs in
+    # local mode: no Teams meetings are created (allowed in development only, see `env`).
+    graph_tenant_id: str = Field("", description="Entra tenant (directory) id of the agency's organisation")
+    graph_client_id: str = Field("", description="Application (client) id of the app registration calling Graph")
+    graph_client_secret: str = Field(
+        "", repr=False, description="Client secret of that app registration (or give graph_certificate_path)"
+    )
+    graph_certificate_path: Path | None = Field(
+        None, description="PEM file with the app registration's certificate and private key (instead of a secret)"
+    )
+    graph_base_url: str = Field(
+        "https://graph.microsoft.com/v1.0",
+        description="Graph endpoint with its version; national clouds: e.g. https://graph.microsoft.us/v1.0",
+    )
+    graph_authority_host: str = Field(
+        "https://login.microsoftonline.com",
+        description="Entra sign-in host of that cloud, e.g. https://login.microsoftonline.us",
+    )
+    teams_app_id: str = Field(
+        "", description="The Teams app's id in the organisation's app catalog, to install the bot for counselors"
+    )
+    # Last of the block: its check reads the Graph settings above, validated before it.
+    env: Literal["development", "production"] = Field(
+        "development", validate_default=True,
+        description="production refuses to start without Microsoft Graph (no local-mode meetings)",
+    )
+
+    @field_validator("graph_base_url")
+    @classmethod
+    def _graph_endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        # Plain http only to this machine (the local Graph test server), as the SDK itself allows.
+        if not parts.hostname or not (parts.scheme == "https" or parts.hostname in ("localhost", "127.0.0.1")):
+            raise ValueError("must be an https:// URL")
+        if not parts.path.strip("/"):
+            raise ValueError("must end with the API version, e.g. https://graph.microsoft.com/v1.0")
+        return value.rstrip("/")
+
+    @field_validator("graph_authority_host")
+    @classmethod
+    def _sign_in_host(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("env")
+    @classmethod
+    def _graph_when_needed(cls, value: str, info: ValidationInfo) -> str:
+        data = info.data
+        given = {"GUICHET_GRAPH_TENANT_ID": data.get("graph_tenant_id"),
+                 "GUICHET_GRAPH_CLIENT_ID": data.get("graph_client_id")}
+        missing = [name for name, value_given in given.items() if not value_given]
+        secret, certificate = data.get("graph_client_secret"), data.get("graph_certificate_path")
+        if not secret and not certificate:
+            missing.append("GUICHET_GRAPH_CLIENT_SECRET or GUICHET_GRAPH_CERTIFICATE_PATH")
+        if secret and certificate:
+            raise ValueError("give GUICHET_GRAPH_CLIENT_SECRET or GUICHET_GRAPH_CERTIFICATE_PATH, not both")
+        # Half a configuration is a mistake in any environment; none at all is local mode, for development.
+        started = len(missing) < 3
+        if missing and (value == "production" or started):
+            why = "production needs Microsoft Graph" if value == "production" else "Microsoft Graph half configured"
+            raise ValueError(f"{why}: missing {', '.join(missing)}")
+        return value
+
+    @property
+    def graph_configured(self) -> bool:
+        """Whether Teams meetings are created through Microsoft Graph (else local mode)."""
+        return bool(self.graph_tenant_id and self.graph_client_id
+                    and (self.graph_client_secret or self.graph_certificate_path))
 
     @field_validator("database_url")
     @classmethod

@@ -13,7 +13,7 @@ from bot.domain.agency import Agency, load_agency
 from bot.settings import PROJECT_ROOT, Settings
 from tests.harness import FakeConnector, RunningBot, TeamsUser, start_bot
 
-pytest_plugins = ["tests.fixtures.database"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.graph"]
 
 # A bot under test runs no job runner of its own: the tests of the runner drive one with their clock,
 # and the others must not see a retention run or a reminder appear beside what they check.

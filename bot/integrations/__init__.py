@@ -1,3 +1,4 @@
 """Adapters to services outside Teams' chat: the OneDrive upload sessions Teams opens for files, and
-(next) Microsoft Graph for Teams meetings. Each implements a port of bot.services.ports or is called
-by the edge; none holds a rule."""
+Microsoft Graph (graph_client: the client; graph: Teams meetings; graph_availability: Outlook busy
+times; graph_install: installing the bot for counselors; graph_errors: what a failure means). Each
+implements a port of bot.services.ports or is called by the edge; none holds a rule."""
