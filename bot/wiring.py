@@ -8,8 +8,10 @@ so there is one place that decides which implementation stands behind each port.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from azure.core.credentials_async import AsyncTokenCredential
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,11 +20,14 @@ from bot.connector_http import RetryPolicy
 from bot.domain.agency import Agency, load_agency
 from bot.domain.clock import SystemClock
 from bot.domain.slots import SlotEngine
+from bot.integrations.graph import build_meeting_provider
+from bot.integrations.graph_availability import GraphAvailability
+from bot.integrations.graph_install import TeamsAppInstaller
 from bot.proactive import TeamsNotifier
 from bot.rate_limit import RateLimiter
 from bot.services.audit import AuditTrail
 from bot.services.container import Services
-from bot.services.ports import AppInstaller, Clock, MeetingProvider, Notifier
+from bot.services.ports import AppInstaller, AvailabilityProvider, Clock, MeetingProvider, Notifier
 from bot.services.ports import UnitOfWorkFactory as UnitOfWorkFactoryPort
 from bot.settings import Settings
 from storage.db import create_engine, create_session_factory
@@ -38,11 +43,11 @@ class Wiring:
     engine: AsyncEngine
     # The concrete factory behind services.uow; Bot Framework state shares its sessions (storage.bot_state).
     uow: UnitOfWorkFactory
-    _closers: list[ReusingAuthentication] = field(default_factory=list)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
-        for auth in self._closers:
-            await auth.connector_session.close()
+        for close in self._closers:
+            await close()
         await self.engine.dispose()
 
 
@@ -54,26 +59,55 @@ def build_services(
     notifier: Notifier | None = None,
     meetings: MeetingProvider | None = None,
     installer: AppInstaller | None = None,
+    graph_credential: AsyncTokenCredential | None = None,
 ) -> Wiring:
-    """Everything the services need, built from the settings; the keyword arguments replace the defaults."""
+    """Everything the services need, built from the settings; the keyword arguments replace the defaults.
+
+    With Microsoft Graph configured: Teams meetings, Outlook availability (when the agency asks for it)
+    and installing the bot for counselors (with GUICHET_TEAMS_APP_ID) share one Graph client;
+    `graph_credential` replaces the app registration's (tests sign in with a fixed token).
+    """
     agency = agency or load_agency(settings.agency)
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
     uow = UnitOfWorkFactory(create_session_factory(engine))
-    closers: list[ReusingAuthentication] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
     if notifier is None:
         # Proactive messages decide their own retries (bot.proactive): no retry inside the HTTP pipeline.
         auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)),
                                      retry=RetryPolicy(attempts=1))
-        closers.append(auth)
+        closers.append(auth.connector_session.close)
         notifier = TeamsNotifier(auth, app_id=settings.app_id,
                                  limiter=RateLimiter(tenant_per_second=settings.tenant_messages_per_second))
-    services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings, installer=installer)
+    availability: AvailabilityProvider | None = None
+    if meetings is None:
+        provider = build_meeting_provider(settings, agency, credential=graph_credential)
+        if provider is not None:
+            closers.append(provider.close)
+            meetings = provider
+            if agency.outlook_availability:
+                availability = GraphAvailability(provider.graph, clock=clock)
+            if installer is None and settings.teams_app_id:
+                installer = InstallerForApp(TeamsAppInstaller(provider.graph), settings.teams_app_id)
+    services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings, installer=installer,
+                                 availability=availability)
     return Wiring(settings=settings, services=services, engine=engine, uow=uow, _closers=closers)
 
 
+@dataclass(frozen=True)
+class InstallerForApp:
+    """The Graph installer bound to this bot's Teams app (bot.services.ports.AppInstaller)."""
+
+    installer: TeamsAppInstaller
+    teams_app_id: str
+
+    async def install_for(self, user_id: str) -> bool:
+        return await self.installer.install_for(user_id, self.teams_app_id)
+
+
 def assemble_services(agency: Agency, uow: UnitOfWorkFactoryPort, clock: Clock, *, notifier: Notifier | None = None,
-                      meetings: MeetingProvider | None = None, installer: AppInstaller | None = None) -> Services:
+                      meetings: MeetingProvider | None = None, installer: AppInstaller | None = None,
+                      availability: AvailabilityProvider | None = None) -> Services:
     """The services over a given unit of work and clock (tests hand in their own)."""
     return Services(agency=agency, uow=uow, clock=clock, audit=AuditTrail(agency.id, clock), slots=SlotEngine(agency),
-                    notifier=notifier, meetings=meetings, installer=installer)
+                    notifier=notifier, meetings=meetings, installer=installer, availability=availability)

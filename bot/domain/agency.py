@@ -217,6 +217,8 @@ class Agency(_Model):
     identity_check_fields: list[PersonalField] | None = None
     supervisors: list[Supervisor] = []
     fallback_channel: FallbackChannel | None = None
+    # Remove the counselors' Outlook busy times from the times offered (needs Microsoft Graph and their e-mail).
+    outlook_availability: bool = False
     retention: Retention = Retention()
     documents: list[Document] = Field(min_length=2)
 

@@ -581,16 +581,29 @@ class BookingService:
     async def _busy(
         self, uow: UnitOfWork, start: datetime, end: datetime, exclude: Appointment | str | None
     ) -> BusyIndex:
-        """Booked time overlapping [start, end) per counselor; the excluded appointment counts as free."""
+        """Booked time overlapping [start, end) per counselor, with their Outlook busy times when the agency
+        asks for them; the excluded appointment counts as free."""
         intervals = await uow.appointments.busy_between_us(self._agency.id, start, end)
+        outlook = await self._outlook_busy(start, end)
+        if outlook:
+            intervals = [*intervals, *outlook]
         if isinstance(exclude, str):
             exclude = await uow.appointments.get(exclude) if _is_appointment_id(exclude) else None
         if exclude is None or exclude.status != AppointmentStatus.BOOKED:
             return BusyIndex.from_epoch_us(intervals)
-        # One counselor never has two booked appointments over the same time, so the triple
-        # names the excluded appointment.
+        # One counselor never has two booked appointments over the same time, so the triple names the
+        # excluded appointment (and its own Teams event in Outlook, which has the same times).
         skip = (exclude.counselor_id, epoch_us(exclude.starts_at), epoch_us(exclude.ends_at))
         return BusyIndex.from_epoch_us(item for item in intervals if tuple(item) != skip)
+
+    async def _outlook_busy(self, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
+        """Counselors' Outlook busy times in [start, end) (cached by the provider; none when it cannot tell)."""
+        availability = self._services.availability
+        if availability is None or not self._agency.outlook_availability:
+            return []
+        busy = await availability.busy([(c.id, c.email) for c in self._agency.counselors if c.email], start, end)
+        return [(counselor_id, epoch_us(begin), epoch_us(finish))
+                for counselor_id, spans in busy.items() for begin, finish in spans]
 
     async def _insert(
         self, uow: UnitOfWork, citizen_id: str, counselor_id: str, target: _Target, start: datetime,

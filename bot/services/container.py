@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bot.domain.agency import Agency
 from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail
-from bot.services.ports import AppInstaller, Clock, MeetingProvider, Notifier, UnitOfWorkFactory
+from bot.services.ports import AppInstaller, AvailabilityProvider, Clock, MeetingProvider, Notifier, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -23,3 +23,5 @@ class Services:
     meetings: MeetingProvider | None = None
     # Installs the bot for a counselor it has no chat with yet; None when Graph is not configured for it.
     installer: AppInstaller | None = None
+    # Counselors' Outlook busy times, when the agency asks for them (agency.outlook_availability).
+    availability: AvailabilityProvider | None = None

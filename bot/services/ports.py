@@ -22,11 +22,11 @@ from bot.domain.jobs import Job, NewJob
 from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 
 __all__ = [
-    "AppInstaller", "AppointmentRepository", "AppointmentRow", "AuditRepository", "CitizenRepository", "Clock",
-    "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository", "Meeting",
-    "MeetingProvider", "MeetingRefused", "MeetingRequest", "MeetingUnavailable", "MessageRejected", "Notifier",
-    "OutcomeRepository", "OutgoingMessage", "RecipientUnreachable", "SendFailed", "SlotClaimRepository", "UnitOfWork",
-    "UnitOfWorkFactory",
+    "AppInstaller", "AppointmentRepository", "AppointmentRow", "AuditRepository", "AvailabilityProvider",
+    "CitizenRepository", "Clock", "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository",
+    "Meeting", "MeetingProvider", "MeetingRefused", "MeetingRequest", "MeetingUnavailable", "MessageRejected",
+    "Notifier", "OutcomeRepository", "OutgoingMessage", "RecipientUnreachable", "SendFailed", "SlotClaimRepository",
+    "UnitOfWork", "UnitOfWorkFactory",
 ]
 
 
@@ -370,4 +370,13 @@ class AppInstaller(Protocol):
 
     async def install_for(self, user_id: str) -> bool:
         """Whether the app is (now, or already) installed for this Entra user."""
+        ...
+
+
+class AvailabilityProvider(Protocol):
+    """Counselors' busy times from their own calendars (Outlook), beside the bot's appointments."""
+
+    async def busy(self, counselors: Sequence[tuple[str, str | None]], start: datetime,
+                   end: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+        """Counselor id → busy (start, end) in UTC overlapping [start, end); {} when nothing is known."""
         ...
