@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from bot.domain.agency import Agency, Document, DocumentKind
+from bot.domain.agency import Agency, Document, DocumentKind, RecordingPolicy
 from bot.domain.consent import content_hash
 from bot.i18n import t
 from cards.document import DocumentTexts, RenderedDocument, fit_document, inline_markdown, parse_document
@@ -116,6 +116,10 @@ def build_consent_card(
             ],
         })
     body.append(text_block(t(language, f"consent.{kind.value}.intro"), isSubtle=True))
+    if kind is DocumentKind.TERMS and RecordingPolicy(agency.recording) is RecordingPolicy.ALLOWED_WITH_NOTICE:
+        # Said before anything is accepted, whatever the document's own wording.
+        body.append({"type": "Container", "style": "warning", "items": [
+            text_block(t(language, "booking.confirmation.recording_allowed_with_notice"))]})
     # The document goes here, once the rest of the card is known (see fit_document).
     document_at = len(body)
     if switches:

@@ -32,6 +32,7 @@ from bot.devtools.connector import ConnectorStandIn, Failure, Recorded
 from bot.domain.agency import Agency
 from bot.domain.clock import Clock
 from bot.settings import Settings
+from bot.wiring import Wiring
 from storage.migrate import upgrade_database
 
 __all__ = [
@@ -193,10 +194,11 @@ class RunningBot:
 
 
 @contextlib.asynccontextmanager
-async def start_bot(settings: Settings, agency: Agency, clock: Clock | None = None) -> AsyncIterator[RunningBot]:
-    """The real bot app on a free loopback port, with a migrated database."""
+async def start_bot(settings: Settings, agency: Agency, clock: Clock | None = None, *,
+                    wiring: Wiring | None = None) -> AsyncIterator[RunningBot]:
+    """The real bot app on a free loopback port, with a migrated database (over `wiring` when given)."""
     await upgrade_database(settings.database_url)
-    app = create_app(settings, agency=agency, clock=clock)
+    app = create_app(settings, agency=agency, clock=clock, wiring=wiring)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

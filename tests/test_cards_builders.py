@@ -520,6 +520,9 @@ def _consent_card_rendered_each_time(
                 text_block(inline_markdown(change_note), spacing="small"),
             ]})
         body.append(text_block(t(language, f"consent.{kind.value}.intro"), isSubtle=True))
+        if kind is DocumentKind.TERMS and agency.recording == "allowed_with_notice":
+            body.append({"type": "Container", "style": "warning", "items": [
+                text_block(t(language, "booking.confirmation.recording_allowed_with_notice"))]})
         body += document_elements(parsed, texts, id_prefix=kind.value[0], subtitle=subtitle,
                                   sections_shown=sections_shown)
         if switches:
@@ -705,3 +708,16 @@ def test_stamp_card_on_every_card(agency: Agency, language: str) -> None:
         assert _json(stamp_card(card, "abc")) == expected, name
         if of_type(card, "Action.Execute"):
             assert all(a["data"]["card_id"] == "abc" for a in of_type(card, "Action.Submit"))
+
+
+@pytest.mark.parametrize(("agency_name", "told"), [("example-fr", True), ("example-be", False)])
+def test_the_terms_card_says_the_interview_may_be_recorded_where_the_agency_records_as_proof(
+    agency_name: str, told: bool,
+) -> None:
+    agency = load_agency(AGENCIES_DIR / agency_name / "agency.toml")
+    document = agency.current_document(DocumentKind.TERMS)
+    card = build_consent_card(agency, kind=DocumentKind.TERMS, document=document, language="fr", citizen_ref="r" * 16,
+                              change_note=None, other_languages=[])
+    notice = t("fr", "booking.confirmation.recording_allowed_with_notice")
+    assert (notice in json.dumps(card, ensure_ascii=False)) is told
+    validate_card(card)
