@@ -12,10 +12,14 @@ no more than the bot's own HTTP round trip.
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import re
 import secrets
 import socket
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +29,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from bot.devtools.activities import Identity, adaptive_cards, new_activity_id
+from bot.rate_limit import CONVERSATION_WINDOWS, TENANT_PER_SECOND
 
 
 @dataclass
@@ -66,6 +71,37 @@ MESSAGE_WRITES_BLOCKED = Failure(403, body={"error": {"code": "MessageWritesBloc
 Listener = Callable[[Recorded], None]
 
 
+class TeamsLimits:
+    """Teams' limits for one bot, as the stand-in enforces them on new messages (tests and benchmarks):
+    the per-conversation windows and the per-tenant rate of bot.rate_limit; a message beyond any of them
+    is refused with 429 and a Retry-After, as Teams does. Counts what it refused."""
+
+    def __init__(self, *, tenant_per_second: int = TENANT_PER_SECOND,
+                 conversation_windows: tuple[tuple[float, int], ...] = CONVERSATION_WINDOWS) -> None:
+        self._tenant = ((1.0, tenant_per_second),)
+        self._conversation = conversation_windows
+        self._sent: dict[tuple[str, str], deque[float]] = {}
+        self.throttled = 0
+
+    def admit(self, conversation_id: str, tenant_id: str, now: float) -> float | None:
+        """None when the message may go (and is counted), else the seconds to wait."""
+        checks = ((("c", conversation_id), self._conversation), (("t", tenant_id), self._tenant))
+        wait = 0.0
+        for key, windows in checks:
+            sent = self._sent.setdefault(key, deque())
+            while sent and sent[0] <= now - windows[-1][0]:
+                sent.popleft()
+            for window, limit in windows:
+                if len(sent) >= limit:
+                    wait = max(wait, sent[len(sent) - limit] + window - now)
+        if wait > 0:
+            self.throttled += 1
+            return wait
+        for key, _windows in checks:
+            self._sent[key].append(now)
+        return None
+
+
 class ConnectorStandIn:
     """A local Bot Connector on 127.0.0.1. Answers like the real one ({"id": ...}, 200/201).
 
@@ -93,6 +129,12 @@ class ConnectorStandIn:
         # an HTTP status, or a Failure.
         self.fail_next: list[int | Failure] = []
         self.failed = 0  # writes answered from fail_next
+        # Optional: Teams' rate limits, a share of new messages answered 503 at random, a delay per write.
+        self.limits: TeamsLimits | None = None
+        self.transient_failure_rate = 0.0
+        self.transient_failures = 0
+        self.delay = 0.0
+        self._random = random.Random(20261206)
         self.service_url = ""
         self._inbox: dict[str, list[Recorded]] = {}
         self._arrived = asyncio.Event()
@@ -221,15 +263,36 @@ class ConnectorStandIn:
             return _not_found("unknown path")
         if self.fail_next:
             return await self._injected_failure()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         activity = await _json_object(request)
         if not isinstance(activity, dict):
             return activity
+        if method == "POST" and not rest:
+            refused = self._refuse_new_message(conversation_id, activity)
+            if refused is not None:
+                return refused
         if method == "PUT":
             self._record(request, conversation_id, activity, "update", rest[0])
             return web.json_response({"id": rest[0]})
         activity_id = new_activity_id()
         self._record(request, conversation_id, activity, "reply" if rest else "send", activity_id)
         return web.json_response({"id": activity_id})
+
+    def _refuse_new_message(self, conversation_id: str, activity: dict[str, Any]) -> web.Response | None:
+        """A 429 beyond Teams' limits, or one of the random 503s; None to take the message."""
+        if self.transient_failure_rate and self._random.random() < self.transient_failure_rate:
+            self.transient_failures += 1
+            return web.json_response({"error": {"code": "ServiceUnavailable"}}, status=503)
+        if self.limits is None:
+            return None
+        channel_data = activity.get("channelData") if isinstance(activity.get("channelData"), dict) else {}
+        tenant = channel_data.get("tenant") if isinstance(channel_data.get("tenant"), dict) else {}
+        wait = self.limits.admit(conversation_id, str(tenant.get("id") or ""), time.monotonic())
+        if wait is None:
+            return None
+        return web.json_response({"error": {"code": "TooManyRequests"}}, status=429,
+                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
     async def _create_conversation(self, request: web.Request) -> web.Response:
         if self.fail_next:
