@@ -18,7 +18,6 @@ Logs name conversations by nothing but the HTTP status and error code: no text, 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -113,19 +112,17 @@ class TeamsNotifier:
 
 
 def _answer(error: ErrorResponseException) -> tuple[int, str, float | None]:
-    """Status, Teams error code and Retry-After of a refused request."""
+    """Status, Teams error code and Retry-After of a refused request.
+
+    msrest keeps the underlying HTTP response (aiohttp's, here: `status`, its body already read and
+    deserialised into `error.error`); msrest's own responses name the status `status_code`.
+    """
     response = error.response
-    status = int(getattr(response, "status_code", 0) or 0)
+    status = int(getattr(response, "status", None) or getattr(response, "status_code", 0) or 0)
     header = response.headers.get("Retry-After") if response is not None else None
     retry_after = retry_after_seconds(header) if header else None
     code = getattr(getattr(error.error, "error", None), "code", None) or ""
-    if not code and response is not None:
-        try:
-            body = json.loads(response.text() or "{}")
-            code = str((body.get("error") or {}).get("code") or "")
-        except (ValueError, AttributeError, TypeError):
-            code = ""
-    return status, code, retry_after
+    return status, str(code), retry_after
 
 
 def _activity(reference: Mapping[str, Any], message: OutgoingMessage, conversation_id: str,

@@ -21,6 +21,11 @@ from dataclasses import dataclass, field
 # (window seconds, messages allowed in it)
 CONVERSATION_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
 TENANT_PER_SECOND = 50
+# Messages leave here at one moment and reach Teams a little later, not all equally late (a new
+# connection, a busy event loop): each conversation window is kept this much longer than Teams' so that
+# arrivals never bunch into one. The tenant's rate keeps its slack in its count instead (48 of 50 by
+# default, see bot.settings), which costs less throughput than lengthening its one-second window.
+JITTER_MARGIN = 0.25
 # Idle conversations are forgotten after the longest window.
 _FORGET_AFTER = 3600.0
 
@@ -59,7 +64,8 @@ class RateLimiter:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        self._conversation_windows = tuple(sorted(conversation_windows))
+        self._conversation_windows = tuple(sorted((window + JITTER_MARGIN, limit)
+                                                  for window, limit in conversation_windows))
         # A whole number of messages per second: fractions become a longer window.
         per_second = max(1, int(tenant_per_second)) if tenant_per_second >= 1 else 1
         window = 1.0 if tenant_per_second >= 1 else 1.0 / tenant_per_second

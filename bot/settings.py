@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(5.0, gt=0, le=60, description="Longest sleep of the job runner between looks")
     job_batch: int = Field(50, gt=0, le=1000, description="Jobs one runner claims at a time")
     tenant_messages_per_second: float = Field(
-        50.0, gt=0, le=50, description="This process's share of Teams' ~50 messages/s per app and tenant"
+        48.0, gt=0, le=50,
+        description="This process's share of Teams' ~50 messages/s per app and tenant (48: slack for network jitter)",
     )
 
     # The Bot Framework's standard names, read without the GUICHET_ prefix.

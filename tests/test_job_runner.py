@@ -10,20 +10,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 
+from bot.app import SERVICES
 from bot.cli import main
-from bot.domain.agency import Agency
+from bot.domain.agency import Agency, Mode
 from bot.domain.clock import FixedClock
 from bot.domain.jobs import Job, JobKind, next_daily_run
+from bot.i18n import t
 from bot.jobs.lock import RunnerLock, RunnerLockBusy
 from bot.jobs.retention import ensure_retention_planned
 from bot.jobs.runner import Finished, JobRunner, RetryLater, RunnerSettings
 from bot.jobs.worker import job_handlers, running_jobs
+from bot.services.booking import Booked, BookingService
 from bot.settings import PROJECT_ROOT, Settings
 from bot.wiring import assemble_services, build_services
 from storage.migrate import upgrade_database
 from storage.unit_of_work import UnitOfWorkFactory
+from tests.booking_support import personal_data
+from tests.harness import TENANT_ID, FakeConnector, TeamsUser, card_text, start_bot
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -206,3 +212,27 @@ async def _until(predicate, within: float) -> None:  # type: ignore[no-untyped-d
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "not in time"
         await asyncio.sleep(0.02)
+
+
+async def test_guichet_serve_runs_the_jobs_and_the_reminder_reaches_the_citizens_chat(
+    bot_settings: Settings, agency: Agency, connector: FakeConnector, http: aiohttp.ClientSession,
+) -> None:
+    clock = FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=BRUSSELS))
+    settings = bot_settings.model_copy(update={"jobs": "inline", "job_poll_seconds": 0.2})
+    async with start_bot(settings, agency, clock) as bot:
+        citizen = TeamsUser(bot_url=bot.url, connector=connector, http=http)
+        await citizen.say("bonjour")
+        services = bot.app[SERVICES]
+        async with services.uow.read() as uow:
+            found = await uow.citizens.get_by_identity(agency.id, TENANT_ID, citizen.aad_object_id)
+        assert found is not None
+        start = datetime(2026, 11, 25, 10, 0, tzinfo=BRUSSELS)
+        booked = await BookingService(services).book(
+            citizen_id=found.id, mode=Mode.VIDEO, subject_id="temporary-unemployment", office_id=None, start=start,
+            personal_data=personal_data("1000"), interview_language="fr")
+        assert isinstance(booked, Booked)
+        clock.set(start - timedelta(days=1))
+        reminder = await connector.wait_for(
+            lambda r: r.conversation_id == citizen.conversation_id and any(
+                t("fr", "reminders.title_day") in card_text(card) for card in r.cards), within=10)
+    assert "mercredi 25 novembre 2026" in card_text(reminder.cards[0])

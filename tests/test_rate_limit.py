@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.rate_limit import CONVERSATION_WINDOWS, RateLimiter
+from bot.rate_limit import CONVERSATION_WINDOWS, JITTER_MARGIN, RateLimiter
 
 
 class FakeTime:
@@ -43,8 +44,10 @@ async def test_seven_messages_go_at_once_and_the_eighth_waits_for_the_second_win
         await limiter.acquire("a:conversation", "tenant")
         stamps.append(time.now - 1000.0)
     assert stamps[:7] == [0.0] * 7
-    assert stamps[7] == 1.0  # 7 per second
-    assert stamps[8] == 2.0  # 8 per 2 seconds: the ninth waits for the first to leave that window
+    # 7 per second (kept a little longer: the margin for arrivals that bunch up on the way)
+    assert stamps[7] == pytest.approx(1.0 + JITTER_MARGIN)
+    # 8 per 2 seconds: the ninth waits for the first to leave that window
+    assert stamps[8] == pytest.approx(2.0 + JITTER_MARGIN)
 
 
 async def test_a_conversation_keeps_under_every_window_over_an_hour_of_sending() -> None:
