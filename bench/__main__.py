@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import machine
 
-BENCHMARKS = ["slot_search", "booking", "reply_send", "turn_latency", "concurrent_citizens"]
+BENCHMARKS = ["slot_search", "booking", "reply_send", "turn_latency", "concurrent_citizens", "reminder_dispatch"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -69,12 +69,15 @@ class TeamsNotifier:
         factory = self._auth.create_connector_factory(self._claims)
         client = await factory.create(service_url, None)
         for attempt in range(1, ATTEMPTS + 1):
-            await self.limiter.acquire(conversation_id, tenant_id)
+            counted_at = await self.limiter.acquire(conversation_id, tenant_id)
             try:
                 sent = await client.conversations.send_to_conversation(conversation_id, activity)
                 return getattr(sent, "id", None)
             except ErrorResponseException as error:
                 status, code, retry_after = _answer(error)
+                if status in (429, 502, 503, 504):
+                    # Refused without being taken: it does not use up Teams' allowance.
+                    self.limiter.refund(conversation_id, tenant_id, counted_at)
                 wait = self._decide(status, code, retry_after, attempt, conversation_id, tenant_id)
             except (ClientRequestError, TimeoutError) as error:
                 log.info("proactive message: connector unreachable (%s), attempt %d", type(error).__name__, attempt)

@@ -13,6 +13,7 @@ share (`GUICHET_TENANT_MESSAGES_PER_SECOND`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ TENANT_PER_SECOND = 50
 # arrivals never bunch into one. The tenant's rate keeps its slack in its count instead (48 of 50 by
 # default, see bot.settings), which costs less throughput than lengthening its one-second window.
 JITTER_MARGIN = 0.25
+PACE_BURST = 3
 # Idle conversations are forgotten after the longest window.
 _FORGET_AFTER = 3600.0
 
@@ -33,7 +35,11 @@ _FORGET_AFTER = 3600.0
 @dataclass
 class _Windows:
     limits: tuple[tuple[float, int], ...]
+    # The tenant's pace: one message per `spacing` on average, at most PACE_BURST in a row (a "generic cell
+    # rate" schedule: a late wake-up may catch up a little, but messages never bunch at a second's start).
+    spacing: float = 0.0
     sent: deque[float] = field(default_factory=deque)
+    scheduled: float = 0.0
     paused_until: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -43,6 +49,8 @@ class _Windows:
         while self.sent and self.sent[0] <= now - longest:
             self.sent.popleft()
         wait = max(0.0, self.paused_until - now)
+        if self.spacing:
+            wait = max(wait, self.scheduled - (PACE_BURST - 1) * self.spacing - now)
         count = len(self.sent)
         for window, limit in self.limits:
             if count < limit:
@@ -70,6 +78,8 @@ class RateLimiter:
         per_second = max(1, int(tenant_per_second)) if tenant_per_second >= 1 else 1
         window = 1.0 if tenant_per_second >= 1 else 1.0 / tenant_per_second
         self._tenant_windows = ((window, per_second),)
+        # Evenly spaced, messages that arrive a little late or early never crowd into one second.
+        self._tenant_spacing = window / per_second
         self._now = monotonic
         self._sleep = sleep
         self._conversations: dict[str, _Windows] = {}
@@ -77,10 +87,10 @@ class RateLimiter:
         self._last_sweep = 0.0
 
     async def acquire(self, conversation_id: str, tenant_id: str | None) -> float:
-        """Wait until a message to this conversation is within every limit, and count it; seconds waited."""
-        started = self._now()
+        """Wait until a message to this conversation is within every limit, and count it; the moment it was
+        counted at (for `refund`)."""
         conversation = self._windows(self._conversations, conversation_id, self._conversation_windows)
-        tenant = self._windows(self._tenants, tenant_id or "", self._tenant_windows)
+        tenant = self._windows(self._tenants, tenant_id or "", self._tenant_windows, self._tenant_spacing)
         # The conversation first, on its own lock: a busy conversation must not hold up the tenant.
         async with conversation.lock:
             await self._until_free(conversation)
@@ -90,13 +100,23 @@ class RateLimiter:
                 now = self._now()
                 conversation.sent.append(now)
                 tenant.sent.append(now)
-        self._sweep(self._now())
-        return self._now() - started
+                tenant.scheduled = max(tenant.scheduled, now) + tenant.spacing
+        self._sweep(now)
+        return now
+
+    def refund(self, conversation_id: str, tenant_id: str | None, counted_at: float) -> None:
+        """The connector refused the message without taking it (a 503, a 429): it does not count."""
+        for windows in (self._conversations.get(conversation_id), self._tenants.get(tenant_id or "")):
+            if windows is not None:
+                with contextlib.suppress(ValueError):
+                    windows.sent.remove(counted_at)
+                    windows.scheduled -= windows.spacing  # its place in the pace is free again
 
     def pause(self, conversation_id: str, tenant_id: str | None, seconds: float, *, whole_tenant: bool) -> None:
         """The connector said 429: nothing to this conversation (or tenant) for `seconds`."""
         until = self._now() + max(0.0, seconds)
-        target = self._windows(self._tenants, tenant_id or "", self._tenant_windows) if whole_tenant \
+        target = self._windows(self._tenants, tenant_id or "", self._tenant_windows, self._tenant_spacing) \
+            if whole_tenant \
             else self._windows(self._conversations, conversation_id, self._conversation_windows)
         target.paused_until = max(target.paused_until, until)
 
@@ -105,10 +125,11 @@ class RateLimiter:
             await self._sleep(wait)
 
     @staticmethod
-    def _windows(table: dict[str, _Windows], key: str, limits: tuple[tuple[float, int], ...]) -> _Windows:
+    def _windows(table: dict[str, _Windows], key: str, limits: tuple[tuple[float, int], ...],
+                 spacing: float = 0.0) -> _Windows:
         windows = table.get(key)
         if windows is None:
-            windows = table[key] = _Windows(limits)
+            windows = table[key] = _Windows(limits, spacing)
         return windows
 
     def _sweep(self, now: float) -> None:

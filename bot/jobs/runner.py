@@ -115,28 +115,14 @@ class JobRunner:
         self.settings = settings or RunnerSettings()
         self.wake = wake or WakeSignal()
         self.stats = RunStats()
-        self._slots = asyncio.Semaphore(self.settings.concurrency)
-
-    async def run_due(self) -> int:
-        """Claim one batch of due jobs and run them; how many were claimed."""
-        now = self._clock.now()
-        async with self._uow() as uow:
-            jobs = await uow.jobs.claim_due(now, self.settings.batch, self.settings.lease)
-            await uow.commit()
-        self.stats.claimed += len(jobs)
-        if jobs:
-            await asyncio.gather(*(self._run_one(job) for job in jobs))
-        return len(jobs)
 
     async def drain(self) -> int:
-        """Run every job due now (the clock does not move meanwhile); how many ran. For tests and tools."""
-        total = 0
-        while count := await self.run_due():
-            total += count
-        return total
+        """Run every job due now, and what falls due while they run, until none is left; how many ran.
+        For tests and tools: the clock they give decides what is due."""
+        return await self._pump(None)
 
     async def serve(self, stop: asyncio.Event, *, first: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Run due jobs until `stop` is set; between batches sleep at most the poll interval.
+        """Run due jobs until `stop` is set; when none is due, sleep at most the poll interval.
 
         `first` (planning the periodic jobs) runs before the first batch, again until it succeeds.
         """
@@ -146,13 +132,12 @@ class JobRunner:
                 if first is not None:
                     await first()
                     first = None
-                claimed = await self.run_due()
+                await self._pump(stop)
             except Exception as error:  # the database may be away for a while: keep polling
                 log.warning("job runner: claiming failed (%s); retrying after the poll interval",
                             type(error).__name__)
-                claimed = 0
-            if claimed >= self.settings.batch:
-                continue  # more may be due right now
+            if stop.is_set():
+                break
             waiting = asyncio.ensure_future(self.wake.wait(self.settings.poll_seconds))
             stopping = asyncio.ensure_future(stop.wait())
             await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -160,24 +145,58 @@ class JobRunner:
                 task.cancel()
         log.info("job runner stopped")
 
+    async def _pump(self, stop: asyncio.Event | None) -> int:
+        """Keep up to `concurrency` jobs running, claiming more as soon as a place frees up (so one slow job
+        never holds a batch back), until nothing is due and nothing runs; how many ran."""
+        running: set[asyncio.Task[None]] = set()
+        total = 0
+        try:
+            while stop is None or not stop.is_set():
+                free = self.settings.concurrency - len(running)
+                jobs = await self._claim(min(self.settings.batch, free)) if free > 0 else []
+                for job in jobs:
+                    task = asyncio.create_task(self._run_one(job))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                total += len(jobs)
+                if not running:
+                    return total
+                if jobs and len(jobs) == min(self.settings.batch, free):
+                    continue  # more may be due right now
+                # Until a job ends (a place frees up, a retry may have come due) or a new one is added.
+                done_waiting = asyncio.ensure_future(self.wake.wait(self.settings.poll_seconds))
+                await asyncio.wait({done_waiting, *running}, return_when=asyncio.FIRST_COMPLETED)
+                done_waiting.cancel()
+            return total
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _claim(self, limit: int) -> list[Job]:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            jobs = await uow.jobs.claim_due(now, limit, self.settings.lease)
+            await uow.commit()
+        self.stats.claimed += len(jobs)
+        return jobs
+
     async def _run_one(self, job: Job) -> None:
-        async with self._slots:
-            handler = self._handlers.get(job.kind)
-            if handler is None:
-                result: Result = Failed(f"no handler for job kind {job.kind!r}")
-            else:
-                try:
-                    result = await handler(job)
-                except SendFailed as error:
-                    result = RetryLater(type(error).__name__,
-                                        timedelta(seconds=error.retry_after) if error.retry_after else None)
-                except (RecipientUnreachable, MessageRejected) as error:
-                    result = Failed(type(error).__name__)
-                except Exception as error:  # any handler failure is retried; only its class is logged
-                    log.warning("job %s (%s) failed: %s", job.id, job.kind, type(error).__name__,
-                                exc_info=log.isEnabledFor(logging.DEBUG))
-                    result = RetryLater(type(error).__name__)
-            await self._complete(job, result)
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            result: Result = Failed(f"no handler for job kind {job.kind!r}")
+        else:
+            try:
+                result = await handler(job)
+            except SendFailed as error:
+                result = RetryLater(type(error).__name__,
+                                    timedelta(seconds=error.retry_after) if error.retry_after else None)
+            except (RecipientUnreachable, MessageRejected) as error:
+                result = Failed(type(error).__name__)
+            except Exception as error:  # any handler failure is retried; only its class is logged
+                log.warning("job %s (%s) failed: %s", job.id, job.kind, type(error).__name__,
+                            exc_info=log.isEnabledFor(logging.DEBUG))
+                result = RetryLater(type(error).__name__)
+        await self._complete(job, result)
 
     async def _complete(self, job: Job, result: Result) -> None:
         """Record the result with the job's new state in one transaction; retried on its own (never the run)."""
