@@ -38,6 +38,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.devtools.terminal import run_chat_from_args
 
+    if args.role == "counselor" and not args.aad_object_id:
+        # A counselor is whoever the agency file lists: by default, play its first one.
+        counselor = load_agency(settings.agency).counselors[0]
+        args.aad_object_id, args.name = counselor.id, args.name or counselor.display_name
     return run_chat_from_args(args)
 
 
