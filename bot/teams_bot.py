@@ -46,7 +46,8 @@ class StaffDirectory(Protocol):
 
     def member(self, object_id: str | None) -> StaffMember | None: ...
 
-    async def remember_chat(self, identity: TeamsIdentity, reference: dict[str, Any], locale: str | None) -> None: ...
+    async def remember_chat(self, identity: TeamsIdentity, reference: dict[str, Any],
+                            locale: str | None) -> str | None: ...
 
 
 class PeopleDirectory(Protocol):
@@ -161,9 +162,9 @@ class TeamsBot(TeamsActivityHandler):
         member = self._staff.member(identity.aad_object_id) if self._staff is not None else None
         if member is not None:
             # Staff are not citizens: no citizen record, their chat is kept for the prompts.
-            await self._staff.remember_chat(identity, reference, locale)  # type: ignore[union-attr]
+            known = await self._staff.remember_chat(identity, reference, locale)  # type: ignore[union-attr]
             turn_context.turn_state[TURN_INFO_KEY] = TurnInfo(
-                identity=identity, language=pick_language(locale, None, self._agency.default_language),
+                identity=identity, language=pick_language(locale, known, self._agency.default_language),
                 staff=member, action=card_action_of(activity))
             return
         citizen_id, stored_locale = await self._people.touch(

@@ -43,17 +43,19 @@ async def report_answer(staff: StaffService, agency: Agency, language: str, repo
     if isinstance(report, Recorded):
         return build_recorded_card(agency, language, report.appointment, outcome=report.outcome,
                                    by=by, at=report.at, reason=report.reason)
-    if isinstance(report, AskLater):
+    if isinstance(report, AskLater | TooEarly):
+        # The prompt stays, with a note: the counselor presses again when the time comes.
+        if isinstance(report, AskLater):
+            note = t(language, "staff.prompt.absent_noted", minutes=agency.no_show_minutes,
+                     time=format_time(to_local(report.at, agency.zone), language))
+        else:
+            note = t(language, "staff.prompt.too_early", time=format_time(to_local(report.opens_at, agency.zone),
+                                                                         language))
         prompt = await staff.prompt(report.appointment.id)
-        note = t(language, "staff.prompt.absent_noted", minutes=agency.no_show_minutes,
-                 time=format_time(to_local(report.at, agency.zone), language))
         if prompt is not None:
             return build_prompt_card(agency, language, prompt.appointment, citizen_name=prompt.citizen_name,
                                      identity=prompt.identity, note=note)
         return build_staff_notice_card(language, note)
-    if isinstance(report, TooEarly):
-        return build_staff_notice_card(language, t(language, "staff.prompt.too_early", time=format_time(
-            to_local(report.opens_at, agency.zone), language)))
     if isinstance(report, Settled):
         return build_recorded_card(agency, language, report.appointment, outcome=report.outcome,
                                    by=actor_name(staff, language, report.actor), at=report.at,

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from bot.app import SERVICES
+from bot.devtools.activities import build_conversation_update
 from bot.domain.agency import Agency, FallbackChannel, Mode
 from bot.domain.appointment import AppointmentStatus, Outcome
 from bot.domain.audit import EventType
@@ -185,6 +186,36 @@ async def test_a_counselor_is_greeted_as_staff_sees_their_day_and_is_prompted_in
     outcomes = {(a.get("data") or {}).get("outcome") for a in actions_of(prompt) + _nested_actions(prompt)}
     assert {"identity_verified", "identity_not_verified", "absent_reported", "technical_problem"} <= outcomes
     assert EventType.COUNSELOR_PROMPTED in [e.event_type for e in await scene.events()]
+
+
+async def test_a_reinstall_without_a_locale_greets_the_counselor_in_the_language_teams_gave_before(
+    scene: Scene,
+) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked, "nl-BE")
+    no_locale = build_conversation_update(counselor.identity, scene.connector.url)
+    no_locale.pop("locale")  # some clients announce an install without one, nor a clientInfo entity
+    no_locale.pop("entities", None)
+    before = len(counselor.replies())
+    await counselor.post(no_locale)
+    welcome = card_text(_cards(counselor.replies()[before:])[0])
+    name = scene.services.agency.counselor(counselor.aad_object_id).display_name
+    assert t("nl", "staff.welcome.title", name=name) in welcome
+
+
+async def test_a_report_pressed_before_the_card_opens_keeps_the_prompt_and_records_nothing(scene: Scene) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked)
+    prompt = await _prompt(scene, counselor)
+    scene.clock.set(START - timedelta(minutes=30))  # the same card replayed half an hour early
+    body, _ = await _press(counselor, prompt, Verb.STAFF_OUTCOME, "identity_verified")
+    early = body["value"]
+    assert t("fr", "staff.prompt.too_early", time="09:55") in card_text(early)
+    assert {(a.get("data") or {}).get("outcome") for a in actions_of(early)} >= {"identity_verified"}
+    assert await scene.outcomes(booked.appointment.id) == []
+    assert (await scene.appointment(booked.appointment.id)).status == AppointmentStatus.BOOKED
 
 
 async def test_identity_verified_is_recorded_in_place_and_no_no_show_question_follows(scene: Scene) -> None:

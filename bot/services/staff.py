@@ -72,7 +72,7 @@ class StaffService:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._agency = services.agency
-        self._recent: dict[str, tuple[str, datetime]] = {}
+        self._recent: dict[str, tuple[str, datetime, str | None]] = {}
 
     def member(self, object_id: str | None) -> StaffMember | None:
         if object_id is None:
@@ -85,23 +85,27 @@ class StaffService:
             return StaffMember(supervisor.id, supervisor.display_name, True)
         return None
 
-    async def remember_chat(self, identity: TeamsIdentity, reference: dict[str, Any], locale: str | None) -> None:
-        """Store where the bot reaches a staff member; unchanged chats are not rewritten on every turn."""
+    async def remember_chat(self, identity: TeamsIdentity, reference: dict[str, Any], locale: str | None) -> str | None:
+        """Store where the bot reaches a staff member (unchanged chats are not rewritten on every turn);
+        their chat's locale: this turn's, else the last one Teams gave (an install carries none)."""
         member = self.member(identity.aad_object_id)
         if member is None:
-            return
+            return None
         lasting = {key: value for key, value in reference.items() if key != "activityId"}
         fingerprint = json.dumps([lasting, locale], sort_keys=True, default=str)
         now = self._services.clock.now()
         recent = self._recent.get(member.id)
         if recent is not None and recent[0] == fingerprint and now - recent[1] < _TOUCH_INTERVAL:
-            return
+            return recent[2]
         async with self._services.uow() as uow:
-            if await uow.counselors.get(member.id) is None:
+            account = await uow.counselors.get(member.id)
+            if account is None:
                 await uow.counselors.upsert(member.id, self._agency.id, member.display_name)
             await uow.counselors.set_conversation_reference(member.id, reference, locale)
             await uow.commit()
-        self._recent[member.id] = (fingerprint, now)
+        known = locale or (account.locale if account is not None else None)
+        self._recent[member.id] = (fingerprint, now, known)
+        return known
 
     async def chat(self, staff_id: str) -> Chat | None:
         async with self._services.uow.read() as uow:
