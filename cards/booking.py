@@ -553,6 +553,18 @@ def office_guide(agency: Agency, language: str, appointment: AppointmentLike) ->
     return body
 
 
+def booked_facts(agency: Agency, language: str, appointment: AppointmentLike, *,
+                 counselor: bool = True) -> list[dict[str, Any]]:
+    """A booked appointment's facts, then (`counselor`) who the citizen will meet when that is known."""
+    body = [appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
+                              office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
+                              interview_language=appointment.interview_language)]
+    if counselor and appointment.counselor_name:
+        body.append(subtle(t(language, "booking.confirmation.counselor",
+                             name=escape_markdown(appointment.counselor_name))))
+    return body
+
+
 def build_confirmation_card(
     agency: Agency,
     language: str,
@@ -572,13 +584,8 @@ def build_confirmation_card(
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": "good", "items": [heading(f"✓ {t(language, title_key)}")]}
         if title_key != "booking.confirmation.title_details" else heading(t(language, title_key)),
-        appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
-                          office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
-                          interview_language=appointment.interview_language),
+        *booked_facts(agency, language, appointment),
     ]
-    if appointment.counselor_name:
-        body.append(subtle(t(language, "booking.confirmation.counselor",
-                             name=escape_markdown(appointment.counselor_name))))
     if reminders:
         body.append(text_block(t(language, "booking.confirmation.reminders_planned",
                                  times=reminder_times_text(agency, language, reminders)), spacing="medium"))

@@ -14,13 +14,12 @@ from bot.i18n import t
 from cards.booking import (
     AppointmentLike,
     appointment_actions,
-    appointment_facts,
+    booked_facts,
     duration_text,
     office_guide,
     subtle,
     video_guide,
 )
-from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading
 from cards.verbs import Verb, execute_action
 
@@ -44,13 +43,8 @@ def build_reminder_card(
         title = t(language, "reminders.title")
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": "accent", "items": [heading(f"🔔 {title}")]},
-        appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
-                          office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
-                          interview_language=appointment.interview_language),
+        *booked_facts(agency, language, appointment),
     ]
-    if appointment.counselor_name:
-        body.append(subtle(t(language, "booking.confirmation.counselor",
-                             name=escape_markdown(appointment.counselor_name))))
     video = Mode(appointment.mode) is Mode.VIDEO
     body += video_guide(agency, language, appointment, meetings=meetings) if video \
         else office_guide(agency, language, appointment)
@@ -72,9 +66,7 @@ def build_link_card(agency: Agency, language: str, appointment: AppointmentLike,
     title = t(language, "reminders.link_changed_title" if changed else "reminders.link_title")
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": "good", "items": [heading(title)]},
-        appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
-                          office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
-                          interview_language=appointment.interview_language),
+        *booked_facts(agency, language, appointment, counselor=False),
     ]
     body += video_guide(agency, language, appointment, meetings=True)
     return adaptive_card(language, body)

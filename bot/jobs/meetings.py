@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import partial
 
 from bot.domain.jobs import Job
-from bot.jobs.runner import Failed, Finished, Result, RetryLater
+from bot.jobs.runner import Failed, Finished, Record, Result, RetryLater
 from bot.services.container import Services
 from bot.services.meetings import MeetingService
 from bot.services.ports import MeetingProvider, MeetingRefused, MeetingUnavailable
@@ -20,11 +20,21 @@ from bot.services.ports import MeetingProvider, MeetingRefused, MeetingUnavailab
 MAX_TRIES = 6
 
 
-class MeetingCreateJob:
+def _gave_up(job: Job, error: MeetingUnavailable | MeetingRefused,
+             record: Record | None = None) -> Result:
+    """What a Graph failure means for the job: wait and retry, or give up (recording the failure when asked)."""
+    if isinstance(error, MeetingUnavailable) and job.attempts < MAX_TRIES:
+        return RetryLater("MeetingUnavailable", timedelta(seconds=error.retry_after) if error.retry_after else None)
+    return Failed(type(error).__name__, record=record)
+
+
+class _MeetingJob:
     def __init__(self, services: Services, provider: MeetingProvider) -> None:
         self._meetings = MeetingService(services)
         self._provider = provider
 
+
+class MeetingCreateJob(_MeetingJob):
     async def __call__(self, job: Job) -> Result:
         appointment_id = str(job.payload.get("appointment_id"))
         wanted = await self._meetings.to_make(appointment_id)
@@ -34,24 +44,14 @@ class MeetingCreateJob:
             return Finished("exists")
         try:
             meeting = await self._provider.create(wanted.request)
-        except MeetingUnavailable as error:
-            if job.attempts < MAX_TRIES:
-                return RetryLater("MeetingUnavailable",
-                                  timedelta(seconds=error.retry_after) if error.retry_after else None)
-            return Failed("MeetingUnavailable", record=partial(self._meetings.record_failed,
-                                                               appointment_id=appointment_id))
-        except MeetingRefused:
-            return Failed("MeetingRefused", record=partial(self._meetings.record_failed,
-                                                           appointment_id=appointment_id))
+        except (MeetingUnavailable, MeetingRefused) as error:
+            # A meeting that will not come is marked failed, so the counselor and the agency are alerted.
+            return _gave_up(job, error, partial(self._meetings.record_failed, appointment_id=appointment_id))
         return Finished("created", record=partial(self._meetings.record_made, appointment_id=appointment_id,
                                                   meeting=meeting, moved=False))
 
 
-class MeetingMoveJob:
-    def __init__(self, services: Services, provider: MeetingProvider) -> None:
-        self._meetings = MeetingService(services)
-        self._provider = provider
-
+class MeetingMoveJob(_MeetingJob):
     async def __call__(self, job: Job) -> Result:
         appointment_id = str(job.payload.get("appointment_id"))
         wanted = await self._meetings.to_make(appointment_id)
@@ -63,34 +63,19 @@ class MeetingMoveJob:
         try:
             meeting = await self._provider.move(appointment.counselor_id, appointment.meeting_id,
                                                 appointment.starts_at, appointment.ends_at)
-        except MeetingUnavailable as error:
-            if job.attempts < MAX_TRIES:
-                return RetryLater("MeetingUnavailable",
-                                  timedelta(seconds=error.retry_after) if error.retry_after else None)
-            return Failed("MeetingUnavailable")
-        except MeetingRefused:
-            return Failed("MeetingRefused")
+        except (MeetingUnavailable, MeetingRefused) as error:
+            return _gave_up(job, error)
         return Finished("moved", record=partial(self._meetings.record_made, appointment_id=appointment_id,
                                                 meeting=meeting, moved=True))
 
 
-class MeetingCancelJob:
-    def __init__(self, services: Services, provider: MeetingProvider) -> None:
-        self._meetings = MeetingService(services)
-        self._provider = provider
-
+class MeetingCancelJob(_MeetingJob):
     async def __call__(self, job: Job) -> Result:
         payload = job.payload
         language = payload.get("language")
         try:
             await self._provider.cancel(str(payload.get("organizer_id")), str(payload.get("event_id")),
                                         self._meetings.cancel_comment(language if isinstance(language, str) else ""))
-        except MeetingUnavailable as error:
-            if job.attempts < MAX_TRIES:
-                return RetryLater("MeetingUnavailable",
-                                  timedelta(seconds=error.retry_after) if error.retry_after else None)
-            return Failed("MeetingUnavailable")
-        except MeetingRefused:
-            return Failed("MeetingRefused")
+        except (MeetingUnavailable, MeetingRefused) as error:
+            return _gave_up(job, error)
         return Finished("cancelled")
-

@@ -331,11 +331,10 @@ class BookingService:
         """Move the citizen's appointment to `start` (same subject and mode; office mode: `office_id`
         or the same office). The id stays; the old time is released only once the new one is held."""
         now = self._clock.now()
-        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
-            return Refused(NOT_FOUND)
-        if not _is_aware(start):
-            return Refused(INVALID_SLOT)
-        start = start.astimezone(UTC)
+        start_or_refused = _move_request(citizen_id, appointment_id, start)
+        if isinstance(start_or_refused, Refused):
+            return start_or_refused
+        start = start_or_refused
         async with self._services.uow() as uow:
             row = await self._changeable(uow, citizen_id, str(appointment_id), now)
             if isinstance(row, Refused):
@@ -449,11 +448,10 @@ class BookingService:
         that did not come): the same subject, mode and language, its counselor first. One transaction: the
         new appointment is held before the old one is given up (and closed as a technical problem)."""
         now = self._clock.now()
-        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
-            return Refused(NOT_FOUND)
-        if not _is_aware(start):
-            return Refused(INVALID_SLOT)
-        start = start.astimezone(UTC)
+        start_or_refused = _move_request(citizen_id, appointment_id, start)
+        if isinstance(start_or_refused, Refused):
+            return start_or_refused
+        start = start_or_refused
         async with self._services.uow() as uow:
             row = await uow.appointments.get_own_for_update(str(appointment_id), citizen_id)
             if row is None:
@@ -692,6 +690,15 @@ def _is_appointment_id(value: object) -> bool:
 
 def _is_aware(value: object) -> bool:
     return isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None
+
+
+def _move_request(citizen_id: object, appointment_id: object, start: object) -> datetime | Refused:
+    """The new start in UTC for a move of one's own appointment, or why the request is refused."""
+    if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+        return Refused(NOT_FOUND)
+    if not isinstance(start, datetime) or not _is_aware(start):
+        return Refused(INVALID_SLOT)
+    return start.astimezone(UTC)
 
 
 def appointment_view(agency: Agency, row: Appointment | AppointmentRow) -> AppointmentView:

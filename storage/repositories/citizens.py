@@ -28,6 +28,11 @@ PERSONAL_COLUMNS: tuple[str, ...] = (
 _FETCH = {"synchronize_session": "fetch"}
 
 
+def _equals(column: Any, value: str | None) -> Any:
+    """IS NULL for a missing part; a plain `=` otherwise, which the unique index serves."""
+    return column.is_(None) if value is None else column == value
+
+
 class CitizenRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -38,12 +43,11 @@ class CitizenRepository:
     async def get_by_identity(
         self, agency_id: str, tenant_id: str | None, aad_object_id: str | None
     ) -> Citizen | None:
-        # IS NULL for a missing part; a plain `=` otherwise, which the unique index serves.
         c = _CITIZENS.c
         statement = select(Citizen).where(
             c.agency_id == agency_id,
-            c.tenant_id.is_(None) if tenant_id is None else c.tenant_id == tenant_id,
-            c.aad_object_id.is_(None) if aad_object_id is None else c.aad_object_id == aad_object_id,
+            _equals(c.tenant_id, tenant_id),
+            _equals(c.aad_object_id, aad_object_id),
         )
         return (await self._session.scalars(statement.limit(1))).first()
 
@@ -92,7 +96,7 @@ class CitizenRepository:
             # No Entra object id (e.g. the Emulator): the Teams user id is all that tells people apart.
             statement = select(Citizen).where(
                 c.agency_id == agency_id,
-                c.tenant_id.is_(None) if tenant_id is None else c.tenant_id == tenant_id,
+                _equals(c.tenant_id, tenant_id),
                 c.aad_object_id.is_(None),
                 c.teams_user_id == teams_user_id,
             )
