@@ -31,6 +31,7 @@ from bot.settings import Settings
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.validation import validate_card
 from cards.verbs import Verb
+from dialogs.await_card import CARD_ID
 from storage import state_documents
 from tests.conftest import AGENCIES, RunningBot
 from tests.harness import (
@@ -557,6 +558,52 @@ async def test_a_time_the_card_did_not_offer_is_refused(new_chat: Callable[..., 
     assert chat.texts()[-1] == t("fr", "booking.message.invalid_choice")
     assert _has(chat.cards()[-1], Verb.BOOK_SLOT)
     assert await appointments(booking_bot) == []
+
+
+ODD_VALUES: list[Any] = [["video"], {"mode": "video"}, 7, None, True]
+
+
+async def _press_odd(chat: Chat, verb: str, keys: tuple[str, ...]) -> None:
+    """Press `verb` on its latest card with each of `keys` replaced by a value of the wrong JSON type."""
+    generic = t(chat.language, "conversation.error_generic")
+    stale = t(chat.language, "conversation.stale_card")
+    for key in keys:
+        for odd in ODD_VALUES:
+            # The latest card each time: a refusal asks again with a new card, and the old one is stale.
+            action = action_with_verb(chat.card_with(verb), verb)
+            body, replies = await chat.user.execute(verb, {**action["data"], key: odd})
+            said = [text for text in [reply.text for reply in replies] + [str(body)] if text]
+            assert not any(generic in text for text in said), (verb, key, odd)
+            assert key == CARD_ID or not any(stale in text for text in said), (verb, key, odd, said)
+
+
+async def test_values_of_the_wrong_type_at_every_step_get_a_friendly_answer_and_the_flow_goes_on(
+        new_chat: Callable[..., Chat], booking_bot: RunningBot) -> None:
+    chat = new_chat()
+    await chat.say(t(chat.language, "help.command.book"))
+    await chat.accept_consent()
+    await _press_odd(chat, Verb.BOOK_MODE, ("mode", CARD_ID))
+    await chat.press(Verb.BOOK_MODE, data={"mode": "office"}, card=_card_offering(chat, Verb.BOOK_MODE, mode="office"))
+    await _press_odd(chat, Verb.BOOK_OFFICE, ("office",))
+    await chat.press(Verb.BOOK_OFFICE, {"office": "liege"})
+    await _press_odd(chat, Verb.BOOK_SUBJECT, ("subject",))
+    await chat.press(Verb.BOOK_SUBJECT, {"subject": "benefit-application"})
+    await _press_odd(chat, Verb.BOOK_DAY, ("day",))
+    await _press_odd(chat, Verb.BOOK_MORE_DAYS, ("page",))
+    day_card = chat.card_with(Verb.BOOK_DAY)
+    days = [a for a in actions_of(day_card) if (a.get("data") or {}).get("verb") == Verb.BOOK_DAY]
+    await chat.press(Verb.BOOK_DAY, card={"type": "AdaptiveCard", "version": "1.5", "actions": [days[0]]})
+    await _press_odd(chat, Verb.BOOK_SLOT, ("start",))
+    await chat.press(Verb.BOOK_SLOT, first_time(chat.card_with(Verb.BOOK_SLOT)))
+    await _press_odd(chat, Verb.BOOK_PERSONAL_DATA, tuple(BE_DETAILS) + ("postal_code",))
+    await chat.press(Verb.BOOK_PERSONAL_DATA, {**BE_DETAILS, "postal_code": "1000"})
+    await _press_odd(chat, Verb.BOOK_LANGUAGE, ("language",))
+    await chat.press(Verb.BOOK_LANGUAGE, data={"language": "fr"},
+                     card=_card_offering(chat, Verb.BOOK_LANGUAGE, language="fr"))
+    assert await appointments(booking_bot) == []
+    await chat.press(Verb.BOOK_CONFIRM)
+    [row] = await appointments(booking_bot)
+    assert row.mode == "office" and row.office_id == "liege" and row.interview_language == "fr"
 
 
 async def test_a_time_taken_meanwhile_offers_alternatives(new_chat: Callable[..., Chat],

@@ -6,6 +6,7 @@ reports from anyone else refused and audited; the fallback channel when the coun
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -238,6 +239,34 @@ async def test_identity_verified_is_recorded_in_place_and_no_no_show_question_fo
     # The same card pressed again: already recorded, by whom and when.
     again, _ = await _press(counselor, prompt, Verb.STAFF_OUTCOME, "absent_reported")
     assert t("fr", "staff.outcome.identity_verified") in card_text(again["value"])
+
+
+async def test_values_of_the_wrong_type_in_reports_get_a_friendly_answer_and_record_nothing(scene: Scene) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked)
+    prompt = await _prompt(scene, counselor)
+    scene.clock.set(START + timedelta(minutes=1))
+    generic = t("fr", "conversation.error_generic")
+    for odd in (["camera_off"], {"camera_off": 1}, 7, None, True):
+        for user, verb, outcome, extra in (
+            (counselor, Verb.STAFF_OUTCOME, "identity_not_verified", {"reason": odd}),
+            (counselor, Verb.STAFF_OUTCOME, "identity_verified", {"appointment_id": odd}),
+            (counselor, Verb.STAFF_OUTCOME, "identity_verified", {"outcome": odd}),
+            (citizen, Verb.APPT_TECHNICAL_PROBLEM, None, {"appointment_id": odd}),
+            (citizen, Verb.APPT_NOBODY_JOINED, None, {"appointment_id": odd}),
+        ):
+            data = {}
+            if outcome is not None:
+                data = next(a["data"] for a in actions_of(prompt) + _nested_actions(prompt)
+                            if (a.get("data") or {}).get("outcome") == outcome)
+            body, replies = await user.execute(verb, {**data, **extra})
+            said = [reply.text or "" for reply in replies] + [json.dumps(body)]
+            assert not any(generic in text for text in said), (verb, extra)
+    assert await scene.outcomes(booked.appointment.id) == []
+    assert (await scene.appointment(booked.appointment.id)).status == AppointmentStatus.BOOKED
+    body, _ = await _press(counselor, prompt, Verb.STAFF_OUTCOME, "identity_not_verified", reason="camera_off")
+    assert await scene.outcomes(booked.appointment.id) == ["identity_not_verified"]
 
 
 async def test_a_citizen_or_another_counselor_replaying_a_counselor_action_is_refused_and_audited(

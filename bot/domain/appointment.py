@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeGuard
+from uuid import UUID
 
 
 class AppointmentStatus(StrEnum):
@@ -158,3 +160,13 @@ class AppointmentOutcome:
     occurred_at: datetime
     reason: str | None = None
     id: int | None = None
+
+
+def is_appointment_id(value: object) -> TypeGuard[str]:
+    """A canonical uuid string, as appointments get; anything else came from a tampered card."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(UUID(value)) == value
+    except ValueError:
+        return False

@@ -15,10 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from bot.domain.agency import Agency, Mode, PersonalField, Subject
-from bot.domain.appointment import Appointment, AppointmentStatus, CancelReason, MeetingState, Outcome
+from bot.domain.appointment import (
+    Appointment,
+    AppointmentStatus,
+    CancelReason,
+    MeetingState,
+    Outcome,
+    is_appointment_id,
+)
 from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
@@ -227,7 +234,7 @@ class BookingService:
 
     async def get_own(self, citizen_id: str, appointment_id: object) -> AppointmentView | None:
         """The citizen's appointment (any status); None for another person's id or anything malformed."""
-        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+        if not is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
             return None
         async with self._services.uow.read() as uow:
             row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
@@ -391,7 +398,7 @@ class BookingService:
     ) -> Cancelled | Refused:
         """Cancel the citizen's appointment, up to the agency's cut-off before it starts."""
         now = self._clock.now()
-        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+        if not is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
             return Refused(NOT_FOUND)
         note = reason_note.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason_note, str) else ""
         async with self._services.uow() as uow:
@@ -413,7 +420,7 @@ class BookingService:
         """New times for an appointment that could not take place: first up to `same` times when its own
         counselor is free (they know the file), then up to `others` with anyone else. The appointment,
         the offers, and how many of them are with the same counselor; None if it is not the citizen's."""
-        if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+        if not is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
             return None
         async with self._services.uow.read() as uow:
             row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
@@ -586,7 +593,7 @@ class BookingService:
         if outlook:
             intervals = [*intervals, *outlook]
         if isinstance(exclude, str):
-            exclude = await uow.appointments.get(exclude) if _is_appointment_id(exclude) else None
+            exclude = await uow.appointments.get(exclude) if is_appointment_id(exclude) else None
         if exclude is None or exclude.status != AppointmentStatus.BOOKED:
             return BusyIndex.from_epoch_us(intervals)
         # One counselor never has two booked appointments over the same time, so the triple names the
@@ -678,14 +685,6 @@ class BookingService:
         return self._day_start(self._local_today(now) + timedelta(days=self._rules.max_horizon_days + 1))
 
 
-def _is_appointment_id(value: object) -> bool:
-    """A canonical uuid string, as appointments get; anything else came from a tampered card."""
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        return str(UUID(value)) == value
-    except ValueError:
-        return False
 
 
 def _is_aware(value: object) -> bool:
@@ -694,7 +693,7 @@ def _is_aware(value: object) -> bool:
 
 def _move_request(citizen_id: object, appointment_id: object, start: object) -> datetime | Refused:
     """The new start in UTC for a move of one's own appointment, or why the request is refused."""
-    if not _is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
+    if not is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
         return Refused(NOT_FOUND)
     if not isinstance(start, datetime) or not _is_aware(start):
         return Refused(INVALID_SLOT)

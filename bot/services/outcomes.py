@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from bot.domain.appointment import (
     FINAL_STATUS,
@@ -27,6 +26,7 @@ from bot.domain.appointment import (
     Outcome,
     agency_late,
     closing_status,
+    is_appointment_id,
     no_show_reached,
 )
 from bot.domain.audit import EventType
@@ -108,13 +108,6 @@ class Refusal:
 Report = Recorded | AskLater | NotYet | TooEarly | Settled | Refusal
 
 
-def _appointment_id(value: object) -> str | None:
-    if not isinstance(value, str) or len(value) != 36:
-        return None
-    try:
-        return value if str(UUID(value)) == value else None
-    except ValueError:
-        return None
 
 
 class OutcomeService:
@@ -127,10 +120,11 @@ class OutcomeService:
         """A counselor's (or supervisor's) report from their card; `presser` is the audit actor of whoever
         pressed (a citizen replaying a counselor's card is refused and named as such)."""
         chosen = _outcome(outcome, STAFF_OUTCOMES)
-        wanted = _appointment_id(appointment_id)
+        wanted = appointment_id if is_appointment_id(appointment_id) else None
         if chosen is None or wanted is None:
             return Refusal("invalid")
-        if chosen is Outcome.IDENTITY_NOT_VERIFIED and reason not in {r.value for r in NotVerifiedReason}:
+        known_reason = isinstance(reason, str) and reason in {r.value for r in NotVerifiedReason}
+        if chosen is Outcome.IDENTITY_NOT_VERIFIED and not known_reason:
             return Refusal("invalid")
         now = self._services.clock.now()
         async with self._services.uow() as uow:
@@ -165,7 +159,7 @@ class OutcomeService:
     async def report_by_citizen(self, citizen_id: str, appointment_id: object, outcome: object) -> Report:
         """The citizen's "I have a technical problem" or "Nobody has joined yet", on their own appointment."""
         chosen = _outcome(outcome, CITIZEN_OUTCOMES)
-        wanted = _appointment_id(appointment_id)
+        wanted = appointment_id if is_appointment_id(appointment_id) else None
         if chosen is None or wanted is None:
             return Refusal("invalid")
         now = self._services.clock.now()

@@ -71,7 +71,7 @@ class BookDialog(TimeChoice[BookingState]):
                        data: dict[str, Any]) -> DialogTurnResult:
         language = self._info(dc).language
         mode = data.get("mode")
-        if mode not in {m.value for m in self._agency.modes}:
+        if not isinstance(mode, str) or mode not in {m.value for m in self._agency.modes}:
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask(dc, state, "mode", build_mode_card(self._agency, language), [Verb.BOOK_MODE])
         state.mode = mode
