@@ -17,7 +17,7 @@ from bot.domain.agency import Agency
 from bot.i18n import t
 from bot.services.audit import citizen_actor, counselor_actor
 from bot.services.container import Services
-from bot.services.outcomes import AskLater, OutcomeService, Recorded, Report, Settled, TooEarly
+from bot.services.outcomes import AskLater, OutcomeService, Recorded, Settled, StaffReport, TooEarly
 from bot.services.staff import StaffService
 from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
@@ -36,7 +36,7 @@ from dialogs.pressed_card import replace_pressed_card
 DAYS_SHOWN = 2
 
 
-async def report_answer(staff: StaffService, agency: Agency, language: str, report: Report,
+async def report_answer(staff: StaffService, agency: Agency, language: str, report: StaffReport,
                         by: str | None) -> dict[str, Any]:
     """The card that replaces a pressed prompt: what is recorded now (or already), or why nothing is.
     `by`: the name of whoever pressed."""

@@ -4,6 +4,7 @@ neighbour fails here, not in review."""
 from __future__ import annotations
 
 import ast
+import inspect
 import sys
 from pathlib import Path
 
@@ -80,3 +81,63 @@ def test_nothing_reads_beside_the_repository() -> None:
         if path != Path(__file__) and any(mark in path.read_text(encoding="utf-8") for mark in marks)
     ]
     assert offenders == []
+
+
+def _port_members(port: type) -> dict[str, object]:
+    return {name: value for name, value in vars(port).items()
+            if not name.startswith("_") or name in ("__call__", "__aenter__", "__aexit__")}
+
+
+def _implementations() -> list[tuple[type, type]]:
+    from bot.domain.clock import Clock, SystemClock
+    from bot.integrations.graph import GraphMeetingProvider
+    from bot.integrations.graph_availability import GraphAvailability
+    from bot.proactive import TeamsNotifier
+    from bot.services import ports
+    from bot.wiring import InstallerForApp
+    from storage import unit_of_work
+    from storage.repositories.appointments import AppointmentRepository, SlotClaimRepository
+    from storage.repositories.audit import AuditRepository
+    from storage.repositories.citizens import CitizenRepository
+    from storage.repositories.consents import ConsentRepository
+    from storage.repositories.counselors import CounselorRepository
+    from storage.repositories.jobs import JobRepository
+    from storage.repositories.outcomes import OutcomeRepository
+    from storage.repositories.privacy import PrivacyRepository
+
+    return [
+        (ports.CitizenRepository, CitizenRepository),
+        (ports.CounselorRepository, CounselorRepository),
+        (ports.ConsentRepository, ConsentRepository),
+        (ports.AppointmentRepository, AppointmentRepository),
+        (ports.SlotClaimRepository, SlotClaimRepository),
+        (ports.JobRepository, JobRepository),
+        (ports.AuditRepository, AuditRepository),
+        (ports.ErasureRepository, PrivacyRepository),
+        (ports.OutcomeRepository, OutcomeRepository),
+        (ports.UnitOfWork, unit_of_work.UnitOfWork),
+        (ports.UnitOfWorkFactory, unit_of_work.UnitOfWorkFactory),
+        (ports.Notifier, TeamsNotifier),
+        (ports.MeetingProvider, GraphMeetingProvider),
+        (ports.AppInstaller, InstallerForApp),
+        (ports.AvailabilityProvider, GraphAvailability),
+        (Clock, SystemClock),
+    ]
+
+
+@pytest.mark.parametrize(("port", "implementation"), _implementations(), ids=lambda c: c.__name__)
+def test_the_real_adapters_fit_their_ports(port: type, implementation: type) -> None:
+    """What a service calls on a port exists on the adapter wiring gives it, with the same parameters
+    and the same await-ness (mypy is not in `make test`; this catches a port and its adapter drifting)."""
+    for name, member in _port_members(port).items():
+        declared = hasattr(implementation, name) or name in inspect.get_annotations(implementation)
+        assert declared, f"{implementation.__name__} has no {name}"
+        if not callable(member) or isinstance(member, property):
+            continue
+        real = getattr(implementation, name)
+        if isinstance(real, property):
+            continue
+        wanted = inspect.signature(member)
+        got = inspect.signature(real)
+        assert list(got.parameters) == list(wanted.parameters), (name, got, wanted)
+        assert inspect.iscoroutinefunction(real) == inspect.iscoroutinefunction(member), name

@@ -105,7 +105,8 @@ class Refusal:
     reason: str  # "not_allowed" | "not_found" | "invalid"
 
 
-Report = Recorded | AskLater | NotYet | TooEarly | Settled | Refusal
+StaffReport = Recorded | AskLater | TooEarly | Settled | Refusal
+Report = StaffReport | NotYet
 
 
 
@@ -116,7 +117,7 @@ class OutcomeService:
         self._agency = services.agency
 
     async def report_by_staff(self, actor_id: str | None, appointment_id: object, outcome: object,
-                              reason: object = None, *, presser: str | None = None) -> Report:
+                              reason: object = None, *, presser: str | None = None) -> StaffReport:
         """A counselor's (or supervisor's) report from their card; `presser` is the audit actor of whoever
         pressed (a citizen replaying a counselor's card is refused and named as such)."""
         chosen = _outcome(outcome, STAFF_OUTCOMES)

@@ -232,15 +232,33 @@ class UnitOfWork(Protocol):
     """One transaction: `async with factory() as uow: ...; await uow.commit()`; leaving without commit
     rolls back. Entities read inside stay readable after the block."""
 
-    citizens: CitizenRepository
-    counselors: CounselorRepository
-    consents: ConsentRepository
-    appointments: AppointmentRepository
-    slot_claims: SlotClaimRepository
-    jobs: JobRepository
-    audit: AuditRepository
-    privacy: ErasureRepository
-    outcomes: OutcomeRepository
+    # Read-only members: an implementation may hold its own repository classes that fit these ports.
+    @property
+    def citizens(self) -> CitizenRepository: ...
+
+    @property
+    def counselors(self) -> CounselorRepository: ...
+
+    @property
+    def consents(self) -> ConsentRepository: ...
+
+    @property
+    def appointments(self) -> AppointmentRepository: ...
+
+    @property
+    def slot_claims(self) -> SlotClaimRepository: ...
+
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
+    @property
+    def privacy(self) -> ErasureRepository: ...
+
+    @property
+    def outcomes(self) -> OutcomeRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 
