@@ -685,8 +685,6 @@ class BookingService:
         return self._day_start(self._local_today(now) + timedelta(days=self._rules.max_horizon_days + 1))
 
 
-
-
 def _is_aware(value: object) -> bool:
     return isinstance(value, datetime) and value.tzinfo is not None and value.utcoffset() is not None
 

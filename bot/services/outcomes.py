@@ -109,8 +109,6 @@ StaffReport = Recorded | AskLater | TooEarly | Settled | Refusal
 Report = StaffReport | NotYet
 
 
-
-
 class OutcomeService:
     def __init__(self, services: Services) -> None:
         self._services = services
