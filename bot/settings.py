@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     teams_app_id: str = Field(
         "", description="The Teams app's id in the organisation's app catalog, to install the bot for counselors"
     )
+
+    # --- Operations: metrics and tracing ----------------------------------------------------------------
+    metrics_token: str = Field(
+        "", repr=False,
+        description="Bearer token /metrics requires (production refuses to start without one; open in development)",
+    )
+    applicationinsights_connection_string: str = Field(
+        "", repr=False,
+        validation_alias=AliasChoices("APPLICATIONINSIGHTS_CONNECTION_STRING",
+                                      "GUICHET_APPLICATIONINSIGHTS_CONNECTION_STRING"),
+        description="When set, traces and metrics also go to Application Insights (Azure Monitor OpenTelemetry)",
+    )
+
     # Last of the block: its check reads the Graph settings above, validated before it.
     env: Literal["development", "production"] = Field(
         "development", validate_default=True,
