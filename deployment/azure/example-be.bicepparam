@@ -1,0 +1,22 @@
+// Parameters for the example Belgian fund (deployment/agencies/example-be). Copy this file for your agency,
+// replace the values, then:
+//   export GUICHET_GRAPH_CLIENT_SECRET=... GUICHET_METRICS_TOKEN=... POSTGRES_ADMIN_PASSWORD=...
+//   az deployment group create --resource-group <group> --parameters deployment/azure/example-be.bicepparam
+// Secrets are read from the environment of the person deploying: never write them in this file.
+using 'main.bicep'
+
+param agencyId = 'example-be'
+param location = 'westeurope'
+param image = 'guichetregistry.azurecr.io/guichet:1.0.0'
+param registryName = 'guichetregistry'
+
+param graphClientId = '00000000-0000-0000-0000-000000000000'
+param graphClientSecret = readEnvironmentVariable('GUICHET_GRAPH_CLIENT_SECRET')
+param metricsToken = readEnvironmentVariable('GUICHET_METRICS_TOKEN')
+param postgresAdminPassword = readEnvironmentVariable('POSTGRES_ADMIN_PASSWORD')
+param teamsAppId = ''
+
+param webMinReplicas = 2
+param workerReplicas = 1
+param backupRetentionDays = 35
+param botDisplayName = 'Guichet - Caisse exemple'
