@@ -46,7 +46,7 @@ param postgresAdminLogin string = 'guichet'
 param postgresAdminPassword string
 
 @description('PostgreSQL compute size')
-param postgresSkuName string = 'Standard_B1ms'
+param postgresSkuName string = 'Standard_B2s'
 
 @allowed([
   'Burstable'

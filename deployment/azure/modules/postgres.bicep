@@ -14,8 +14,8 @@ param adminLogin string
 @description('Administrator password')
 param adminPassword string
 
-@description('Compute size, e.g. Standard_B1ms (Burstable) or Standard_D2ds_v5 (GeneralPurpose)')
-param skuName string = 'Standard_B1ms'
+@description('Compute size, e.g. Standard_B2s (Burstable) or Standard_D2ds_v5 (GeneralPurpose)')
+param skuName string = 'Standard_B2s'
 
 @allowed([
   'Burstable'
