@@ -287,3 +287,10 @@ def test_one_parameter_file_per_example_agency_sets_every_required_parameter() -
         # Secrets come from the deploying person's environment, never from the file.
         for secret in ("graphClientSecret", "metricsToken", "postgresAdminPassword"):
             assert given[secret].startswith("readEnvironmentVariable("), f"{path.name}: {secret}"
+
+
+def test_the_it_guide_links_only_files_that_exist() -> None:
+    for guide in (DEPLOYMENT / "README.md", DEPLOYMENT / "teams" / "README.md", PROJECT_ROOT / "README.md"):
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", guide.read_text(encoding="utf-8")):
+            if not target.startswith("https://"):
+                assert (guide.parent / target).exists(), f"{guide.name} links {target}"
