@@ -161,7 +161,7 @@ var settings = [
   }
 ]
 
-var resources = {
+var containerResources = {
   cpu: json('0.5')
   memory: '1Gi'
 }
@@ -198,7 +198,7 @@ resource web 'Microsoft.App/containerApps@2024-03-01' = {
               value: 'off'
             }
           ])
-          resources: resources
+          resources: containerResources
           probes: [
             {
               type: 'Startup'
@@ -275,7 +275,7 @@ resource worker 'Microsoft.App/containerApps@2024-03-01' = {
               value: string(48 / workerReplicas)
             }
           ])
-          resources: resources
+          resources: containerResources
         }
       ]
       // A fixed count: reminders are due whether or not anyone writes to the bot, so never zero.
@@ -314,7 +314,7 @@ resource migrate 'Microsoft.App/jobs@2024-03-01' = {
             'upgrade'
           ]
           env: settings
-          resources: resources
+          resources: containerResources
         }
       ]
     }

@@ -70,9 +70,13 @@ resource extensions 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@20
   }
 }
 
+// One change at a time: the server refuses concurrent updates ("ServerIsBusy").
 resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
   parent: server
   name: 'guichet'
+  dependsOn: [
+    extensions
+  ]
   properties: {
     charset: 'UTF8'
     collation: 'en_US.utf8'
@@ -83,6 +87,9 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
 resource azureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
   parent: server
   name: 'AllowAzureServices'
+  dependsOn: [
+    database
+  ]
   properties: {
     startIpAddress: '0.0.0.0'
     endIpAddress: '0.0.0.0'
