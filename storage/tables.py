@@ -1,4 +1,4 @@
-"""The tables: citizens, counselors, consents, appointments, slot claims, jobs, audit, bot state.
+"""The tables: citizens, counselors, consents, appointments, slot and citizen claims, jobs, audit, bot state.
 
 Plain SQLAlchemy Core tables; `storage.mapping` maps the domain's entities onto them, so the domain
 classes know nothing of the database (SQLAlchemy's imperative mapping). Migrations build exactly
@@ -143,6 +143,16 @@ slot_claims = Table(
     "slot_claims",
     metadata,
     Column("counselor_id", String(64), primary_key=True),
+    Column("step_start", UTCDateTime(), primary_key=True),
+    Column("appointment_id", ForeignKey("appointments.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
+# The same for a citizen: one person is in one interview at a time, whatever the counselors
+# (bot.domain.booking_rules.own_times). Not a foreign key to citizens: erasure keeps that row anyway.
+citizen_claims = Table(
+    "citizen_claims",
+    metadata,
+    Column("citizen_id", String(36), primary_key=True),
     Column("step_start", UTCDateTime(), primary_key=True),
     Column("appointment_id", ForeignKey("appointments.id", ondelete="CASCADE"), nullable=False, index=True),
 )

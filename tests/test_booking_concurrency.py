@@ -2,7 +2,8 @@
 
 The slot is a German-speaking interview at the Liège office, which only one counselor can hold, so
 no second counselor can absorb a loser. Run on SQLite and PostgreSQL within one process, then on
-PostgreSQL with two bot processes sharing the database.
+PostgreSQL with two bot processes sharing the database. One citizen booking overlapping times at
+once (several French-speaking video counselors are free) also gets only one of them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from bot.domain.audit import EventType
 from bot.domain.clock import FixedClock
 from bot.domain.slots import claim_steps
 from bot.services.audit import verify
-from bot.services.booking import Booked, SlotGone
+from bot.services.booking import Booked, SlotGone, SlotOffer
 from bot.settings import PROJECT_ROOT
 from storage.mapping import SlotClaim
+from storage.tables import citizen_claims
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.booking_support import build_booking, new_citizens, personal_data
 
@@ -59,6 +61,77 @@ async def _assert_one_booking_in_the_database(uow_factory: UnitOfWorkFactory, ag
         events = [event async for event in uow.audit.iterate(agency.id)]
     assert [(e.event_type, e.appointment_id) for e in events] == [(EventType.BOOKED, winner)]
     assert (await verify(uow_factory, agency.id)).ok
+
+
+# Five subjects at two starts a quarter of an hour apart: every pair of them overlaps.
+OVERLAPPING = [("benefit-application", 0), ("temporary-unemployment", 0), ("change-of-situation", 15),
+               ("documents-certificates", 0), ("payments", 15)]
+LIEGE = "4000"
+
+
+def _overlapping(offers: list[SlotOffer], held: Booked) -> list[SlotOffer]:
+    return [offer for offer in offers
+            if offer.start < held.appointment.ends_at and held.appointment.starts_at < offer.end]
+
+
+async def _held_by_the_citizen(uow_factory: UnitOfWorkFactory, citizen_id: str) -> list[tuple[str, str]]:
+    """(appointment id, status) of the citizen's booked appointments, and the appointments their claims hold."""
+    async with uow_factory() as uow:
+        booked = list(await uow.session.scalars(
+            select(Appointment).where(Appointment.citizen_id == citizen_id, Appointment.status == "booked")))
+        claimed = set(await uow.session.scalars(
+            select(citizen_claims.c.appointment_id).where(citizen_claims.c.citizen_id == citizen_id)))
+    assert claimed == {appointment.id for appointment in booked}
+    return sorted((appointment.id, appointment.status) for appointment in booked)
+
+
+async def test_one_citizen_confirming_overlapping_times_at_once_gets_one_of_them(
+    agency: Agency, uow_factory: UnitOfWorkFactory
+) -> None:
+    booking = build_booking(agency, uow_factory, FixedClock(NOW))
+    [citizen] = await new_citizens(uow_factory, agency, NOW)
+
+    outcomes = await asyncio.gather(*(
+        booking.book(citizen_id=citizen, mode=Mode.VIDEO, subject_id=subject, office_id=None,
+                     start=SLOT + timedelta(minutes=offset), personal_data=personal_data(LIEGE),
+                     interview_language="fr")
+        for subject, offset in OVERLAPPING
+    ))
+
+    [winner] = [outcome for outcome in outcomes if isinstance(outcome, Booked)]
+    losers = [outcome for outcome in outcomes if isinstance(outcome, SlotGone)]
+    assert len(losers) == len(OVERLAPPING) - 1
+    for lost in losers:
+        assert lost.alternatives and _overlapping(lost.alternatives, winner) == []
+    assert await _held_by_the_citizen(uow_factory, citizen) == [(winner.appointment.id, "booked")]
+
+
+async def test_a_move_racing_a_booking_of_the_same_citizen_lets_one_through(
+    agency: Agency, uow_factory: UnitOfWorkFactory
+) -> None:
+    # A move does not lock the citizen's row as a booking does: only the citizen's claims (and, on
+    # PostgreSQL, the exclusion constraint) stand between the two.
+    booking = build_booking(agency, uow_factory, FixedClock(NOW))
+    [citizen] = await new_citizens(uow_factory, agency, NOW)
+    earlier = await booking.book(citizen_id=citizen, mode=Mode.VIDEO, subject_id="payments", office_id=None,
+                                 start=SLOT - timedelta(days=1), personal_data=personal_data(LIEGE),
+                                 interview_language="fr")
+    assert isinstance(earlier, Booked)
+
+    moved, booked = await asyncio.gather(
+        booking.reschedule(citizen_id=citizen, appointment_id=earlier.appointment.id,
+                           start=SLOT + timedelta(minutes=15)),
+        booking.book(citizen_id=citizen, mode=Mode.VIDEO, subject_id="benefit-application", office_id=None,
+                     start=SLOT, personal_data=personal_data(LIEGE), interview_language="fr"),
+    )
+
+    assert sorted(type(outcome).__name__ for outcome in (moved, booked)) == ["Booked", "SlotGone"]
+    held = await _held_by_the_citizen(uow_factory, citizen)
+    if isinstance(moved, Booked):
+        assert held == [(earlier.appointment.id, "booked")]
+    else:
+        assert isinstance(booked, Booked)
+        assert held == sorted([(earlier.appointment.id, "booked"), (booked.appointment.id, "booked")])
 
 
 async def test_of_a_hundred_simultaneous_confirmations_of_one_slot_exactly_one_wins(

@@ -27,12 +27,14 @@ from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
 from bot.domain.people import Citizen
 from bot.i18n import t
+from bot.services.booking import Booked
 from bot.settings import Settings
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
 from cards.validation import validate_card
 from cards.verbs import Verb
 from dialogs.await_card import CARD_ID
 from storage import state_documents
+from tests.booking_support import build_booking
 from tests.conftest import AGENCIES, RunningBot
 from tests.harness import (
     FakeConnector,
@@ -627,6 +629,71 @@ async def test_a_time_taken_meanwhile_offers_alternatives(new_chat: Callable[...
     rows = await appointments(booking_bot)
     assert len(rows) == 3 and rows[0].starts_at == rows[1].starts_at != rows[2].starts_at
     assert rows[2].starts_at.isoformat() == alternatives[0]["data"]["start"]
+
+
+def _overlapping(starts: list[str], minutes: int, held: Appointment) -> list[str]:
+    """The offered starts whose `minutes` would overlap the held appointment."""
+    return [start for start in starts if datetime.fromisoformat(start) < held.ends_at
+            and held.starts_at < datetime.fromisoformat(start) + timedelta(minutes=minutes)]
+
+
+async def _times_on(chat: Chat, day: date) -> list[str]:
+    """Press `day` on the latest day card; the times offered that day."""
+    await chat.press(Verb.BOOK_DAY, card=_card_offering(chat, Verb.BOOK_DAY, day=day.isoformat()))
+    return offered_times(chat.card_with(Verb.BOOK_SLOT))
+
+
+async def test_times_overlapping_ones_own_appointment_are_not_offered_but_a_move_keeps_its_own_time(
+    new_chat: Callable[..., Chat], booking_bot: RunningBot
+) -> None:
+    # Video: three counselors, so another one is free at the time of the first appointment.
+    chat = new_chat()
+    details = {**BE_DETAILS, "postal_code": "4000"}
+    await book(chat, mode="video", details=details)
+    [first] = await appointments(booking_bot)
+    day = first.starts_at.astimezone(BRUSSELS).date()
+
+    await start_booking(chat, mode="video", subject="temporary-unemployment")  # 30 minutes
+    offered = await _times_on(chat, day)
+    assert offered and _overlapping(offered, 30, first) == []
+    await chat.press(Verb.BOOK_SLOT, {"start": offered[0]})
+    await chat.press(Verb.BOOK_PERSONAL_DATA, details)
+    await chat.press(Verb.BOOK_CONFIRM)
+    first, second = await appointments(booking_bot)
+    assert (first.status, second.status) == ("booked", "booked")
+    assert second.starts_at >= first.ends_at or second.ends_at <= first.starts_at
+
+    # Moving the first: its own time is free for it, the second one's is not.
+    await chat.say(t("fr", "help.command.my_appointments"))
+    await chat.press(Verb.APPT_RESCHEDULE, card=_card_offering(chat, Verb.APPT_RESCHEDULE, appointment_id=first.id))
+    offered = await _times_on(chat, day)
+    assert first.starts_at.isoformat() in offered
+    assert _overlapping(offered, 45, second) == []
+
+
+async def test_an_overlapping_time_booked_meanwhile_elsewhere_gets_alternatives(
+    new_chat: Callable[..., Chat], booking_bot: RunningBot, agency: Agency, clock: FixedClock
+) -> None:
+    chat = new_chat()
+    details = {**BE_DETAILS, "postal_code": "4000"}
+    await start_booking(chat, mode="video")
+    start = await choose_day_and_time(chat)
+    await chat.press(Verb.BOOK_PERSONAL_DATA, details)
+    # Before confirming, the same person books 15 minutes later from another device (another counselor).
+    [citizen] = await citizens(booking_bot)
+    other = build_booking(agency, booking_bot.app[UOW], clock)
+    meanwhile = await other.book(
+        citizen_id=citizen.id, mode="video", subject_id="temporary-unemployment", office_id=None,
+        start=datetime.fromisoformat(start) + timedelta(minutes=15),
+        personal_data={**details, "postal_code": "4000"}, interview_language="fr")
+    assert isinstance(meanwhile, Booked)
+
+    await chat.press(Verb.BOOK_CONFIRM)
+    taken = chat.cards()[-1]
+    assert t("fr", "booking.taken.title") in card_text(taken)
+    alternatives = [a["data"]["start"] for a in actions_of(taken) if a["data"]["verb"] == Verb.BOOK_SLOT]
+    [held] = await appointments(booking_bot)
+    assert alternatives and _overlapping(alternatives, 45, held) == []
 
 
 async def test_too_close_to_the_start_the_chat_points_to_the_phone(

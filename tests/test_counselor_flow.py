@@ -379,6 +379,34 @@ async def test_a_technical_problem_offers_new_times_the_same_counselor_first_and
     assert EventType.REBOOKED in [e.event_type for e in await scene.events()]
 
 
+async def test_new_times_after_a_technical_problem_never_overlap_the_citizens_other_appointment(
+    scene: Scene,
+) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    later = await BookingService(scene.services).book(
+        citizen_id=await scene.citizen_id(citizen), mode=Mode.VIDEO, subject_id="payments", office_id=None,
+        # Among the times a technical problem at 10:04 offers (the lead time puts them after 14:00).
+        start=START + timedelta(hours=4, minutes=30), personal_data=personal_data("1000"), interview_language="fr")
+    assert isinstance(later, Booked)
+    counselor = await _counselor_of(scene, booked)
+    prompt = await _prompt(scene, counselor)
+    scene.clock.set(START + timedelta(minutes=4))
+    await _press(counselor, prompt, Verb.STAFF_OUTCOME, "technical_problem")
+    before = len(citizen.replies())
+    await scene.runner.drain()
+    offers = [a for a in actions_of(_cards(citizen.replies()[before:])[0]) if a.get("verb") == Verb.APPT_REBOOK]
+    starts = [datetime.fromisoformat(a["data"]["start"]) for a in offers]
+    held = later.appointment
+    assert starts and [s for s in starts if s < held.ends_at and held.starts_at < s + timedelta(minutes=30)] == []
+
+    # A new time is taken in place of the old one, beside the other appointment.
+    await citizen.execute(Verb.APPT_REBOOK, dict(offers[0]["data"]))
+    async with scene.services.uow.read() as uow:
+        upcoming = await uow.appointments.upcoming_for_citizen(await scene.citizen_id(citizen), scene.clock.now())
+    assert sorted(a.starts_at for a in upcoming) == sorted([starts[0], held.starts_at])
+
+
 async def test_nobody_joined_is_answered_kindly_until_the_commitment_then_alerts_and_offers_new_times(
     scene: Scene,
 ) -> None:

@@ -1,4 +1,5 @@
-"""Booking rules: change cut-off, upcoming-appointment limit, counselor choice, the jobs a booking plans.
+"""Booking rules: change cut-off, upcoming-appointment limit, a citizen's own times, counselor choice, the
+jobs a booking plans.
 
 Pure functions over the agency's configuration; the booking service applies them inside its
 transaction. Times are aware datetimes (UTC in storage); durations are whole minutes.
@@ -40,6 +41,34 @@ def can_change(starts_at: datetime, now: datetime, rules: BookingRules) -> bool:
 def has_room_for_another(upcoming: int, rules: BookingRules) -> bool:
     """Whether a citizen holding `upcoming` appointments may book one more."""
     return upcoming < rules.max_upcoming_per_citizen
+
+
+class _Held(Protocol):
+    """An active appointment of the citizen, as any read model has it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def ends_at(self) -> datetime: ...
+
+
+def own_times(own: Iterable[_Held], *, moving: str | None = None) -> list[tuple[datetime, datetime]]:
+    """The times a citizen's active appointments hold for them, except the one being moved or replaced.
+
+    One person cannot sit in two interviews at once, whatever the counselors: a time overlapping one of
+    these is neither offered nor booked for this citizen. The appointment being moved (or rebooked after
+    a technical problem) gives its time up in the same change, so its own time stays open to it.
+    """
+    return [(held.starts_at, held.ends_at) for held in own if held.id != moving]
+
+
+def clashes_with_own(start: datetime, end: datetime, own: Iterable[_Held], *, moving: str | None = None) -> bool:
+    """Whether [start, end) overlaps one of the citizen's own times (see `own_times`)."""
+    return any(held_start < end and start < held_end for held_start, held_end in own_times(own, moving=moving))
 
 
 def counselor_preference(fairest_first: Sequence[str], *, keep: str | None = None) -> tuple[str, ...]:

@@ -68,6 +68,11 @@ class SlotTaken(Exception):
     which has the last word on races: the losing booking is offered alternatives)."""
 
 
+class CitizenBusy(SlotTaken):
+    """The citizen already holds an overlapping appointment (booked meanwhile, in another transaction):
+    no other counselor can help, and the booking is offered alternatives."""
+
+
 @dataclass(frozen=True)
 class Busy:
     """An existing booked appointment of a counselor (aware datetimes, normally UTC)."""

@@ -5,16 +5,18 @@ tampered with): the subject and mode, the office, the slot as the engine offers 
 data, the interview language and the upcoming-appointment limit. The database has the last word on
 races: a counselor's time is held by slot claims (and, on PostgreSQL, an exclusion constraint), so
 of two citizens confirming the same time only one gets it; the other gets fresh alternatives, in
-the same process or another one sharing the database.
+the same process or another one sharing the database. A citizen's own time is held the same way:
+times overlapping one of their appointments are not offered, and of two overlapping bookings of one
+person (two chats, a move racing a booking) only one goes through.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from bot.domain.agency import Agency, Mode, PersonalField, Subject
@@ -30,8 +32,10 @@ from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
     can_change,
+    clashes_with_own,
     counselor_preference,
     has_room_for_another,
+    own_times,
     pick_alternatives,
     plan_jobs,
 )
@@ -39,7 +43,7 @@ from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind, NewJob
 from bot.domain.personal_data import validate_personal_data
 from bot.domain.reminders import reminder_times
-from bot.domain.slots import BusyIndex, Slot, SlotTaken, claim_steps, epoch_us, ordered_by_load
+from bot.domain.slots import BusyIndex, CitizenBusy, Slot, SlotTaken, claim_steps, epoch_us, ordered_by_load
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.container import Services
@@ -47,6 +51,7 @@ from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import AppointmentRow, UnitOfWork
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 _ERRORS = "booking_errors."
 TOO_MANY_UPCOMING = _ERRORS + "too_many_upcoming"
@@ -155,11 +160,13 @@ class BookingService:
         exclude_appointment_id: str | None = None,
         limit: int = 10,
         from_day: date | None = None,
+        citizen_id: str | None = None,
     ) -> list[date]:
         """The next local days with a free time, up to `limit`; [] for anything the agency does not offer.
 
         `exclude_appointment_id`: the appointment being moved, whose own time counts as free.
         `from_day`: start later than today (a "more days" button).
+        `citizen_id`: who is choosing; times overlapping their other active appointments are not free.
         """
         target = self._target(mode, subject_id, office_id)
         if target is None:
@@ -175,7 +182,7 @@ class BookingService:
             while day < beyond and len(found) < limit:
                 chunk_end = min(day + timedelta(days=_DAYS_PER_READ), beyond)
                 busy = await self._busy(uow, self._day_start(day), self._day_start(chunk_end),
-                                        exclude_appointment_id)
+                                        exclude_appointment_id, citizen_id)
                 candidates = self._engine.days_with_slots(
                     mode=target.mode, subject_id=target.subject.id, now=now, busy=busy, language=language,
                     office_id=target.search_office, limit=limit - len(found), from_day=day,
@@ -194,15 +201,17 @@ class BookingService:
         office_id: str | None = None,
         language: str | None = None,
         exclude_appointment_id: str | None = None,
+        citizen_id: str | None = None,
     ) -> list[SlotOffer]:
-        """The free times of one local day, earliest first (in office mode without office: every office)."""
+        """The free times of one local day, earliest first (in office mode without office: every office);
+        `exclude_appointment_id` and `citizen_id` as for `days`."""
         target = self._target(mode, subject_id, office_id)
         if target is None or not isinstance(day, date):
             return []
         now = self._clock.now()
         async with self._services.uow.read() as uow:
             busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)),
-                                    exclude_appointment_id)
+                                    exclude_appointment_id, citizen_id)
         return self._offers(target, day, now, busy, language)
 
     # -- reading --------------------------------------------------------------------------
@@ -305,19 +314,17 @@ class BookingService:
                 return Refused(TOO_MANY_UPCOMING)
 
             end = start + timedelta(minutes=target.subject.duration_minutes)
-            slot = await self._live_slot(uow, target, start, now, interview_language)
-            booked: AppointmentView | None = None
-            booked_with = ""
-            for counselor_id in counselor_preference(slot.counselor_ids if slot else ()):
-                try:
-                    booked = await self._insert(uow, citizen_id, counselor_id, target, start, end,
-                                                interview_language, now)
-                    booked_with = counselor_id
-                    break
-                except SlotTaken:
-                    log.info("booking: counselor %s taken at %s, trying the next", counselor_id, start.isoformat())
-            if booked is None:
-                return SlotGone(await self._alternatives(uow, target, start, now, interview_language, None))
+            secured = None
+            if not clashes_with_own(start, end, upcoming):
+                slot = await self._live_slot(uow, target, start, now, interview_language)
+                secured = await _first_free(
+                    "booking", start, counselor_preference(slot.counselor_ids if slot else ()),
+                    lambda counselor_id: self._insert(uow, citizen_id, counselor_id, target, start, end,
+                                                      interview_language, now))
+            if secured is None:
+                return SlotGone(await self._alternatives(uow, target, start, now, interview_language, None,
+                                                         citizen_id))
+            booked_with, booked = secured
 
             reminders = flags.wants_reminders
             await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0,
@@ -356,24 +363,23 @@ class BookingService:
                 return Refused(INVALID_SLOT)
 
             end = start + timedelta(minutes=target.subject.duration_minutes)
-            slot = await self._live_slot(uow, target, start, now, row.interview_language, exclude=row)
             old_start, old_counselor = row.starts_at, row.counselor_id
-            # Inside this transaction only: if no counselor can be secured below, the rollback puts
-            # the old claims and jobs back.
-            await uow.slot_claims.release(row.id)
-            await uow.jobs.cancel_for_appointment(row.id)
-            moved_to: str | None = None
-            for counselor_id in counselor_preference(slot.counselor_ids if slot else (), keep=old_counselor):
-                try:
-                    await uow.appointments.move(row, counselor_id=counselor_id, starts_at=start, ends_at=end,
-                                                office_id=target.office_id, steps=claim_steps(start, end), now=now)
-                    moved_to = counselor_id
-                    break
-                except SlotTaken:
-                    log.info("reschedule: counselor %s taken at %s, trying the next", counselor_id,
-                             start.isoformat())
-            if moved_to is None:
-                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row))
+            secured = None
+            if not await self._clashes(uow, citizen_id, start, end, now, moving=row.id):
+                slot = await self._live_slot(uow, target, start, now, row.interview_language, exclude=row)
+                # Inside this transaction only: if no counselor can be secured below, the rollback puts
+                # the old claims and jobs back.
+                await uow.slot_claims.release(row.id)
+                await uow.jobs.cancel_for_appointment(row.id)
+                secured = await _first_free(
+                    "reschedule", start, counselor_preference(slot.counselor_ids if slot else (), keep=old_counselor),
+                    lambda counselor_id: uow.appointments.move(
+                        row, counselor_id=counselor_id, starts_at=start, ends_at=end, office_id=target.office_id,
+                        steps=claim_steps(start, end), now=now))
+            if secured is None:
+                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row,
+                                                         citizen_id))
+            moved_to = secured[0]
 
             citizen = await uow.citizens.get(citizen_id)
             reminders = citizen is not None and citizen.wants_reminders
@@ -434,10 +440,11 @@ class BookingService:
         with_same: list[SlotOffer] = []
         with_others: list[SlotOffer] = []
         days = await self.days(mode=row.mode, subject_id=row.subject_id, office_id=target.search_office,
-                               language=row.interview_language, exclude_appointment_id=row.id)
+                               language=row.interview_language, exclude_appointment_id=row.id, citizen_id=citizen_id)
         async with self._services.uow.read() as uow:
             for day in days:
-                busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), row)
+                busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), row,
+                                        citizen_id)
                 for offer in self._offers(target, day, now, busy, row.interview_language):
                     slot = self._find_slot(target, offer.start, now, busy, language=row.interview_language)
                     if slot is None:
@@ -471,23 +478,28 @@ class BookingService:
             if target is None or self._find_slot(target, start, now, _EMPTY, language=None) is None:
                 return Refused(INVALID_SLOT)
             end = start + timedelta(minutes=target.subject.duration_minutes)
-            slot = await self._live_slot(uow, target, start, now, row.interview_language, exclude=row)
-            booked: AppointmentView | None = None
-            for counselor_id in counselor_preference(slot.counselor_ids if slot else (), keep=row.counselor_id):
-                try:
-                    booked = await self._insert(uow, citizen_id, counselor_id, target, start, end,
-                                                row.interview_language, now)
-                    break
-                except SlotTaken:
-                    log.info("rebook: counselor %s taken at %s, trying the next", counselor_id, start.isoformat())
-            if booked is None:
-                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row))
-            if row.status == AppointmentStatus.BOOKED:
-                row.status = AppointmentStatus.TECHNICAL_PROBLEM
-                row.updated_at = now
-                await uow.slot_claims.release(row.id)
-                await uow.jobs.cancel_for_appointment(row.id)
-                await plan_meeting_cancel(uow, row, now)
+            secured = None
+            if not await self._clashes(uow, citizen_id, start, end, now, moving=row.id):
+                slot = await self._live_slot(uow, target, start, now, row.interview_language, exclude=row)
+                # The old appointment is given up first (inside this transaction only: a lost race rolls it
+                # back), so that the new one may overlap what is left of its time.
+                if row.status == AppointmentStatus.BOOKED:
+                    row.status = AppointmentStatus.TECHNICAL_PROBLEM
+                    row.updated_at = now
+                    # After the status change: releasing flushes it, before the new row counts as booked.
+                    await uow.slot_claims.release(row.id)
+                    await uow.jobs.cancel_for_appointment(row.id)
+                    await plan_meeting_cancel(uow, row, now)
+                else:
+                    await uow.slot_claims.release_citizen(row.id)
+                secured = await _first_free(
+                    "rebook", start, counselor_preference(slot.counselor_ids if slot else (), keep=row.counselor_id),
+                    lambda counselor_id: self._insert(uow, citizen_id, counselor_id, target, start, end,
+                                                      row.interview_language, now))
+            if secured is None:
+                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row,
+                                                         citizen_id))
+            booked = secured[1]
             citizen = await uow.citizens.get(citizen_id)
             reminders = citizen is not None and citizen.wants_reminders
             await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0,
@@ -566,11 +578,12 @@ class BookingService:
 
     async def _alternatives(
         self, uow: UnitOfWork, target: _Target, requested: datetime, now: datetime, language: str,
-        exclude: Appointment | None,
+        exclude: Appointment | None, citizen_id: str,
     ) -> list[SlotOffer]:
-        """Fresh offers after a slot was lost: nearest times that day, then the following days."""
+        """Fresh offers after a slot was lost: nearest times that day, then the following days (none
+        overlapping the citizen's other appointments)."""
         day = requested.astimezone(self._agency.zone).date()
-        busy = await self._busy(uow, self._day_start(day), self._horizon_end(now), exclude)
+        busy = await self._busy(uow, self._day_start(day), self._horizon_end(now), exclude, citizen_id)
         same_day = [offer for offer in self._offers(target, day, now, busy, language) if offer.start != requested]
         later: list[SlotOffer] = []
         next_days = self._engine.days_with_slots(
@@ -584,22 +597,35 @@ class BookingService:
         return pick_alternatives(requested, same_day, later)
 
     async def _busy(
-        self, uow: UnitOfWork, start: datetime, end: datetime, exclude: Appointment | str | None
+        self, uow: UnitOfWork, start: datetime, end: datetime, exclude: Appointment | str | None,
+        citizen_id: str | None = None,
     ) -> BusyIndex:
         """Booked time overlapping [start, end) per counselor, with their Outlook busy times when the agency
-        asks for them; the excluded appointment counts as free."""
+        asks for them; the excluded appointment counts as free. With `citizen_id`, that citizen's own
+        appointments (but the excluded one) make their times busy for every counselor."""
         intervals = await uow.appointments.busy_between_us(self._agency.id, start, end)
         outlook = await self._outlook_busy(start, end)
         if outlook:
             intervals = [*intervals, *outlook]
         if isinstance(exclude, str):
             exclude = await uow.appointments.get(exclude) if is_appointment_id(exclude) else None
+        if isinstance(citizen_id, str):
+            own = own_times(await uow.appointments.upcoming_views_for_citizen(citizen_id, self._clock.now()),
+                            moving=exclude.id if exclude is not None else None)
+            intervals = [*intervals, *((counselor.id, epoch_us(begin), epoch_us(finish))
+                                       for begin, finish in own for counselor in self._agency.counselors)]
         if exclude is None or exclude.status != AppointmentStatus.BOOKED:
             return BusyIndex.from_epoch_us(intervals)
         # One counselor never has two booked appointments over the same time, so the triple names the
         # excluded appointment (and its own Teams event in Outlook, which has the same times).
         skip = (exclude.counselor_id, epoch_us(exclude.starts_at), epoch_us(exclude.ends_at))
         return BusyIndex.from_epoch_us(item for item in intervals if tuple(item) != skip)
+
+    async def _clashes(self, uow: UnitOfWork, citizen_id: str, start: datetime, end: datetime, now: datetime, *,
+                       moving: str) -> bool:
+        """Whether [start, end) overlaps another active appointment of the citizen than `moving`."""
+        return clashes_with_own(start, end, await uow.appointments.upcoming_views_for_citizen(citizen_id, now),
+                                moving=moving)
 
     async def _outlook_busy(self, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
         """Counselors' Outlook busy times in [start, end) (cached by the provider; none when it cannot tell)."""
@@ -683,6 +709,22 @@ class BookingService:
     def _horizon_end(self, now: datetime) -> datetime:
         """The end of the last local day the engine offers (today + max_horizon_days)."""
         return self._day_start(self._local_today(now) + timedelta(days=self._rules.max_horizon_days + 1))
+
+
+async def _first_free(
+    change: str, start: datetime, counselor_ids: Sequence[str], attempt: Callable[[str], Awaitable[R]]
+) -> tuple[str, R] | None:
+    """The first counselor (in order) whose time `attempt` secures, with what it returned; None when all
+    are taken, or at once when the citizen's own time was taken meanwhile (no counselor can help)."""
+    for counselor_id in counselor_ids:
+        try:
+            return counselor_id, await attempt(counselor_id)
+        except CitizenBusy:
+            log.info("%s: the citizen booked an overlapping time meanwhile (%s)", change, start.isoformat())
+            return None
+        except SlotTaken:
+            log.info("%s: counselor %s taken at %s, trying the next", change, counselor_id, start.isoformat())
+    return None
 
 
 def _is_aware(value: object) -> bool:

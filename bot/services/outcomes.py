@@ -241,6 +241,9 @@ class OutcomeService:
                 appointment.cancel_reason = CancelReason.NO_SHOW
                 await uow.slot_claims.release(appointment.id)
                 await plan_meeting_cancel(uow, appointment, now)
+            else:
+                # Over for the citizen, who may book again from now (a rebook after a technical problem).
+                await uow.slot_claims.release_citizen(appointment.id)
         elif outcome in PRESENCE:
             await uow.jobs.cancel_for_appointment(appointment.id)  # no no-show question once they came
         # The citizen hears of what the agency reports (what they report themselves, they see in their turn).

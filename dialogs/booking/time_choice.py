@@ -52,16 +52,18 @@ class TimeChoice(BookingFlow[T]):
     async def _on_change_details(self, dc: DialogContext, state: T) -> DialogTurnResult:
         return await self._ask_day(dc, state, first_page=True)
 
-    def _where(self, state: T) -> dict[str, Any]:
+    def _where(self, dc: DialogContext, state: T) -> dict[str, Any]:
+        # The citizen: times overlapping their other appointments are not offered.
         return {"mode": state.mode, "subject_id": state.subject, "office_id": state.office,
-                "language": state.search_language, "exclude_appointment_id": state.exclude}
+                "language": state.search_language, "exclude_appointment_id": state.exclude,
+                "citizen_id": self._info(dc).citizen_id}
 
     async def _ask_day(self, dc: DialogContext, state: T, *, first_page: bool = False) -> DialogTurnResult:
         language = self._info(dc).language
         if first_page or not state.pages:
             state.pages = [None]
         pages = state.pages
-        days = await self._booking.days(**self._where(state), limit=DAYS_PER_PAGE + 1, from_day=pages[-1])
+        days = await self._booking.days(**self._where(dc, state), limit=DAYS_PER_PAGE + 1, from_day=pages[-1])
         if not days and len(pages) > 1:
             # The last days of a later page went meanwhile: start again from the first page.
             return await self._ask_day(dc, state, first_page=True)
@@ -98,7 +100,7 @@ class TimeChoice(BookingFlow[T]):
         language = self._info(dc).language
         day = state.day
         assert day is not None, "a day is chosen before its times"
-        slots = await self._booking.slots(**self._where(state), day=day)
+        slots = await self._booking.slots(**self._where(dc, state), day=day)
         if not slots:
             await self._say(dc, t(language, "booking.slot.none"))
             return await self._ask_day(dc, state, first_page=True)

@@ -1,8 +1,10 @@
-"""Appointments and the slot claims that hold their counselors' time.
+"""Appointments and the slot claims that hold their counselors' and their citizens' time.
 
 A counselor's time is held step by step (slot_claims' primary key), and on PostgreSQL also by an
 exclusion constraint over booked appointments: of two transactions booking overlapping times of one
-counselor, exactly one succeeds, and the other gets SlotTaken with nothing written.
+counselor, exactly one succeeds, and the other gets SlotTaken with nothing written. A citizen's time
+is held the same way (citizen_claims, and the constraint ex_appointments_citizen_overlap): the loser
+gets CitizenBusy.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 from bot.domain.appointment import Appointment, AppointmentStatus
-from bot.domain.slots import SlotTaken
+from bot.domain.slots import CitizenBusy, SlotTaken
 from storage.errors import is_uniqueness_violation
 from storage.mapping import SlotClaim
 from storage.repositories.statements import NO_SYNC, RowsInserts, is_postgres
 from storage.tables import appointments as _APPOINTMENTS
+from storage.tables import citizen_claims as _CITIZEN_CLAIMS
 from storage.tables import slot_claims as _CLAIMS
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,9 @@ CANCELLED = AppointmentStatus.CANCELLED.value
 # only: never committed, and outside the PostgreSQL exclusion constraint (which covers "booked").
 _CLAIMING = "claiming"
 _PG_DEADLOCK_DETECTED = "40P01"
+# What a conflict over a citizen's time names, on either backend: the claims table (SQLite's message,
+# PostgreSQL's pk_citizen_claims) or the exclusion constraint (ex_appointments_citizen_overlap).
+_CITIZEN_CONFLICT_NAMES = ("citizen_claims", "citizen_overlap")
 
 # (counselor_id, starts_at, ends_at); rows as the driver gives them, named like the columns.
 BusyInterval = Row[tuple[str, datetime, datetime]]
@@ -115,6 +121,8 @@ async def _claiming(session: AsyncSession, counselor_id: str) -> AsyncIterator[N
     except IntegrityError as error:
         # A held step, or PostgreSQL's exclusion constraint: an overlapping booked appointment.
         if is_uniqueness_violation(error):
+            if any(name in str(error.orig) for name in _CITIZEN_CONFLICT_NAMES):
+                raise CitizenBusy(counselor_id) from error
             raise SlotTaken(counselor_id) from error
         raise
     except DBAPIError as error:
@@ -162,7 +170,9 @@ class AppointmentRepository:
         appointment_id = values["id"]
         postgres = is_postgres(self._session)
         await self._session.execute(_INSERT_APPOINTMENT, {**values, "status": _CLAIMING if postgres else BOOKED})
-        await SlotClaimRepository(self._session).insert(appointment_id, values["counselor_id"], steps)
+        claims = SlotClaimRepository(self._session)
+        await claims.insert(appointment_id, values["counselor_id"], steps)
+        await claims.insert_for_citizen(appointment_id, values["citizen_id"], steps)
         if postgres:
             await self._session.execute(_SET_STATUS, {"appointment_id": appointment_id, "new_status": BOOKED})
 
@@ -174,7 +184,9 @@ class AppointmentRepository:
         Claims first, for the reason given in `insert_booked`.
         """
         async with _claiming(self._session, counselor_id):
-            await SlotClaimRepository(self._session).insert(appointment.id, counselor_id, steps)
+            claims = SlotClaimRepository(self._session)
+            await claims.insert(appointment.id, counselor_id, steps)
+            await claims.insert_for_citizen(appointment.id, appointment.citizen_id, steps)
             await self._session.execute(
                 update(Appointment).where(_A.id == appointment.id).values(
                     counselor_id=counselor_id, starts_at=starts_at, ends_at=ends_at, office_id=office_id,
@@ -294,6 +306,7 @@ class AppointmentRepository:
 
 
 _INSERT_CLAIMS = RowsInserts(_CLAIMS, ["step_start"], shared=["counselor_id", "appointment_id"])
+_INSERT_CITIZEN_CLAIMS = RowsInserts(_CITIZEN_CLAIMS, ["step_start"], shared=["citizen_id", "appointment_id"])
 
 
 class SlotClaimRepository:
@@ -311,20 +324,33 @@ class SlotClaimRepository:
     async def insert(self, appointment_id: str, counselor_id: str, steps: Sequence[datetime]) -> None:
         """`claim` in one statement without its savepoint: a held step raises IntegrityError, and on
         PostgreSQL then spoils the transaction unless the caller holds a savepoint."""
+        await self._insert(_INSERT_CLAIMS, {"counselor_id": counselor_id, "appointment_id": appointment_id}, steps)
+
+    async def insert_for_citizen(self, appointment_id: str, citizen_id: str | None, steps: Sequence[datetime]) -> None:
+        """The citizen's own claims of `steps` (as `insert`; a held step raises IntegrityError); nothing for an
+        appointment without a citizen (anonymised)."""
+        if citizen_id is not None:
+            await self._insert(_INSERT_CITIZEN_CLAIMS, {"citizen_id": citizen_id, "appointment_id": appointment_id},
+                               steps)
+
+    async def _insert(self, inserts: RowsInserts, shared: Mapping[str, str], steps: Sequence[datetime]) -> None:
         distinct_steps = sorted(set(steps))
         if not distinct_steps:
             raise ValueError("an appointment claims at least one step")
-        await self._session.execute(
-            _INSERT_CLAIMS.statement(len(distinct_steps)),
-            _INSERT_CLAIMS.parameters([(step,) for step in distinct_steps],
-                                      {"counselor_id": counselor_id, "appointment_id": appointment_id}),
-        )
+        await self._session.execute(inserts.statement(len(distinct_steps)),
+                                    inserts.parameters([(step,) for step in distinct_steps], shared))
 
     async def release(self, appointment_id: str) -> int:
+        """Free the appointment's time: its counselor's steps (counted) and its citizen's."""
         result = await self._session.execute(
             delete(SlotClaim).where(_CLAIMS.c.appointment_id == appointment_id), execution_options=NO_SYNC
         )
+        await self.release_citizen(appointment_id)
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_citizen(self, appointment_id: str) -> None:
+        """Free the citizen's time only (an appointment that took place keeps its counselor's)."""
+        await self._session.execute(delete(_CITIZEN_CLAIMS).where(_CITIZEN_CLAIMS.c.appointment_id == appointment_id))
 
     async def for_appointment(self, appointment_id: str) -> list[datetime]:
         claims = _CLAIMS.c

@@ -20,7 +20,15 @@ from bot.domain.people import Citizen
 from storage.mapping import BotStateItem, SlotClaim
 from storage.repositories.citizens import PERSONAL_COLUMNS
 from storage.repositories.statements import NO_SYNC, row_count
-from storage.tables import appointments, bot_state, citizens, consent_records, scheduled_jobs, slot_claims
+from storage.tables import (
+    appointments,
+    bot_state,
+    citizen_claims,
+    citizens,
+    consent_records,
+    scheduled_jobs,
+    slot_claims,
+)
 
 # Everything on a citizen row that identifies the person or reaches them, beside PERSONAL_COLUMNS.
 IDENTITY_COLUMNS: tuple[str, ...] = (
@@ -57,6 +65,7 @@ class PrivacyRepository:
             return 0
         values: dict[str, Any] = dict.fromkeys(APPOINTMENT_LINK_COLUMNS)
         values.update(citizen_id=None, anonymised_at=now)
+        await self._delete_citizen_claims(ids)
         result = await self._session.execute(
             update(Appointment).where(_A.id.in_(list(ids))).values(**values), execution_options=_FETCH,
         )
@@ -71,9 +80,15 @@ class PrivacyRepository:
                                     execution_options=NO_SYNC)
         await self._session.execute(delete(SlotClaim).where(slot_claims.c.appointment_id.in_(wanted)),
                                     execution_options=NO_SYNC)
+        await self._delete_citizen_claims(wanted)
         result = await self._session.execute(delete(Appointment).where(_A.id.in_(wanted)),
                                              execution_options=NO_SYNC)
         return row_count(result)
+
+    async def _delete_citizen_claims(self, appointment_ids: Sequence[str]) -> None:
+        """The claims naming the citizen go with the link (the counselor's stay: they count their time)."""
+        claims = citizen_claims.c
+        await self._session.execute(delete(citizen_claims).where(claims.appointment_id.in_(list(appointment_ids))))
 
     async def delete_idle_jobs(self, appointment_ids: Sequence[str]) -> int:
         """Jobs of these appointments that no worker is running (a running one finds its appointment

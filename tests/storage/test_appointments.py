@@ -1,4 +1,4 @@
-"""Appointments and slot claims: no double booking of a counselor, queries a booking flow relies on."""
+"""Appointments and slot claims: no double booking of a counselor or a citizen, queries a booking flow relies on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.appointment import Appointment
-from bot.domain.slots import SlotTaken, epoch_us
+from bot.domain.slots import CitizenBusy, SlotTaken, epoch_us
 from storage.repositories.appointments import LONGEST_APPOINTMENT, VIEW_COLUMNS
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import AGENCY, NOW, appointment, new_citizen, steps
@@ -51,7 +51,7 @@ async def test_other_counselors_and_adjacent_times_do_not_conflict(uow_factory: 
 
     await _book(uow_factory, citizen_id, "counselor-a", 0)
     await _book(uow_factory, citizen_id, "counselor-a", 30)
-    await _book(uow_factory, citizen_id, "counselor-b", 0)
+    await _book(uow_factory, await new_citizen(uow_factory, "object-2"), "counselor-b", 0)
 
     async with uow_factory() as uow:
         load = await uow.appointments.load_by_counselor(AGENCY, NINE, NINE + timedelta(days=1))
@@ -60,14 +60,16 @@ async def test_other_counselors_and_adjacent_times_do_not_conflict(uow_factory: 
 
 async def test_the_unit_of_work_stays_usable_after_slot_taken(uow_factory: UnitOfWorkFactory) -> None:
     citizen_id = await new_citizen(uow_factory)
+    another = await new_citizen(uow_factory, "object-2")
     await _book(uow_factory, citizen_id, "counselor-a", 0)
 
     async with uow_factory() as uow:
         attempt = await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE, status="cancelled"))
         with pytest.raises(SlotTaken):
             await uow.slot_claims.claim(attempt.id, "counselor-a", steps(NINE, 30))
-        # Same transaction, next counselor: the booking goes through.
-        other = await uow.appointments.add(appointment(citizen_id, "counselor-b", NINE))
+        # Same transaction, next counselor: the booking goes through (another citizen's: one person
+        # does not sit in two interviews).
+        other = await uow.appointments.add(appointment(another, "counselor-b", NINE))
         await uow.slot_claims.claim(other.id, "counselor-b", steps(NINE, 30))
         await uow.commit()
 
@@ -106,6 +108,52 @@ async def test_postgres_refuses_overlapping_booked_appointments_even_without_cla
         # Touching end to start is not an overlap ('[)' ranges); cancelled ones never conflict.
         await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE + timedelta(minutes=30)))
         await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE, status="cancelled"))
+        await uow.commit()
+
+
+async def test_one_citizens_overlapping_bookings_with_two_counselors_let_exactly_one_through(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    citizen_id = await new_citizen(uow_factory)
+
+    async def book(counselor_id: str, minute: int) -> str:
+        row = appointment(citizen_id, counselor_id, NINE + timedelta(minutes=minute))
+        values = {column.key: getattr(row, column.key) for column in Appointment.__table__.columns
+                  if column.key != "status" and getattr(row, column.key) is not None}
+        async with uow_factory() as uow:
+            await uow.appointments.book(values, steps(row.starts_at, 30))
+            await uow.commit()
+        return row.id
+
+    outcomes = await asyncio.gather(book("counselor-a", 0), book("counselor-b", 15), return_exceptions=True)
+
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["CitizenBusy", "str"]
+    [won] = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    async with uow_factory() as uow:
+        assert [a.id for a in await uow.appointments.upcoming_for_citizen(citizen_id, NOW)] == [won]
+        cancelled = await uow.appointments.get(won)
+        assert cancelled is not None
+        cancelled.status = "cancelled"
+        assert await uow.slot_claims.release(won) == 2  # the counselor's steps, and the citizen's with them
+        await uow.commit()
+    assert await book("counselor-b", 15)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_postgres_refuses_overlapping_booked_appointments_of_one_citizen_even_without_claims(
+    uow_factory: UnitOfWorkFactory, backend: str
+) -> None:
+    citizen_id = await new_citizen(uow_factory)
+    another = await new_citizen(uow_factory, "object-2")
+    async with uow_factory() as uow:
+        await uow.appointments.add(appointment(citizen_id, "counselor-a", NINE))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        with pytest.raises(CitizenBusy):
+            await uow.appointments.add(appointment(citizen_id, "counselor-b", NINE + timedelta(minutes=20)))
+        await uow.appointments.add(appointment(citizen_id, "counselor-b", NINE + timedelta(minutes=30)))
+        await uow.appointments.add(appointment(another, "counselor-b", NINE))
         await uow.commit()
 
 
@@ -149,8 +197,9 @@ async def test_busy_between_lists_booked_appointments_overlapping_the_window(
         rows = [
             appointment(citizen_id, "counselor-a", NINE - timedelta(minutes=15)),  # overlaps the start
             appointment(citizen_id, "counselor-b", NINE + timedelta(minutes=45)),  # inside
-            appointment(citizen_id, "counselor-c", NINE - timedelta(minutes=30)),  # ends at the start
-            appointment(citizen_id, "counselor-c", NINE + timedelta(hours=1)),  # starts at the end
+            # (no citizen: the same citizen cannot hold overlapping appointments)
+            appointment(None, "counselor-c", NINE - timedelta(minutes=30)),  # ends at the start
+            appointment(None, "counselor-c", NINE + timedelta(hours=1)),  # starts at the end
             appointment(citizen_id, "counselor-d", NINE, status="cancelled"),
             appointment(None, "counselor-e", NINE, agency_id="example-fr"),
         ]
@@ -200,10 +249,11 @@ async def test_insert_booked_holds_the_claims_and_a_conflict_leaves_nothing_behi
     uow_factory: UnitOfWorkFactory,
 ) -> None:
     citizen_id = await new_citizen(uow_factory)
+    another = await new_citizen(uow_factory, "object-2")
     taken_id = await _book(uow_factory, citizen_id, "counselor-a", 0)
 
-    def values(counselor_id: str) -> dict[str, object]:
-        row = appointment(citizen_id, counselor_id, NINE + timedelta(minutes=15))
+    def values(counselor_id: str, citizen: str = citizen_id) -> dict[str, object]:
+        row = appointment(citizen, counselor_id, NINE + timedelta(minutes=15))
         return {column.key: getattr(row, column.key) for column in Appointment.__table__.columns
                 if column.key != "status" and getattr(row, column.key) is not None}
 
@@ -212,7 +262,7 @@ async def test_insert_booked_holds_the_claims_and_a_conflict_leaves_nothing_behi
         with pytest.raises(IntegrityError):
             async with uow.session.begin_nested():
                 await uow.appointments.insert_booked(lost, steps(NINE + timedelta(minutes=15), 30))
-        won = values("counselor-b")
+        won = values("counselor-b", another)
         await uow.appointments.insert_booked(won, steps(NINE + timedelta(minutes=15), 30))
         await uow.commit()
 
@@ -228,13 +278,13 @@ async def test_insert_booked_holds_the_claims_and_a_conflict_leaves_nothing_behi
 async def test_the_busy_search_finds_appointments_that_started_long_before_the_window(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
-    citizen_id = await new_citizen(uow_factory)
+    a, b, c = [await new_citizen(uow_factory, name) for name in ("a", "b", "c")]
     longest = int(LONGEST_APPOINTMENT.total_seconds() // 60)
     async with uow_factory() as uow:
         for row in (
-            appointment(citizen_id, "counselor-a", NINE - timedelta(hours=25), minutes=25 * 60 + 1),  # a DST day
-            appointment(citizen_id, "counselor-b", NINE - LONGEST_APPOINTMENT + timedelta(minutes=1), minutes=longest),
-            appointment(citizen_id, "counselor-c", NINE - timedelta(hours=25), minutes=25 * 60),  # ends at the start
+            appointment(a, "counselor-a", NINE - timedelta(hours=25), minutes=25 * 60 + 1),  # a DST day
+            appointment(b, "counselor-b", NINE - LONGEST_APPOINTMENT + timedelta(minutes=1), minutes=longest),
+            appointment(c, "counselor-c", NINE - timedelta(hours=25), minutes=25 * 60),  # ends at the start
         ):
             await uow.appointments.add(row)
         await uow.commit()
