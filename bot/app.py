@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,12 +24,14 @@ from bot.domain.slots import claim_grid_problems
 from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import running_jobs
+from bot.metrics import Metrics, exposition_response, metrics_allowed, refresh, turn_kind
 from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.services.ports import Clock
 from bot.services.staff import StaffService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
+from bot.telemetry import instrument_app, start_azure_monitor
 from bot.wiring import Wiring, build_services
 from dialogs.booking import build_booking_feature
 from dialogs.consent import build_consent_feature
@@ -49,6 +52,7 @@ ADAPTER = web.AppKey("adapter", object)
 UOW = web.AppKey("uow", UnitOfWorkFactory)
 SERVICES = web.AppKey("services", Services)
 RUNNER = web.AppKey("runner", JobRunner)
+METRICS = web.AppKey("metrics", Metrics)
 
 # Activity types whose handling needs a conversation to answer in.
 _CONVERSATIONAL = {"message", "invoke", "conversationUpdate", "installationUpdate"}
@@ -94,6 +98,28 @@ def _holds_nul(value: Any) -> bool:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /api/messages: the Bot Framework channel delivers activities here."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _answer_activity(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:  # 413 from reading the body
+        status = error.status
+        raise
+    finally:
+        kind = request.get(_TURN_KIND)
+        if kind is not None:
+            request.app[METRICS].turn(kind, time.perf_counter() - started)
+        else:
+            request.app[METRICS].refused.labels(str(status)).inc()
+
+
+# Set on the request once its activity reaches the adapter: a turn, timed by its kind.
+_TURN_KIND = "guichet.turn_kind"
+
+
+async def _answer_activity(request: web.Request) -> web.StreamResponse:
     if request.content_type != "application/json":
         return web.json_response(
             {"error": "unsupported_media_type", "message": "send application/json"}, status=415
@@ -124,6 +150,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     except Exception as error:  # any failure to validate the token means the caller is not trusted
         log.info("refused an activity: %s", type(error).__name__)
         return web.json_response({"error": "unauthorized"}, status=401)
+    request[_TURN_KIND] = turn_kind(activity)
     response = await adapter.process_activity(authenticated, activity, app[BOT].on_turn)  # type: ignore[attr-defined]
     if response is not None:
         # The SDK leaves msrest models in invoke response bodies (AdaptiveCardInvokeResponse...).
@@ -150,6 +177,18 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def metrics_page(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus' text format; a bearer token in production (bot.metrics.metrics_allowed)."""
+    app = request.app
+    settings = app[SETTINGS]
+    if not metrics_allowed(request.headers.get("Authorization", ""), token=settings.metrics_token,
+                           production=settings.env == "production"):
+        return web.json_response({"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"})
+    services = app[SERVICES]
+    await refresh(app[METRICS], app[ENGINE], services.uow, services.clock.now())
+    return exposition_response(app[METRICS])
+
+
 async def readyz(request: web.Request) -> web.Response:
     try:
         async with request.app[ENGINE].connect() as connection:
@@ -172,6 +211,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app[AGENCY] = agency
     app[ENGINE] = wiring.engine
     app[SERVICES] = services
+    app[METRICS] = wiring.metrics
     for problem in claim_grid_problems(agency):
         log.warning("agency %s: %s (bookings stay safe, but back-to-back times may be refused)", agency.id, problem)
     app[UOW] = wiring.uow
@@ -184,7 +224,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
             "!!! AUTHENTICATION IS OFF: no MicrosoftAppId is set, so anyone who can reach this port can "
             "talk to the bot. Use this only on your own machine. !!!"
         )
-    adapter = create_adapter(settings, default_language=agency.default_language)
+    adapter = create_adapter(settings, default_language=agency.default_language, metrics=wiring.metrics)
     app[ADAPTER] = adapter
     bot_state = DatabaseStorage(wiring.uow.session_factory)
     conversation_state = DatabaseConversationState(bot_state)
@@ -220,4 +260,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
+    if start_azure_monitor(settings):
+        instrument_app(app, wiring.engine)
     return app
