@@ -99,42 +99,39 @@ def _holds_nul(value: Any) -> bool:
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /api/messages: the Bot Framework channel delivers activities here."""
     started = time.perf_counter()
+    kind: str | None = None  # known once the activity reaches the adapter: a turn, timed by its kind
     status = 500
     try:
-        response = await _answer_activity(request)
+        response, kind = await _answer_activity(request)
         status = response.status
         return response
     except web.HTTPException as error:  # 413 from reading the body
         status = error.status
         raise
     finally:
-        kind = request.get(_TURN_KIND)
         if kind is not None:
             request.app[METRICS].turn(kind, time.perf_counter() - started)
         else:
             request.app[METRICS].refused.labels(str(status)).inc()
 
 
-# Set on the request once its activity reaches the adapter: a turn, timed by its kind.
-_TURN_KIND = "guichet.turn_kind"
-
-
-async def _answer_activity(request: web.Request) -> web.StreamResponse:
+async def _answer_activity(request: web.Request) -> tuple[web.StreamResponse, str | None]:
+    """The answer, and the turn's kind when the activity was handed to the adapter."""
     if request.content_type != "application/json":
         return web.json_response(
             {"error": "unsupported_media_type", "message": "send application/json"}, status=415
-        )
+        ), None
     raw = await request.read()  # raises 413 past client_max_size
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return _bad_request("the body is not valid JSON")
+        return _bad_request("the body is not valid JSON"), None
     if b"\\u0000" in raw and _holds_nul(body):
         # No channel sends NUL characters, and PostgreSQL text cannot store them.
-        return _bad_request("the activity contains NUL characters")
+        return _bad_request("the activity contains NUL characters"), None
     activity = _parse_activity(body)
     if isinstance(activity, str):
-        return _bad_request(activity)
+        return _bad_request(activity), None
     app = request.app
     adapter = app[ADAPTER]
     # Authentication first and on its own, so that whatever the SDK raises on a bad token (its own
@@ -146,17 +143,17 @@ async def _answer_activity(request: web.Request) -> web.StreamResponse:
         )
     except requests.RequestException:
         log.warning("cannot validate tokens: the OpenID metadata endpoint is unreachable")
-        return web.json_response({"error": "unavailable"}, status=503, headers={"Retry-After": "5"})
+        return web.json_response({"error": "unavailable"}, status=503, headers={"Retry-After": "5"}), None
     except Exception as error:  # any failure to validate the token means the caller is not trusted
         log.info("refused an activity: %s", type(error).__name__)
-        return web.json_response({"error": "unauthorized"}, status=401)
-    request[_TURN_KIND] = turn_kind(activity)
+        return web.json_response({"error": "unauthorized"}, status=401), None
+    kind = turn_kind(activity)
     response = await adapter.process_activity(authenticated, activity, app[BOT].on_turn)  # type: ignore[attr-defined]
     if response is not None:
         # The SDK leaves msrest models in invoke response bodies (AdaptiveCardInvokeResponse...).
         body = response.body.serialize() if isinstance(response.body, Model) else response.body
-        return web.json_response(body, status=response.status)
-    return web.Response(status=201)
+        return web.json_response(body, status=response.status), kind
+    return web.Response(status=201), kind
 
 
 _startup_frozen = False
@@ -207,6 +204,8 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     services = wiring.services
     agency = services.agency
     app = web.Application(client_max_size=settings.max_body_bytes)
+    if start_azure_monitor(settings):
+        instrument_app(app, wiring.engine)
     app[SETTINGS] = settings
     app[AGENCY] = agency
     app[ENGINE] = wiring.engine
@@ -261,6 +260,4 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
-    if start_azure_monitor(settings):
-        instrument_app(app, wiring.engine)
     return app

@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.jobs import JobKind
@@ -177,5 +178,6 @@ async def refresh(metrics: Metrics, engine: AsyncEngine, uow: UnitOfWorkFactory,
 
 def exposition_response(metrics: Metrics) -> web.Response:
     response = web.Response(body=metrics.exposition())
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    # The classic text format's type, which every Prometheus and Azure Monitor's scraper read.
+    response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
     return response
