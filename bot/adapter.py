@@ -243,7 +243,7 @@ def create_adapter(settings: Settings, *, default_language: str, metrics: Metric
 
     async def on_turn_error(context: TurnContext, error: Exception) -> None:
         if metrics is not None:
-            metrics.turn_errors.labels(turn_kind(context.activity)).inc()
+            metrics.turn_failed(turn_kind(context.activity))
         # The citizen gets a friendly message; the log gets the error class and ids, never message text.
         log.error(
             "turn failed: %s (activity type %s, conversation %s)",

@@ -112,7 +112,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         if kind is not None:
             request.app[METRICS].turn(kind, time.perf_counter() - started)
         else:
-            request.app[METRICS].refused.labels(str(status)).inc()
+            request.app[METRICS].request_refused(status)
 
 
 async def _answer_activity(request: web.Request) -> tuple[web.StreamResponse, str | None]:

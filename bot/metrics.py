@@ -117,6 +117,12 @@ class Metrics:
         count.inc()
         duration.observe(seconds)
 
+    def turn_failed(self, kind: str) -> None:
+        self.turn_errors.labels(kind).inc()
+
+    def request_refused(self, status: int) -> None:
+        self.refused.labels(str(status)).inc()
+
     def connector_observer(self, path: str) -> Callable[[int | None], None]:
         """What bot.connector_http calls with each answer's status (None: no answer)."""
         children: dict[int | None, Any] = {}

@@ -171,7 +171,8 @@ async def test_each_app_counts_only_its_own_turns(bot_settings: Settings, agency
 
 
 def test_graph_operations_keep_only_the_fixed_segments() -> None:
-    assert graph_operation("post", "/v1.0/users/0b7e…-guid/events/AAMkAG=/cancel") == "POST /users/{id}/events/{id}/cancel"
+    assert graph_operation("post", "/v1.0/users/0b7e-guid/events/AAMkAG=/cancel") \
+        == "POST /users/{id}/events/{id}/cancel"
     assert graph_operation("GET", "/v1.0/users/marie.dhondt@example.org/onlineMeetings") \
         == "GET /users/{id}/onlineMeetings"
     assert graph_operation("POST", "/beta/users/x/calendar/getSchedule") == "POST /users/{id}/calendar/getSchedule"
