@@ -24,7 +24,7 @@ from bot.domain.slots import claim_grid_problems
 from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import running_jobs
-from bot.metrics import Metrics, exposition_response, metrics_allowed, refresh, turn_kind
+from bot.metrics import Metrics, metrics_page, turn_kind
 from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.services.ports import Clock
@@ -174,18 +174,6 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def metrics_page(request: web.Request) -> web.Response:
-    """GET /metrics: Prometheus' text format; a bearer token in production (bot.metrics.metrics_allowed)."""
-    app = request.app
-    settings = app[SETTINGS]
-    if not metrics_allowed(request.headers.get("Authorization", ""), token=settings.metrics_token,
-                           production=settings.env == "production"):
-        return web.json_response({"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"})
-    services = app[SERVICES]
-    await refresh(app[METRICS], app[ENGINE], services.uow, services.clock.now())
-    return exposition_response(app[METRICS])
-
-
 async def readyz(request: web.Request) -> web.Response:
     try:
         async with request.app[ENGINE].connect() as connection:
@@ -259,5 +247,5 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/metrics", metrics_page(settings, wiring.metrics, wiring.engine, services.uow, services.clock))
     return app

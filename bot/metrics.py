@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.jobs import JobKind
-from bot.services.ports import UnitOfWorkFactory
+from bot.services.ports import Clock, UnitOfWorkFactory
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,18 @@ async def refresh(metrics: Metrics, engine: AsyncEngine, uow: UnitOfWorkFactory,
     metrics.set_jobs(counts)
 
 
-def exposition_response(metrics: Metrics) -> web.Response:
-    response = web.Response(body=metrics.exposition())
-    # The classic text format's type, which every Prometheus and Azure Monitor's scraper read.
-    response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
-    return response
+def metrics_page(settings: Settings, metrics: Metrics, engine: AsyncEngine, uow: UnitOfWorkFactory,
+                 clock: Clock) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The GET /metrics handler of `guichet serve` and `guichet worker`."""
+
+    async def page(request: web.Request) -> web.Response:
+        if not metrics_allowed(request.headers.get("Authorization", ""), token=settings.metrics_token,
+                               production=settings.env == "production"):
+            return web.json_response({"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"})
+        await refresh(metrics, engine, uow, clock.now())
+        response = web.Response(body=metrics.exposition())
+        # The classic text format's type, which every Prometheus and Azure Monitor's scraper read.
+        response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
+        return response
+
+    return page
