@@ -2,7 +2,7 @@
 
 The real bot on SQLite (where turns are quickest, so an overhead weighs most) in this process, its metrics
 switched on and off between rounds (off: the recording calls do nothing; on: they record into its registry,
-scraped once per round as Prometheus would). The same whole bookings in both modes, one citizen at a time,
+scraped once per round as Prometheus would). Whole bookings in both modes, one citizen at a time,
 rounds alternating which mode goes first so that the machine's drift weighs on both alike. Also the cost
 of the recording calls alone (one turn's: the turn, its histogram, two connector answers), timed over many
 calls.
@@ -91,11 +91,11 @@ async def guichet(database_url: str, metrics: Metrics) -> AsyncIterator[str]:
 
 
 class Bookings:
-    """Whole bookings, each by a new citizen, the same ones (same seed) in each mode."""
+    """Whole bookings, each by a new citizen, the modes taking turns: each sees the calendar filling up alike."""
 
     def __init__(self, make_citizen: Callable[[], BenchCitizen]) -> None:
         self._make_citizen = make_citizen
-        self.rngs = {mode: random.Random(SEED) for mode in MODES}
+        self._rng = random.Random(SEED)
         self.latencies_ms: dict[str, list[float]] = {mode: [] for mode in MODES}
         self.round_p50s: dict[str, list[float]] = {mode: [] for mode in MODES}
         # CPU time of this process (client, bot and connector stand-in) per turn: what other processes on
@@ -107,7 +107,7 @@ class Bookings:
         cpu_started = time.process_time()
         for _ in range(bookings):
             citizen = self._make_citizen()
-            await book_appointment(citizen, self.rngs[mode])
+            await book_appointment(citizen, self._rng)
             latencies += citizen.latencies_ms
         if keep:
             self.cpu_seconds[mode] += time.process_time() - cpu_started
