@@ -20,7 +20,8 @@ from typing import Any
 
 from bench.common import machine
 
-BENCHMARKS = ["slot_search", "booking", "reply_send", "turn_latency", "concurrent_citizens", "reminder_dispatch"]
+BENCHMARKS = ["slot_search", "booking", "reply_send", "turn_latency", "metrics_overhead", "concurrent_citizens",
+              "reminder_dispatch"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -14,6 +14,7 @@ database fails mid-turn.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +34,7 @@ from botframework.connector.skills import BotFrameworkClient
 
 from bot.connector_http import ConnectorSession, RetryPolicy, install_pipeline
 from bot.i18n import t
+from bot.metrics import Metrics, turn_kind
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,10 +112,11 @@ class LazyUserTokenClient(UserTokenClient):
 class ReusingAuthentication(BotFrameworkAuthentication):
     """Delegates authentication to the SDK, caching what the SDK rebuilds on every turn."""
 
-    def __init__(self, inner: BotFrameworkAuthentication, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, inner: BotFrameworkAuthentication, *, retry: RetryPolicy | None = None,
+                 observe: Callable[[int | None], None] | None = None) -> None:
         self._inner = inner
         self._factories: dict[tuple[str | None, str | None], ReusingConnectorFactory] = {}
-        self.connector_session = ConnectorSession()
+        self.connector_session = ConnectorSession(observe=observe)
         self.retry = retry or RetryPolicy()
 
     def _reusing(self, claims: ClaimsIdentity, inner: ConnectorFactory) -> ReusingConnectorFactory:
@@ -231,12 +234,16 @@ def bot_framework_configuration(settings: Settings) -> BotFrameworkConfiguration
     )
 
 
-def create_adapter(settings: Settings, *, default_language: str) -> CloudAdapter:
-    """A CloudAdapter authenticated per the settings (none when no app id: local mode)."""
-    auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)))
+def create_adapter(settings: Settings, *, default_language: str, metrics: Metrics | None = None) -> CloudAdapter:
+    """A CloudAdapter authenticated per the settings (none when no app id: local mode); `metrics` counts
+    its exchanges with the connector and the failed turns."""
+    auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)),
+                                 observe=metrics.connector_observer("reply") if metrics is not None else None)
     adapter = HoldingCloudAdapter(auth)
 
     async def on_turn_error(context: TurnContext, error: Exception) -> None:
+        if metrics is not None:
+            metrics.turn_failed(turn_kind(context.activity))
         # The citizen gets a friendly message; the log gets the error class and ids, never message text.
         log.error(
             "turn failed: %s (activity type %s, conversation %s)",

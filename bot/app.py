@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,12 +24,14 @@ from bot.domain.slots import claim_grid_problems
 from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import running_jobs
+from bot.metrics import Metrics, metrics_page, turn_kind
 from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.services.ports import Clock
 from bot.services.staff import StaffService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
+from bot.telemetry import instrument_app, start_azure_monitor
 from bot.wiring import Wiring, build_services
 from dialogs.booking import build_booking_feature
 from dialogs.consent import build_consent_feature
@@ -49,6 +52,7 @@ ADAPTER = web.AppKey("adapter", object)
 UOW = web.AppKey("uow", UnitOfWorkFactory)
 SERVICES = web.AppKey("services", Services)
 RUNNER = web.AppKey("runner", JobRunner)
+METRICS = web.AppKey("metrics", Metrics)
 
 # Activity types whose handling needs a conversation to answer in.
 _CONVERSATIONAL = {"message", "invoke", "conversationUpdate", "installationUpdate"}
@@ -94,21 +98,40 @@ def _holds_nul(value: Any) -> bool:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /api/messages: the Bot Framework channel delivers activities here."""
+    started = time.perf_counter()
+    kind: str | None = None  # known once the activity reaches the adapter: a turn, timed by its kind
+    status = 500
+    try:
+        response, kind = await _answer_activity(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:  # 413 from reading the body
+        status = error.status
+        raise
+    finally:
+        if kind is not None:
+            request.app[METRICS].turn(kind, time.perf_counter() - started)
+        else:
+            request.app[METRICS].request_refused(status)
+
+
+async def _answer_activity(request: web.Request) -> tuple[web.StreamResponse, str | None]:
+    """The answer, and the turn's kind when the activity was handed to the adapter."""
     if request.content_type != "application/json":
         return web.json_response(
             {"error": "unsupported_media_type", "message": "send application/json"}, status=415
-        )
+        ), None
     raw = await request.read()  # raises 413 past client_max_size
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return _bad_request("the body is not valid JSON")
+        return _bad_request("the body is not valid JSON"), None
     if b"\\u0000" in raw and _holds_nul(body):
         # No channel sends NUL characters, and PostgreSQL text cannot store them.
-        return _bad_request("the activity contains NUL characters")
+        return _bad_request("the activity contains NUL characters"), None
     activity = _parse_activity(body)
     if isinstance(activity, str):
-        return _bad_request(activity)
+        return _bad_request(activity), None
     app = request.app
     adapter = app[ADAPTER]
     # Authentication first and on its own, so that whatever the SDK raises on a bad token (its own
@@ -120,16 +143,17 @@ async def messages(request: web.Request) -> web.StreamResponse:
         )
     except requests.RequestException:
         log.warning("cannot validate tokens: the OpenID metadata endpoint is unreachable")
-        return web.json_response({"error": "unavailable"}, status=503, headers={"Retry-After": "5"})
+        return web.json_response({"error": "unavailable"}, status=503, headers={"Retry-After": "5"}), None
     except Exception as error:  # any failure to validate the token means the caller is not trusted
         log.info("refused an activity: %s", type(error).__name__)
-        return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response({"error": "unauthorized"}, status=401), None
+    kind = turn_kind(activity)
     response = await adapter.process_activity(authenticated, activity, app[BOT].on_turn)  # type: ignore[attr-defined]
     if response is not None:
         # The SDK leaves msrest models in invoke response bodies (AdaptiveCardInvokeResponse...).
         body = response.body.serialize() if isinstance(response.body, Model) else response.body
-        return web.json_response(body, status=response.status)
-    return web.Response(status=201)
+        return web.json_response(body, status=response.status), kind
+    return web.Response(status=201), kind
 
 
 _startup_frozen = False
@@ -168,10 +192,13 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     services = wiring.services
     agency = services.agency
     app = web.Application(client_max_size=settings.max_body_bytes)
+    if start_azure_monitor(settings):
+        instrument_app(app, wiring.engine)
     app[SETTINGS] = settings
     app[AGENCY] = agency
     app[ENGINE] = wiring.engine
     app[SERVICES] = services
+    app[METRICS] = wiring.metrics
     for problem in claim_grid_problems(agency):
         log.warning("agency %s: %s (bookings stay safe, but back-to-back times may be refused)", agency.id, problem)
     app[UOW] = wiring.uow
@@ -184,7 +211,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
             "!!! AUTHENTICATION IS OFF: no MicrosoftAppId is set, so anyone who can reach this port can "
             "talk to the bot. Use this only on your own machine. !!!"
         )
-    adapter = create_adapter(settings, default_language=agency.default_language)
+    adapter = create_adapter(settings, default_language=agency.default_language, metrics=wiring.metrics)
     app[ADAPTER] = adapter
     bot_state = DatabaseStorage(wiring.uow.session_factory)
     conversation_state = DatabaseConversationState(bot_state)
@@ -220,4 +247,5 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page(settings, wiring.metrics, wiring.engine, services.uow, services.clock))
     return app

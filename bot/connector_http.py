@@ -28,6 +28,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -53,9 +54,12 @@ RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 class ConnectorSession:
     """The process's one aiohttp session towards Bot Connector service URLs, opened on first use."""
 
-    def __init__(self, *, attempt_timeout: float = 4.0, connect_timeout: float = 2.0) -> None:
+    def __init__(self, *, attempt_timeout: float = 4.0, connect_timeout: float = 2.0,
+                 observe: Callable[[int | None], None] | None = None) -> None:
         self._timeout = aiohttp.ClientTimeout(total=attempt_timeout, sock_connect=connect_timeout)
         self._session: aiohttp.ClientSession | None = None
+        # Told each answer's status, None when there was none (bot.metrics counts them).
+        self.observe = observe or _ignore
 
     def get(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -68,6 +72,10 @@ class ConnectorSession:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _ignore(_status: int | None) -> None:
+    return None
 
 
 class _Response(AioHttpClientResponse):  # type: ignore[misc]
@@ -99,13 +107,18 @@ class AiohttpSender(AsyncHTTPSender):  # type: ignore[misc]
         if http_request.files:
             raise ClientRequestError("multipart uploads are not used by this bot")
         # encoded=True: the URL as msrest quoted it (yarl would turn %3A back into ':').
-        aiohttp_response = await self._session.get().request(
-            http_request.method, URL(http_request.url, encoded=True), headers=http_request.headers,
-            data=http_request.data,
-            allow_redirects=False,
-        )
-        response = _Response(http_request, aiohttp_response)
-        await response.load_body()  # reads the whole body and frees the connection
+        try:
+            aiohttp_response = await self._session.get().request(
+                http_request.method, URL(http_request.url, encoded=True), headers=http_request.headers,
+                data=http_request.data,
+                allow_redirects=False,
+            )
+            response = _Response(http_request, aiohttp_response)
+            await response.load_body()  # reads the whole body and frees the connection
+        except BaseException:
+            self._session.observe(None)
+            raise
+        self._session.observe(aiohttp_response.status)
         return Response(request, response)
 
 

@@ -1,5 +1,8 @@
 """`guichet worker` and `guichet jobs list|retry`: the job runner as its own process, and its operator's view.
 
+`guichet worker` also answers /metrics and /healthz on GUICHET_PORT (or `--port`): the figures of what it
+runs (jobs, proactive messages, Graph calls), under the same token as the bot's (bot.metrics).
+
 `guichet jobs list --failed` shows what an operator may want to retry: each job with its kind, due
 time, attempts and last error (an error class and, for Teams, its code: never message text or names).
 Exit codes: 0 done, 1 nothing to retry under that id, 2 the runner cannot start here.
@@ -9,21 +12,50 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bot.domain.jobs import JobStatus
 from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.worker import running_jobs
 from bot.settings import Settings
-from bot.wiring import build_services
+from bot.wiring import Wiring, build_services
 
 
-async def _work(settings: Settings) -> int:
+@contextlib.asynccontextmanager
+async def _metrics_endpoint(wiring: Wiring, port: int) -> AsyncIterator[None]:
+    """The worker's /metrics (its job runs, proactive messages, Graph calls) and /healthz, on `port`.
+    A port already taken (`guichet serve` on the same machine) costs the endpoint, not the worker."""
+    from aiohttp import web
+
+    from bot.app import healthz
+    from bot.metrics import metrics_page
+
+    services = wiring.services
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_page(wiring.settings, wiring.metrics, wiring.engine, services.uow,
+                                                services.clock))
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, wiring.settings.host, port).start()
+    except OSError as error:
+        print(f"guichet worker: no /metrics on port {port} ({error.strerror}); give another with --port",
+              file=sys.stderr)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def _work(settings: Settings, port: int | None = None) -> int:
     wiring = build_services(settings)
     try:
-        async with running_jobs(wiring):
+        async with running_jobs(wiring), _metrics_endpoint(wiring, port or settings.port):
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for name in (signal.SIGINT, signal.SIGTERM):
@@ -39,7 +71,7 @@ async def _work(settings: Settings) -> int:
 
 
 def _worker_command(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_work(settings))
+    return asyncio.run(_work(settings, args.port))
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
@@ -97,6 +129,7 @@ def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
 def add_job_commands(sub: Any) -> None:
     """Add `worker` and `jobs` to the `guichet` command's subparsers."""
     worker = sub.add_parser("worker", help="run the jobs (reminders, retention) in this process")
+    worker.add_argument("--port", type=int, help="port of its /metrics and /healthz (default GUICHET_PORT)")
     worker.set_defaults(handler=_worker_command)
 
     jobs = sub.add_parser("jobs", help="see and retry the bot's jobs")

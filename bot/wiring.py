@@ -23,6 +23,7 @@ from bot.domain.slots import SlotEngine
 from bot.integrations.graph import build_meeting_provider
 from bot.integrations.graph_availability import GraphAvailability
 from bot.integrations.graph_install import TeamsAppInstaller
+from bot.metrics import Metrics
 from bot.proactive import TeamsNotifier
 from bot.rate_limit import RateLimiter
 from bot.services.audit import AuditTrail
@@ -43,6 +44,8 @@ class Wiring:
     engine: AsyncEngine
     # The concrete factory behind services.uow; Bot Framework state shares its sessions (storage.bot_state).
     uow: UnitOfWorkFactory
+    # This process's metrics (its own registry: two wirings in one process never mix their figures).
+    metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -60,6 +63,7 @@ def build_services(
     meetings: MeetingProvider | None = None,
     installer: AppInstaller | None = None,
     graph_credential: AsyncTokenCredential | None = None,
+    metrics: Metrics | None = None,
 ) -> Wiring:
     """Everything the services need, built from the settings; the keyword arguments replace the defaults.
 
@@ -69,19 +73,20 @@ def build_services(
     """
     agency = agency or load_agency(settings.agency)
     clock = clock or SystemClock()
+    metrics = metrics or Metrics()
     engine = create_engine(settings.database_url)
     uow = UnitOfWorkFactory(create_session_factory(engine))
     closers: list[Callable[[], Awaitable[None]]] = []
     if notifier is None:
         # Proactive messages decide their own retries (bot.proactive): no retry inside the HTTP pipeline.
         auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)),
-                                     retry=RetryPolicy(attempts=1))
+                                     retry=RetryPolicy(attempts=1), observe=metrics.connector_observer("proactive"))
         closers.append(auth.connector_session.close)
         notifier = TeamsNotifier(auth, app_id=settings.app_id,
                                  limiter=RateLimiter(tenant_per_second=settings.tenant_messages_per_second))
     availability: AvailabilityProvider | None = None
     if meetings is None:
-        provider = build_meeting_provider(settings, agency, credential=graph_credential)
+        provider = build_meeting_provider(settings, agency, credential=graph_credential, metrics=metrics)
         if provider is not None:
             closers.append(provider.close)
             meetings = provider
@@ -91,7 +96,7 @@ def build_services(
                 installer = InstallerForApp(TeamsAppInstaller(provider.graph), settings.teams_app_id)
     services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings, installer=installer,
                                  availability=availability)
-    return Wiring(settings=settings, services=services, engine=engine, uow=uow, _closers=closers)
+    return Wiring(settings=settings, services=services, engine=engine, uow=uow, metrics=metrics, _closers=closers)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from msgraph.generated.users.item.online_meetings.online_meetings_request_builde
 from bot.domain.agency import Agency, RecordingPolicy
 from bot.integrations.graph_client import GraphClient, build_graph_client
 from bot.integrations.graph_errors import Access, code_of, is_graph_failure, meeting_error, status_of
+from bot.metrics import Metrics
 from bot.services.ports import Meeting, MeetingRefused, MeetingRequest, MeetingUnavailable
 from bot.settings import Settings
 
@@ -210,11 +211,11 @@ def _link_of(event: Event | None) -> str | None:
     return event.online_meeting.join_url or None
 
 
-def build_meeting_provider(settings: Settings, agency: Agency, *,
-                           credential: AsyncTokenCredential | None = None) -> GraphMeetingProvider | None:
+def build_meeting_provider(settings: Settings, agency: Agency, *, credential: AsyncTokenCredential | None = None,
+                           metrics: Metrics | None = None) -> GraphMeetingProvider | None:
     """The Graph meeting provider for this agency, None when Graph is not configured (local mode).
     `credential`: by default the app registration's (tests pass a fixed token). `close()` it at the end."""
     if not settings.graph_configured:
         return None
-    return GraphMeetingProvider(build_graph_client(settings, credential),
+    return GraphMeetingProvider(build_graph_client(settings, credential, metrics=metrics),
                                 recording_allowed=agency.recording is not RecordingPolicy.FORBIDDEN)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,8 +31,9 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import CertificateCredential, ClientSecretCredential
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
-from kiota_http.middleware import RetryHandler
+from kiota_http.middleware import BaseMiddleware, RetryHandler
 from kiota_http.middleware.options import RetryHandlerOption
+from kiota_http.observability_options import ObservabilityOptions
 from msgraph import GraphServiceClient
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as sdk_default_options
@@ -39,6 +41,7 @@ from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
+from bot.metrics import Metrics
 from bot.settings import Settings
 
 # Graph answers most calls within seconds; creating an event with its Teams meeting can take longer.
@@ -85,6 +88,24 @@ class BoundedRetryHandler(RetryHandler):
         return wait is None or wait <= self.max_wait
 
 
+class MetricsMiddleware(BaseMiddleware):
+    """Counts each Graph call by operation and status, and times it (bot.metrics)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self._metrics = metrics
+
+    async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = await super().send(request, transport)
+            status = response.status_code
+            return response
+        finally:
+            self._metrics.graph_call(request.method, request.url.path, status, time.perf_counter() - started)
+
+
 def graph_scope(base_url: str) -> str:
     """The token scope for a Graph endpoint: its host's `.default` (each national cloud has its own)."""
     host = urlsplit(base_url).hostname
@@ -120,6 +141,7 @@ def build_graph_client(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_retries: int = DEFAULT_MAX_RETRIES,
     max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT_SECONDS,
+    metrics: Metrics | None = None,
 ) -> GraphClient:
     """A Graph client for the settings' cloud. `credential`: one the caller owns (tests pass a fixed
     token); by default the app registration's, closed with the client."""
@@ -139,6 +161,9 @@ def build_graph_client(
         BoundedRetryHandler(retry_options, max_retry_wait) if isinstance(handler, RetryHandler) else handler
         for handler in KiotaClientFactory.get_default_middleware(sdk_default_options)
     ]
+    if metrics is not None:
+        # First, so it sees each call as the bot does: after redirects and retries, with its final status.
+        middleware.insert(0, MetricsMiddleware(metrics))
     telemetry = sdk_default_options[GraphTelemetryHandlerOption.get_key()]
     assert isinstance(telemetry, GraphTelemetryHandlerOption)
     middleware.append(GraphTelemetryHandler(options=telemetry))
@@ -148,6 +173,9 @@ def build_graph_client(
     http = GraphClientFactory.create_with_custom_middleware(middleware, client=http)
     auth = AzureIdentityAuthenticationProvider(credential, scopes=[graph_scope(base_url)], allowed_hosts=[host])
     adapter = GraphRequestAdapter(auth, client=http)
+    # The SDK's own trace spans (sent to Application Insights when it is on) without the request URL:
+    # Graph URLs name counselors and carry Teams join links.
+    adapter.observability_options = ObservabilityOptions(include_euii_attributes=False)
     # Before the client is built: it copies the adapter's base URL, defaulting to the global cloud.
     adapter.base_url = base_url
     return GraphClient(sdk=GraphServiceClient(request_adapter=adapter), base_url=base_url,

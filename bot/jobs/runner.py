@@ -108,8 +108,11 @@ class JobRunner:
         *,
         settings: RunnerSettings | None = None,
         wake: WakeSignal | None = None,
+        observe: Callable[[str, str], None] | None = None,
     ) -> None:
         self._uow = uow
+        # Told (kind, result) of each recorded run: a finished job's outcome, "retried" or "failed" (bot.metrics).
+        self._observe = observe
         self._handlers = dict(handlers)
         self._clock = clock
         self.settings = settings or RunnerSettings()
@@ -203,8 +206,10 @@ class JobRunner:
         for attempt in range(1, 6):
             try:
                 async with self._uow() as uow:
-                    await self._apply(uow, job, result)
+                    recorded = await self._apply(uow, job, result)
                     await uow.commit()
+                if self._observe is not None:
+                    self._observe(job.kind, recorded)
                 return
             except Exception as error:
                 log.warning("job %s: recording its result failed (%s), attempt %d", job.id, type(error).__name__,
@@ -212,22 +217,24 @@ class JobRunner:
                 await asyncio.sleep(0.2 * 2 ** attempt)
         log.error("job %s: result not recorded; it runs again when its lease ends", job.id)
 
-    async def _apply(self, uow: UnitOfWork, job: Job, result: Result) -> None:
+    async def _apply(self, uow: UnitOfWork, job: Job, result: Result) -> str:
+        """Record the result; what it came to: the outcome of a finished job, "retried" or "failed"."""
         now = self._clock.now()
         if isinstance(result, Finished):
             if await uow.jobs.mark_done(job.id, outcome=result.outcome, now=now) and result.record is not None:
                 await result.record(uow)
             self.stats.finished += 1
-            return
+            return result.outcome
         if isinstance(result, RetryLater) and job.attempts < self.settings.max_attempts:
             wait = result.after if result.after is not None else retry_delay(job.attempts)
             await uow.jobs.mark_failed(job.id, result.reason, now + wait, now=now)
             self.stats.retried += 1
             log.info("job %s (%s): retry in %.0fs (%s)", job.id, job.kind, wait.total_seconds(), result.reason)
-            return
+            return "retried"
         if await uow.jobs.mark_failed(job.id, result.reason, None, now=now) and isinstance(result, Failed) \
                 and result.record is not None:
             await result.record(uow)
         self.stats.failed += 1
         log.warning("job %s (%s) failed for good after %d attempt(s): %s", job.id, job.kind, job.attempts,
                     result.reason)
+        return "failed"

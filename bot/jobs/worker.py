@@ -64,6 +64,7 @@ def build_runner(wiring: Wiring) -> JobRunner:
     return JobRunner(
         wiring.services.uow, job_handlers(wiring.services), wiring.services.clock,
         settings=RunnerSettings(batch=settings.job_batch, poll_seconds=settings.job_poll_seconds), wake=wake,
+        observe=wiring.metrics.job_run,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.jobs import Job, JobStatus, NewJob
@@ -14,6 +14,8 @@ from storage.repositories.statements import NO_SYNC, RowsInserts, dialect_insert
 from storage.tables import scheduled_jobs as _JOBS
 
 _J = _JOBS.c
+# The outcome of a message job that came too late to be worth sending (bot.services.reminders).
+DROPPED_LATE = "dropped_late"
 # ON CONFLICT is spelled the same on SQLite and PostgreSQL.
 _INSERT_JOBS = RowsInserts(
     _JOBS, ["kind", "run_at", "payload", "dedupe_key"], shared=["appointment_id", "status", "attempts", "created_at"],
@@ -181,6 +183,34 @@ class JobRepository:
         if kind is not None:
             statement = statement.where(_J.kind == kind)
         return {(status, outcome): count for status, outcome, count in await self._session.execute(statement)}
+
+    async def state_counts(self, now: datetime, late_after: timedelta) -> dict[tuple[str, str], int]:
+        """The queue by (kind, state) for monitoring: `due` (pending, due now), `late` (due for over
+        `late_after`), `running`, `failed` (for good), `dropped_late` (finished unsent because too late,
+        due within the last day). Each part reads the (status, run_at) index."""
+        late_cut = now - late_after
+        late = func.sum(case((_J.run_at <= late_cut, 1), else_=0))
+        statement = (
+            select(_J.kind, _J.status, func.count(), late)
+            .where(((_J.status == JobStatus.PENDING.value) & (_J.run_at <= now))
+                   | _J.status.in_([JobStatus.RUNNING.value, JobStatus.FAILED.value]))
+            .group_by(_J.kind, _J.status)
+        )
+        counts: dict[tuple[str, str], int] = {}
+        names = {JobStatus.PENDING.value: "due", JobStatus.RUNNING.value: "running", JobStatus.FAILED.value: "failed"}
+        for kind, status, count, late_count in await self._session.execute(statement):
+            counts[(kind, names[status])] = int(count)
+            if status == JobStatus.PENDING.value:
+                counts[(kind, "late")] = int(late_count or 0)
+        dropped = (
+            select(_J.kind, func.count())
+            .where(_J.status == JobStatus.DONE.value, _J.run_at > now - timedelta(days=1), _J.run_at <= now,
+                   _J.outcome == DROPPED_LATE)
+            .group_by(_J.kind)
+        )
+        for kind, count in await self._session.execute(dropped):
+            counts[(kind, "dropped_late")] = int(count)
+        return counts
 
     async def cancel_for_appointment(self, appointment_id: str) -> int:
         """Cancel the appointment's jobs that have not started; returns how many."""
