@@ -47,15 +47,19 @@ def build_not_verified_notice(agency: Agency, language: str, appointment: Appoin
 
 
 def build_new_times_card(agency: Agency, language: str, appointment: AppointmentLike, offers: Sequence[SlotLike],
-                         *, why: str, same_counselor: int) -> dict[str, Any]:
+                         *, why: str, same_counselor: int, team_alerted: bool = True) -> dict[str, Any]:
     """`why`: "technical" or "agency_late"; the first `same_counselor` offers are with the same counselor.
+    `team_alerted` False: no alert can reach anyone, so the citizen is given the agency's phone number instead.
 
     Each button books that time in place of the appointment (`Verb.APPT_REBOOK`); the appointment is
     given up only once the new time is held.
     """
+    # Only what is true: "our team has been alerted" when an alert can reach someone, else the number to call.
+    text_key = f"outcomes.new_times.text_{why}" if team_alerted or why != "agency_late" \
+        else "outcomes.new_times.text_agency_late_unreached"
     body: list[dict[str, Any]] = [heading(t(language, f"outcomes.new_times.title_{why}")),
                                   _about(agency, language, appointment),
-                                  text_block(t(language, f"outcomes.new_times.text_{why}"))]
+                                  text_block(t(language, text_key, phone=agency.contact.phone))]
     if not offers:
         body.append(text_block(t(language, "outcomes.new_times.none", phone=agency.contact.phone)))
         return adaptive_card(language, body, [_book_again(language)])

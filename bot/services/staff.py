@@ -19,6 +19,7 @@ from bot.domain.appointment import AppointmentStatus, Outcome
 from bot.domain.audit import EventType
 from bot.domain.people import TeamsIdentity
 from bot.domain.personal_data import mask
+from bot.domain.staff_reach import staff_reachable, unreachable_counselors
 from bot.i18n import language_of
 from bot.services.audit import SYSTEM_ACTOR
 from bot.services.booking import AppointmentView, appointment_view
@@ -113,6 +114,19 @@ class StaffService:
         if account is None or not account.conversation_reference:
             return None
         return Chat(account.conversation_reference, language_of(account.locale) or self._agency.default_language)
+
+    async def reachable(self, staff_id: str) -> bool:
+        """Whether a message for this staff member can reach anyone, from what is known now."""
+        return staff_reachable(has_chat=await self.chat(staff_id) is not None,
+                               can_install=self._services.installer is not None,
+                               has_fallback_channel=self._agency.fallback_channel is not None)
+
+    async def unreachable_counselors(self) -> list[str]:
+        """The agency file's ids of the counselors no message can reach (no chat, no install, no channel)."""
+        async with self._services.uow.read() as uow:
+            accounts = await uow.counselors.list_for_agency(self._agency.id)
+        return unreachable_counselors(self._agency, can_install=self._services.installer is not None,
+                                      with_chat={a.id for a in accounts if a.conversation_reference})
 
     async def prompt(self, appointment_id: str) -> Prompt | None:
         """What the counselor's prompt shows, or None when the appointment is no longer active."""
