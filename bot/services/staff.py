@@ -17,7 +17,7 @@ from typing import Any
 from bot.domain.agency import PersonalField
 from bot.domain.appointment import AppointmentStatus, Outcome
 from bot.domain.audit import EventType
-from bot.domain.people import TeamsIdentity
+from bot.domain.people import Citizen, TeamsIdentity
 from bot.domain.personal_data import mask
 from bot.domain.staff_reach import staff_reachable, unreachable_counselors
 from bot.i18n import language_of
@@ -60,6 +60,14 @@ class Prompt:
 class DayEntry:
     appointment: AppointmentView
     counselor_name: str
+    # As the citizen gave it ("" once erased or never given): the counselor prepares with it.
+    citizen_name: str
+
+
+def citizen_name(citizen: Citizen | None) -> str:
+    """The citizen's first and last name as given, "" when there is none."""
+    return " ".join(part for part in (getattr(citizen, "first_name", None), getattr(citizen, "last_name", None))
+                    if part)
 
 
 @dataclass(frozen=True)
@@ -144,9 +152,7 @@ class StaffService:
             value = getattr(citizen, field.value, None) if citizen is not None else None
             if value is not None:
                 identity.append((field, value if field in _SHOWN_IN_FULL else mask(field, value)))
-        name = " ".join(part for part in (getattr(citizen, "first_name", None), getattr(citizen, "last_name", None))
-                        if part)
-        return Prompt(appointment_view(self._agency, appointment), counselor, name, identity,
+        return Prompt(appointment_view(self._agency, appointment), counselor, citizen_name(citizen), identity,
                       await self.chat(counselor.id))
 
     async def record_prompted(self, uow: UnitOfWork, appointment_id: str) -> None:
@@ -166,13 +172,15 @@ class StaffService:
         async with self._services.uow.read() as uow:
             rows = await uow.appointments.of_counselors_between(
                 self._agency.id, start, end, None if member.supervisor else [member.id])
+            shown = [row for row in rows if row.status != AppointmentStatus.CANCELLED]
+            citizens = {row.citizen_id: await uow.citizens.get(row.citizen_id)
+                        for row in shown if row.citizen_id is not None}
         entries = []
-        for row in rows:
-            if row.status == AppointmentStatus.CANCELLED:
-                continue
+        for row in shown:
             counselor = self.member(row.counselor_id)
             entries.append(DayEntry(appointment_view(self._agency, row),
-                                    counselor.display_name if counselor else row.counselor_id))
+                                    counselor.display_name if counselor else row.counselor_id,
+                                    citizen_name(citizens.get(row.citizen_id) if row.citizen_id else None)))
         return entries
 
     async def statistics(self, *, weeks: int = 8) -> list[WeekCounts]:
