@@ -89,7 +89,7 @@ class _Model(BaseModel):
 
 class Contact(_Model):
     # Given to citizens whenever the chat cannot help (no alert reaches the team, too late to change):
-    # checked at load time to be a real number of the agency's country or an international one.
+    # checked at load time to read as a number of the agency's country, or an international one.
     phone: str = Field(min_length=1, max_length=40)
     email: str
     website: str
@@ -367,13 +367,14 @@ class Agency(_Model):
 
 
 def valid_phone_number(text: str, country: str) -> bool:
-    """Whether `text` is a phone number someone can call: valid for the agency's country, or international."""
+    """Whether `text` reads as a phone number one can dial: digits of a possible length for the agency's
+    country (or the country its +code names). Not stricter: numbering plans change faster than this library."""
     region = country if country in phonenumbers.SUPPORTED_REGIONS else None
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return False
-    return phonenumbers.is_valid_number(number)
+    return phonenumbers.is_possible_number(number)
 
 
 def load_agency(path: Path | str) -> Agency:
