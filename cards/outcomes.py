@@ -55,8 +55,8 @@ def build_new_times_card(agency: Agency, language: str, appointment: Appointment
     given up only once the new time is held.
     """
     # Only what is true: "our team has been alerted" when an alert can reach someone, else the number to call.
-    text_key = f"outcomes.new_times.text_{why}" if team_alerted or why != "agency_late" \
-        else "outcomes.new_times.text_agency_late_unreached"
+    unreached = why == "agency_late" and not team_alerted
+    text_key = "outcomes.new_times.text_agency_late_unreached" if unreached else f"outcomes.new_times.text_{why}"
     body: list[dict[str, Any]] = [heading(t(language, f"outcomes.new_times.title_{why}")),
                                   _about(agency, language, appointment),
                                   text_block(t(language, text_key, phone=agency.contact.phone))]
@@ -73,7 +73,8 @@ def build_new_times_card(agency: Agency, language: str, appointment: Appointment
                                   {"appointment_id": appointment.id, "start": offer.start.isoformat()})
                    for offer in group]
         body += [{"type": "ActionSet", "actions": actions[i:i + 3]} for i in range(0, len(actions), 3)]
-    body.append(subtle(t(language, "outcomes.new_times.or_call", phone=agency.contact.phone)))
+    if not unreached:  # else the number was just given
+        body.append(subtle(t(language, "outcomes.new_times.or_call", phone=agency.contact.phone)))
     return adaptive_card(language, body)
 
 
