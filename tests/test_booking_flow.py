@@ -423,6 +423,20 @@ async def test_the_summary_says_why_the_interview_is_not_in_the_language_of_the_
     assert t(chat.language, "booking.summary.language_why_residence", language=name) in summary
 
 
+async def test_moving_an_appointment_says_again_why_the_interview_is_in_its_language(
+    new_chat: Callable[..., Chat],
+) -> None:
+    chat = new_chat("nl-BE")
+    await book(chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    await chat.say(t("nl", "help.command.my_appointments"))
+    await chat.press(Verb.APPT_RESCHEDULE, card=chat.card_with(Verb.APPT_RESCHEDULE))
+    await choose_day_and_time(chat, day_index=1)
+    summary = card_text(chat.card_with(Verb.BOOK_CONFIRM))
+    assert t("nl", "booking.summary.title_reschedule") in summary
+    assert t("nl", "booking.summary.language_why_residence",
+             language=t("nl", "personal_data.language_name.fr")) in summary
+
+
 async def test_the_summary_explains_nothing_when_the_interview_is_in_the_chats_language_or_was_chosen(
     new_chat: Callable[..., Chat],
 ) -> None:

@@ -13,6 +13,7 @@ from bot.domain.interview_language import (
     LanguageReason,
     belgian_region_language,
     decide_interview_language,
+    language_reason,
 )
 
 
@@ -148,3 +149,9 @@ def test_every_belgian_postal_code_has_an_official_language() -> None:
     for code in range(1000, 10000):
         assert belgian_region_language(str(code)) in {("fr",), ("nl",), ("de",), ("fr", "nl")}
     assert belgian_region_language(" 4700 ") == ("de",)
+
+
+def test_the_reason_of_a_language_already_settled(belgian: Agency) -> None:
+    assert language_reason(belgian, postal_code="4000", interview_language="fr") is LanguageReason.RESIDENCE
+    assert language_reason(belgian, postal_code="1000", interview_language="nl") is LanguageReason.CHOSEN
+    assert language_reason(belgian, postal_code="9000", interview_language="fr") is None  # moved since booking

@@ -107,6 +107,16 @@ def decide_interview_language(agency: Agency, *, postal_code: str | None,
     raise AssertionError(f"unhandled rule {agency.interview_language_rule}")  # pragma: no cover
 
 
+def language_reason(agency: Agency, *, postal_code: str | None, interview_language: str) -> LanguageReason | None:
+    """Why an interview is held in `interview_language`, for a citizen with this postal code: the rule's
+    reason, CHOSEN when the rule left the choice, None when the rule no longer gives that language (the
+    citizen has moved since booking)."""
+    decision = decide_interview_language(agency, postal_code=postal_code, preferred=None)
+    if decision.language == interview_language:
+        return decision.reason
+    return LanguageReason.CHOSEN if interview_language in decision.choices else None
+
+
 def _among(options: Sequence[str], preferred: str | None, only_one: LanguageReason) -> LanguageDecision:
     """`only_one`: why, when a single language is left."""
     if preferred in options:

@@ -11,7 +11,7 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.domain.agency import InterviewLanguageRule, Mode, PersonalField
 from bot.domain.booking_rules import has_room_for_another
-from bot.domain.interview_language import LanguageReason, belgian_region_language, decide_interview_language
+from bot.domain.interview_language import belgian_region_language, decide_interview_language, language_reason
 from bot.domain.personal_data import validate_personal_data
 from bot.i18n import t
 from bot.services.booking import TOO_MANY_UPCOMING, Booked, BookingService, Refused, SlotGone
@@ -193,11 +193,10 @@ class BookDialog(TimeChoice[BookingState]):
 
     def _summary_card(self, dc: DialogContext, state: BookingState) -> dict[str, Any]:
         given = (state.personal or {}).get(PersonalField.POSTAL_CODE)
-        # Why the interview is in its language: the rule decided it, or (no decision here) the citizen chose.
-        decision = decide_interview_language(self._agency, postal_code=given if isinstance(given, str) else None,
-                                             preferred=None)
-        return self._summary(dc, state, personal=state.personal or {},
-                             language_reason=decision.reason if decision.decided else LanguageReason.CHOSEN)
+        assert state.interview_language is not None, "the language is settled before the summary"
+        reason = language_reason(self._agency, postal_code=given if isinstance(given, str) else None,
+                                 interview_language=state.interview_language)
+        return self._summary(dc, state, personal=state.personal or {}, language_reason=reason)
 
     async def _commit(self, dc: DialogContext, state: BookingState) -> Booked | SlotGone | Refused:
         info = self._info(dc)
