@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import requests
@@ -156,6 +157,20 @@ async def _answer_activity(request: web.Request) -> tuple[web.StreamResponse, st
     return web.Response(status=201), kind
 
 
+async def _warn_unreachable_counselors(staff: StaffService, agency_id: str, _app: web.Application) -> None:
+    """Counselors no prompt or alert can reach, named by their id in the agency file (never by name): their
+    clients would otherwise be left waiting with only a line in the log when it happens."""
+    try:
+        unreachable = await staff.unreachable_counselors()
+    except Exception as error:  # the database may not be ready yet: the check is advice, not a condition
+        log.warning("could not check which counselors the bot can reach: %s", type(error).__name__)
+        return
+    if unreachable:
+        log.warning("agency %s: no prompt or alert can reach %d counselor(s) %s: the bot has no chat with them "
+                    "yet, cannot install itself for them (Microsoft Graph and GUICHET_TEAMS_APP_ID) and the agency "
+                    "file has no fallback_channel", agency_id, len(unreachable), ", ".join(unreachable))
+
+
 _startup_frozen = False
 
 
@@ -215,12 +230,13 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app[ADAPTER] = adapter
     bot_state = DatabaseStorage(wiring.uow.session_factory)
     conversation_state = DatabaseConversationState(bot_state)
+    staff = StaffService(services)
     app[BOT] = TeamsBot(
         agency=agency,
         conversation_state=conversation_state,
         dialog=build_main_dialog(agency, features),
         people=PeopleService(agency, services.uow, services.clock),
-        staff=StaffService(services),
+        staff=staff,
         staff_dialog=StaffRootDialog(services),
     )
 
@@ -243,6 +259,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.cleanup_ctx.append(database_lifetime)
     if settings.jobs == "inline":
         app.cleanup_ctx.append(jobs_lifetime)
+    app.on_startup.append(partial(_warn_unreachable_counselors, staff, agency.id))
     app.on_startup.append(_freeze_startup_objects)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

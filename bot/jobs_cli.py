@@ -4,7 +4,8 @@
 runs (jobs, proactive messages, Graph calls), under the same token as the bot's (bot.metrics).
 
 `guichet jobs list --failed` shows what an operator may want to retry: each job with its kind, due
-time, attempts and last error (an error class and, for Teams, its code: never message text or names).
+time, attempts and last error (an error class and, for Teams, its code: never message text or names),
+then the totals per status and outcome and how many messages for the staff reached nobody.
 Exit codes: 0 done, 1 nothing to retry under that id, 2 the runner cannot start here.
 """
 
@@ -18,7 +19,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bot.domain.jobs import JobStatus
+from bot.domain.jobs import STAFF_MESSAGE_LOST, JobStatus
 from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.worker import running_jobs
 from bot.settings import Settings
@@ -95,6 +96,9 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         print()
         print("totals: " + ", ".join(f"{status}{'/' + outcome if outcome else ''} {count}"
                                      for (status, outcome), count in sorted(counts.items(), key=_key)))
+        # Counted apart: each is a counselor who never heard of a client (see the runner's error log).
+        lost = sum(count for (_status, outcome), count in counts.items() if outcome == STAFF_MESSAGE_LOST)
+        print(f"staff messages that reached nobody: {lost}")
         return 0
     finally:
         await wiring.close()

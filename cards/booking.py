@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from babel.dates import get_day_names
 
 from bot.domain.agency import Agency, Mode, Office, PersonalField, RecordingPolicy
+from bot.domain.interview_language import LanguageReason
 from bot.domain.personal_data import ERROR_REQUIRED, mask, phone_example
 from bot.i18n import t
 from cards.document import escape_markdown
@@ -420,8 +421,10 @@ def build_summary_card(
     interview_language: str | None,
     personal: Mapping[PersonalField, str | date] | None = None,
     previous_start: datetime | None = None,
+    language_reason: LanguageReason | None = None,
 ) -> dict[str, Any]:
-    """Everything about to be booked (or the move about to be made), with Confirm and Change."""
+    """Everything about to be booked (or the move about to be made), with Confirm and Change.
+    `language_reason`: why the interview is in its language, said when that is not the chat's language."""
     moving = previous_start is not None
     body: list[dict[str, Any]] = [heading(t(language, "booking.summary.title_reschedule" if moving
                                              else "booking.summary.title"))]
@@ -430,6 +433,12 @@ def build_summary_card(
                                  when=when_text(agency, language, previous_start)), isSubtle=True))
     body.append(appointment_facts(agency, language, mode=mode, subject_id=subject_id, office_id=office_id,
                                    start=start, end=end, interview_language=interview_language))
+    # A citizen chatting in English sees "Interview language: French": the rule says why (a choice they
+    # made themselves needs no explaining).
+    if interview_language and interview_language != language and language_reason in (
+            LanguageReason.RESIDENCE, LanguageReason.AGENCY):
+        body.append(subtle(t(language, f"booking.summary.language_why_{language_reason}",
+                             language=interview_language_name(language, interview_language))))
     if personal:
         body.append(text_block(t(language, "booking.summary.details"), weight="bolder", spacing="medium"))
         body.append(_personal_facts(agency, language, personal))

@@ -47,15 +47,19 @@ def build_not_verified_notice(agency: Agency, language: str, appointment: Appoin
 
 
 def build_new_times_card(agency: Agency, language: str, appointment: AppointmentLike, offers: Sequence[SlotLike],
-                         *, why: str, same_counselor: int) -> dict[str, Any]:
+                         *, why: str, same_counselor: int, team_alerted: bool = True) -> dict[str, Any]:
     """`why`: "technical" or "agency_late"; the first `same_counselor` offers are with the same counselor.
+    `team_alerted` False: no alert can reach anyone, so the citizen is given the agency's phone number instead.
 
     Each button books that time in place of the appointment (`Verb.APPT_REBOOK`); the appointment is
     given up only once the new time is held.
     """
+    # Only what is true: "our team has been alerted" when an alert can reach someone, else the number to call.
+    unreached = why == "agency_late" and not team_alerted
+    text_key = "outcomes.new_times.text_agency_late_unreached" if unreached else f"outcomes.new_times.text_{why}"
     body: list[dict[str, Any]] = [heading(t(language, f"outcomes.new_times.title_{why}")),
                                   _about(agency, language, appointment),
-                                  text_block(t(language, f"outcomes.new_times.text_{why}"))]
+                                  text_block(t(language, text_key, phone=agency.contact.phone))]
     if not offers:
         body.append(text_block(t(language, "outcomes.new_times.none", phone=agency.contact.phone)))
         return adaptive_card(language, body, [_book_again(language)])
@@ -69,7 +73,8 @@ def build_new_times_card(agency: Agency, language: str, appointment: Appointment
                                   {"appointment_id": appointment.id, "start": offer.start.isoformat()})
                    for offer in group]
         body += [{"type": "ActionSet", "actions": actions[i:i + 3]} for i in range(0, len(actions), 3)]
-    body.append(subtle(t(language, "outcomes.new_times.or_call", phone=agency.contact.phone)))
+    if not unreached:  # else the number was just given
+        body.append(subtle(t(language, "outcomes.new_times.or_call", phone=agency.contact.phone)))
     return adaptive_card(language, body)
 
 

@@ -191,7 +191,7 @@ def _menu(language: str, *, supervisor: bool) -> list[dict[str, Any]]:
 
 def build_staff_day_card(agency: Agency, language: str, entries: Sequence[Any], *, first_day: date, days: int,
                          supervisor: bool) -> dict[str, Any]:
-    """Today's and tomorrow's appointments: time, subject, mode, interview language, status, join link."""
+    """Today's and tomorrow's appointments: time, client, subject, mode, interview language, status, join link."""
     body: list[dict[str, Any]] = [heading(t(language, "staff.day.title_team" if supervisor else "staff.day.title"))]
     for offset in range(days):
         day = date.fromordinal(first_day.toordinal() + offset)
@@ -202,9 +202,11 @@ def build_staff_day_card(agency: Agency, language: str, entries: Sequence[Any], 
             body.append(subtle(t(language, "staff.day.none")))
         for entry in of_day:
             appointment = entry.appointment
+            # The client's name first: it is what the counselor prepares the interview with.
             title = (f"**{_clock(agency, language, appointment.starts_at)}** · "
-                     f"{escape_markdown(subject_name(agency, appointment.subject_id, language))}")
-            details = [mode_name(language, appointment.mode),
+                     f"{escape_markdown(entry.citizen_name) or t(language, 'staff.prompt.no_name')}")
+            details = [escape_markdown(subject_name(agency, appointment.subject_id, language)),
+                       mode_name(language, appointment.mode),
                        interview_language_name(language, appointment.interview_language),
                        t(language, f"staff.status.{appointment.status}")]
             if supervisor:

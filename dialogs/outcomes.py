@@ -50,7 +50,8 @@ class CitizenReportDialog(BookingFlow[NoState]):
             offers, same = (offered[1], offered[2]) if offered is not None else ([], 0)
             why = "technical" if report.outcome is Outcome.TECHNICAL_PROBLEM else "agency_late"
             await self._send_card(dc, build_new_times_card(self._agency, language, report.appointment, offers,
-                                                           why=why, same_counselor=same))
+                                                           why=why, same_counselor=same,
+                                                           team_alerted=report.team_alerted is not False))
         elif isinstance(report, NotYet):
             await self._send_card(dc, build_wait_card(self._agency, language, report.appointment,
                                                       started=report.started, until=report.until))

@@ -126,6 +126,9 @@ class StaffRootDialog(Dialog):
         elif (verb == Verb.STAFF_STATISTICS or intent is Intent.STATISTICS) and info.staff.supervisor:
             weeks = await self._staff.statistics()
             await self._answer(info, context, build_statistics_card(self._services.agency, info.language, weeks))
+        elif verb == Verb.STAFF_STATISTICS or intent is Intent.STATISTICS:
+            await context.send_activity(t(info.language, "staff.statistics.supervisors_only"))
+            await self._answer(info, context, build_staff_help_card(info.language, supervisor=False))
         else:
             if intent is None and verb is None and context.activity.text:
                 await context.send_activity(t(info.language, "conversation.not_understood"))

@@ -328,6 +328,15 @@ BROKEN = [
     pytest.param(
         "example-fr", "[contact]", "[contact", r"invalid TOML", id="invalid-toml",
     ),
+    # The number citizens are told to call when the chat cannot help them.
+    pytest.param(
+        "example-be", 'phone = "+32 2 555 01 00"', 'phone = "call the front desk"', r"contact\.phone",
+        id="phone-not-a-number",
+    ),
+    pytest.param(
+        "example-fr", 'phone = "+33 1 99 00 12 34"', 'phone = "01 99 00"', r"contact\.phone",
+        id="phone-too-short",
+    ),
 ]
 
 

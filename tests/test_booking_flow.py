@@ -402,6 +402,78 @@ async def test_a_language_the_card_did_not_offer_is_refused(new_chat: Callable[.
     assert await appointments(booking_bot) == []
 
 
+def _why_texts(language: str) -> list[str]:
+    """Every explanation of the interview language the summary could give, for every language."""
+    return [t(language, f"booking.summary.language_why_{reason}",
+              language=t(language, f"personal_data.language_name.{code}"))
+            for reason in ("residence", "agency") for code in ("fr", "nl", "de", "en")]
+
+
+@pytest.mark.parametrize(("locale", "postal_code", "interview_language"), [
+    ("nl-BE", "4000", "fr"),  # a Dutch-speaking chat, living in Liège
+    ("de-BE", "9000", "nl"),  # a German-speaking chat, living in Gent
+])
+async def test_the_summary_says_why_the_interview_is_not_in_the_language_of_the_chat(
+    new_chat: Callable[..., Chat], locale: str, postal_code: str, interview_language: str,
+) -> None:
+    chat = new_chat(locale)
+    await start_booking(chat, mode="video")
+    await choose_day_and_time(chat)
+    await chat.press(Verb.BOOK_PERSONAL_DATA, {**BE_DETAILS, "postal_code": postal_code})
+    summary = card_text(chat.card_with(Verb.BOOK_CONFIRM))
+    name = t(chat.language, f"personal_data.language_name.{interview_language}")
+    assert t(chat.language, "booking.summary.language_why_residence", language=name) in summary
+
+
+async def test_moving_an_appointment_says_again_why_the_interview_is_in_its_language(
+    new_chat: Callable[..., Chat],
+) -> None:
+    chat = new_chat("nl-BE")
+    await book(chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    await chat.say(t("nl", "help.command.my_appointments"))
+    await chat.press(Verb.APPT_RESCHEDULE, card=chat.card_with(Verb.APPT_RESCHEDULE))
+    await choose_day_and_time(chat, day_index=1)
+    summary = card_text(chat.card_with(Verb.BOOK_CONFIRM))
+    assert t("nl", "booking.summary.title_reschedule") in summary
+    assert t("nl", "booking.summary.language_why_residence",
+             language=t("nl", "personal_data.language_name.fr")) in summary
+
+
+async def test_the_summary_explains_nothing_when_the_interview_is_in_the_chats_language_or_was_chosen(
+    new_chat: Callable[..., Chat],
+) -> None:
+    same = new_chat("fr-BE")
+    await start_booking(same, mode="video")
+    await choose_day_and_time(same)
+    await same.press(Verb.BOOK_PERSONAL_DATA, {**BE_DETAILS, "postal_code": "4000"})
+    assert not any(why in card_text(same.card_with(Verb.BOOK_CONFIRM)) for why in _why_texts("fr"))
+
+    chosen = new_chat("nl-BE")  # living in Brussels, chooses French
+    await start_booking(chosen, mode="video")
+    await choose_day_and_time(chosen)
+    await chosen.press(Verb.BOOK_PERSONAL_DATA, {**BE_DETAILS, "postal_code": "1000"})
+    await chosen.press(Verb.BOOK_LANGUAGE, data={"language": "fr"},
+                       card=_card_offering(chosen, Verb.BOOK_LANGUAGE, language="fr"))
+    summary = card_text(chosen.card_with(Verb.BOOK_CONFIRM))
+    assert t("nl", "personal_data.language_name.fr") in summary
+    assert not any(why in summary for why in _why_texts("nl"))
+
+
+@pytest.mark.parametrize("agency_path", [EXAMPLE_FR])
+async def test_the_summary_says_the_agency_holds_every_interview_in_its_language(
+    bot_settings: Settings, agency: Agency, clock: FixedClock, connector: FakeConnector,
+    http: aiohttp.ClientSession,
+) -> None:
+    english_too = agency.model_copy(update={"languages": ["fr", "en"]})  # its English texts are shipped
+    async with serve(bot_settings, english_too, clock) as running:
+        chat = Chat(TeamsUser(bot_url=running.url, connector=connector, http=http, locale="en-US"))
+        await start_booking(chat, mode="video", subject="family-benefits")
+        await choose_day_and_time(chat)
+        await chat.press(Verb.BOOK_PERSONAL_DATA, FR_DETAILS)
+        summary = card_text(chat.card_with(Verb.BOOK_CONFIRM))
+    assert t("en", "booking.summary.language_why_agency", language="French") in summary
+
+
 @pytest.mark.parametrize("agency_path", [EXAMPLE_FR])
 async def test_a_french_agency_books_in_french_without_asking_the_language(
     new_chat: Callable[..., Chat], booking_bot: RunningBot, agency: Agency, agency_path: Path

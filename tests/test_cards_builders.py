@@ -62,7 +62,7 @@ WORDS = {
            "Telefon Schreiben Prüfung vorherige Dauer Verarbeitung Zweck Verantwortlicher Empfänger "
            "Hosting europäische Auskunft Berichtigung Löschung Widerspruch Einschränkung Übertragbarkeit "
            "Aufsichtsbehörde Einwilligung Widerruf Stornierung Pünktlichkeit Aufzeichnung verboten"),
-    "en": ("appointment counsellor personal data file benefits steps interview video office identity "
+    "en": ("appointment counselor personal data file benefits steps interview video office identity "
            "camera connection deadline rules retention security complaint telephone letter check prior "
            "duration processing purpose controller recipients hosting european access rectification "
            "erasure objection restriction portability authority consent withdrawal cancellation "

@@ -6,7 +6,10 @@ reports from anyone else refused and audited; the fallback channel when the coun
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,6 +20,7 @@ import aiohttp
 import pytest
 
 from bot.app import SERVICES
+from bot.cli import main
 from bot.devtools.activities import build_conversation_update
 from bot.domain.agency import Agency, FallbackChannel, Mode
 from bot.domain.appointment import AppointmentStatus, Outcome
@@ -29,7 +33,9 @@ from bot.jobs.worker import job_handlers
 from bot.services.booking import Booked, BookingService
 from bot.services.consent import ConsentService, citizen_ref
 from bot.services.container import Services
+from bot.services.ports import AppInstaller
 from bot.settings import Settings
+from bot.wiring import build_services
 from cards.document import escape_markdown
 from cards.verbs import Verb
 from tests.booking_support import national_register_number, personal_data
@@ -108,17 +114,46 @@ def _cards(replies: list[Recorded]) -> list[dict[str, Any]]:
     return [card for reply in replies for card in reply.cards]
 
 
-@pytest.fixture
-async def scene(bot_settings: Settings, agency: Agency, connector: FakeConnector,
-                http: aiohttp.ClientSession) -> AsyncIterator[Scene]:
+@contextlib.asynccontextmanager
+async def _scene(settings: Settings, agency: Agency, connector: FakeConnector, http: aiohttp.ClientSession, *,
+                 fallback_channel: bool = True, installer: AppInstaller | None = None) -> AsyncIterator[Scene]:
     clock = FixedClock(NOW)
-    channel = FallbackChannel(conversation_id="19:fallback@thread.tacv2", service_url=connector.url,
-                              tenant_id="7e5b2c1a-0000-4000-8000-000000000001")
-    with_channel = agency.model_copy(update={"fallback_channel": channel})
-    async with start_bot(bot_settings, with_channel, clock) as bot:
+    if fallback_channel:
+        channel = FallbackChannel(conversation_id="19:fallback@thread.tacv2", service_url=connector.url,
+                                  tenant_id="7e5b2c1a-0000-4000-8000-000000000001")
+        agency = agency.model_copy(update={"fallback_channel": channel})
+    wiring = build_services(settings, agency=agency, clock=clock, installer=installer) \
+        if installer is not None else None
+    async with start_bot(settings, agency, clock, wiring=wiring) as bot:
         services = bot.app[SERVICES]
         yield Scene(bot.app, services, clock, JobRunner(services.uow, job_handlers(services), clock), connector,
                     http, bot.url)
+
+
+@pytest.fixture
+async def scene(bot_settings: Settings, agency: Agency, connector: FakeConnector,
+                http: aiohttp.ClientSession) -> AsyncIterator[Scene]:
+    async with _scene(bot_settings, agency, connector, http) as made:
+        yield made
+
+
+@pytest.fixture
+async def lonely_scene(bot_settings: Settings, agency: Agency, connector: FakeConnector,
+                       http: aiohttp.ClientSession) -> AsyncIterator[Scene]:
+    """No fallback channel, no way to install the bot: a counselor who never opened the chat is out of reach."""
+    async with _scene(bot_settings, agency, connector, http, fallback_channel=False) as made:
+        yield made
+
+
+class InstallsButNoChatComes:
+    """Graph and the Teams app id configured: the install succeeds, but Teams never announces the chat."""
+
+    def __init__(self) -> None:
+        self.installed: list[str] = []
+
+    async def install_for(self, user_id: str) -> bool:
+        self.installed.append(user_id)
+        return True
 
 
 async def _counselor_of(scene: Scene, booked: Booked, locale: str = "fr-BE") -> TeamsUser:
@@ -427,6 +462,7 @@ async def test_nobody_joined_is_answered_kindly_until_the_commitment_then_alerts
     scene.clock.set(START + timedelta(minutes=11))
     _, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED, data)
     assert t("fr", "outcomes.new_times.title_agency_late") in card_text(_cards(replies)[0])
+    assert t("fr", "outcomes.new_times.text_agency_late") in card_text(_cards(replies)[0])  # and it was
     assert await scene.outcomes(booked.appointment.id) == ["agency_late"]
     before_counselor = len(counselor.replies())
     await scene.runner.drain()
@@ -465,3 +501,117 @@ async def test_a_slot_nobody_reported_on_closes_as_no_outcome_and_the_supervisor
     replies = await citizen.say("ma journée")
     assert t("fr", "conversation.staff_only") in " ".join(r.text or "" for r in replies)
 
+
+
+async def _wait_in_vain(scene: Scene, citizen: TeamsUser, booked: Booked) -> str:
+    """The citizen presses "Nobody has joined yet" after the agency's commitment: what the answer says."""
+    scene.clock.set(START + timedelta(minutes=scene.services.agency.agency_wait_commitment_minutes + 1))
+    _, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED, {"appointment_id": booked.appointment.id})
+    return card_text(_cards(replies)[0])
+
+
+async def test_nobody_joined_when_no_alert_can_reach_anyone_says_so_gives_the_phone_and_counts_the_loss(
+    lonely_scene: Scene, bot_settings: Settings, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scene = lonely_scene
+    agency = scene.services.agency
+    citizen = scene.person()
+    booked = await scene.book(citizen)  # the counselor never opened a chat with the bot
+    with caplog.at_level(logging.WARNING):
+        await scene.at(START - timedelta(minutes=5))  # the prompt reaches nobody
+        answer = await _wait_in_vain(scene, citizen, booked)
+        await scene.runner.drain()  # the alert reaches nobody either
+
+    assert t("fr", "outcomes.new_times.text_agency_late") not in answer  # no "our team has been alerted"
+    assert t("fr", "outcomes.new_times.text_agency_late_unreached", phone=agency.contact.phone) in answer
+    assert await scene.outcomes(booked.appointment.id) == ["agency_late"]  # recorded all the same
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "bot.jobs.runner"]
+    assert sorted(r.args[1] for r in errors) == ["counselor_prompt", "staff_alert"]  # type: ignore[index]
+    logged = caplog.text
+    counselor = agency.counselor((await scene.appointment(booked.appointment.id)).counselor_id)
+    assert counselor is not None
+    assert not any(word in logged for word in ("Camille", "Dupont", counselor.display_name))
+    async with scene.services.uow.read() as uow:
+        counts = await uow.jobs.outcome_counts()
+    assert counts[("failed", "staff_message_lost")] == 2
+    assert scene.runner.stats.staff_messages_lost == 2
+
+    # The operator's view counts them apart.
+    monkeypatch.setenv("GUICHET_DATABASE_URL", bot_settings.database_url)
+    monkeypatch.setenv("GUICHET_AGENCY", str(bot_settings.agency))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["jobs", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "failed/staff_message_lost 2" in listed and "staff messages that reached nobody: 2" in listed
+
+
+async def test_nobody_joined_says_the_team_was_alerted_when_the_fallback_channel_or_an_install_can_reach_it(
+    scene: Scene, bot_settings: Settings, agency: Agency, connector: FakeConnector, http: aiohttp.ClientSession,
+) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)  # no chat with the counselor, but the agency's channel
+    answer = await _wait_in_vain(scene, citizen, booked)
+    assert t("fr", "outcomes.new_times.text_agency_late") in answer
+
+    installer = InstallsButNoChatComes()
+    async with _scene(bot_settings.model_copy(update={"database_url": bot_settings.database_url + "-install"}),
+                      agency, connector, http, fallback_channel=False, installer=installer) as installing:
+        other = installing.person()
+        booked = await installing.book(other)
+        answer = await _wait_in_vain(installing, other, booked)
+    assert t("fr", "outcomes.new_times.text_agency_late") in answer
+
+
+async def test_at_start_up_counselors_no_message_can_reach_are_named_by_their_id_only(
+    bot_settings: Settings, agency: Agency, connector: FakeConnector, http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def warned() -> str:
+        lines = [r.getMessage() for r in caplog.records
+                 if r.levelno == logging.WARNING and "no prompt or alert can reach" in r.getMessage()]
+        assert len(lines) <= 1, lines
+        return lines[0] if lines else ""
+
+    with caplog.at_level(logging.WARNING):
+        async with _scene(bot_settings, agency, connector, http, fallback_channel=False) as scene:
+            first = warned()
+            counselor = scene.person(agency.counselors[0].id)
+            await counselor.install()  # now the bot has a chat with this one
+    assert all(c.id in first for c in agency.counselors), first
+    assert not any(c.display_name in first for c in agency.counselors)
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        async with _scene(bot_settings, agency, connector, http, fallback_channel=False):
+            again = warned()
+    assert agency.counselors[0].id not in again and agency.counselors[1].id in again
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        async with _scene(bot_settings, agency, connector, http, fallback_channel=True):
+            assert warned() == ""  # the channel reaches the team for everyone
+
+
+async def test_my_day_names_each_client_for_the_counselor_and_the_supervisor(scene: Scene) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked)
+    scene.clock.set(START - timedelta(days=1))
+    day = card_text(_cards(await counselor.say("ma journée"))[-1])
+    assert "10:00" in day and "Camille Dupont" in day
+    team_day = card_text(_cards(await scene.person(SUPERVISOR).say("ma journée"))[-1])
+    assert "Camille Dupont" in team_day
+
+
+async def test_statistics_asked_by_a_counselor_who_is_not_a_supervisor_says_they_are_for_supervisors(
+    scene: Scene,
+) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked)
+    replies = await counselor.say("statistiques")
+    said = " ".join(reply.text or "" for reply in replies) + " ".join(card_text(c) for c in _cards(replies))
+    assert t("fr", "staff.statistics.supervisors_only") in said
+    assert t("fr", "staff.statistics.title") not in said

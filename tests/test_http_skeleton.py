@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.app import UOW
 from bot.domain.people import Citizen
+from bot.i18n import catalog
 from tests.conftest import RunningBot
 from tests.harness import FakeConnector, TeamsUser, card_text
 
@@ -20,6 +21,15 @@ async def test_install_shows_the_welcome_card_in_the_users_language(citizen: Tea
     assert len(cards) == 1, "exactly one welcome card on install, though Teams sends two events"
     assert cards[0]["version"] == "1.5"
     assert "Fictieve" in card_text(cards[0]) or "afspraak" in card_text(cards[0]).lower()
+
+
+async def test_the_english_texts_spell_counselor_one_way_as_the_code_does(citizen: TeamsUser) -> None:
+    citizen.locale = "en-US"
+    replies = await citizen.install()
+    welcome = card_text([card for reply in replies for card in reply.cards][0])
+    assert "counselor" in welcome and "counsellor" not in welcome.lower()
+    # And everywhere else a person reads English: cards, the Teams package, the calendar file.
+    assert [key for key, text in catalog("en").items() if "counsellor" in text.lower()] == []
 
 
 async def test_a_message_gets_a_reply_at_the_service_url(citizen: TeamsUser, connector: FakeConnector) -> None:

@@ -10,8 +10,10 @@ from bot.domain.agency import Agency
 from bot.domain.interview_language import (
     GERMAN_SPEAKING_POSTAL_CODES,
     LanguageDecision,
+    LanguageReason,
     belgian_region_language,
     decide_interview_language,
+    language_reason,
 )
 
 
@@ -53,8 +55,8 @@ def belgian(tmp_path: Path) -> Agency:
     return make_agency(tmp_path, ["fr", "nl", "de"])
 
 
-def decided(language: str) -> LanguageDecision:
-    return LanguageDecision(language=language, choices=())
+def decided(language: str, reason: LanguageReason = LanguageReason.RESIDENCE) -> LanguageDecision:
+    return LanguageDecision(language=language, choices=(), reason=reason)
 
 
 def choice(*languages: str) -> LanguageDecision:
@@ -99,8 +101,9 @@ def test_brussels_offers_french_and_dutch(belgian: Agency, postal_code: str) -> 
 
 
 def test_brussels_with_a_preference_decides_it(belgian: Agency) -> None:
-    assert decide_interview_language(belgian, postal_code="1000", preferred="nl") == decided("nl")
-    assert decide_interview_language(belgian, postal_code="1000", preferred="fr") == decided("fr")
+    chosen = LanguageReason.CHOSEN
+    assert decide_interview_language(belgian, postal_code="1000", preferred="nl") == decided("nl", chosen)
+    assert decide_interview_language(belgian, postal_code="1000", preferred="fr") == decided("fr", chosen)
     # German is not an official language of Brussels: still a choice.
     assert decide_interview_language(belgian, postal_code="1000", preferred="de") == choice("fr", "nl")
 
@@ -113,7 +116,7 @@ def test_brussels_with_a_french_only_agency_is_french(tmp_path: Path) -> None:
 def test_region_language_the_agency_lacks_falls_back_to_a_choice(tmp_path: Path) -> None:
     agency = make_agency(tmp_path, ["fr", "nl"])
     assert decide_interview_language(agency, postal_code="4700", preferred=None) == choice("fr", "nl")
-    assert decide_interview_language(agency, postal_code="4700", preferred="nl") == decided("nl")
+    assert decide_interview_language(agency, postal_code="4700", preferred="nl") == decided("nl", LanguageReason.CHOSEN)
 
 
 @pytest.mark.parametrize("postal_code", [None, "", "0999", "75001", "abcd", "47OO", "٤٧٠٠", "4700 1"])
@@ -124,12 +127,12 @@ def test_unknown_postal_code_lets_the_citizen_choose(belgian: Agency, postal_cod
 
 def test_agency_language_rule_ignores_residence_and_preference(tmp_path: Path) -> None:
     agency = make_agency(tmp_path, ["nl", "fr"], rule="agency_language")
-    assert decide_interview_language(agency, postal_code="4000", preferred="fr") == decided("nl")
+    assert decide_interview_language(agency, postal_code="4000", preferred="fr") == decided("nl", LanguageReason.AGENCY)
 
 
 def test_citizen_choice_rule(tmp_path: Path) -> None:
     agency = make_agency(tmp_path, ["fr", "nl", "en"], rule="citizen_choice")
-    assert decide_interview_language(agency, postal_code="9000", preferred="en") == decided("en")
+    assert decide_interview_language(agency, postal_code="9000", preferred="en") == decided("en", LanguageReason.CHOSEN)
     assert decide_interview_language(agency, postal_code="9000", preferred="de") == choice("fr", "nl", "en")
     assert decide_interview_language(agency, postal_code=None, preferred=None) == choice("fr", "nl", "en")
 
@@ -146,3 +149,9 @@ def test_every_belgian_postal_code_has_an_official_language() -> None:
     for code in range(1000, 10000):
         assert belgian_region_language(str(code)) in {("fr",), ("nl",), ("de",), ("fr", "nl")}
     assert belgian_region_language(" 4700 ") == ("de",)
+
+
+def test_the_reason_of_a_language_already_settled(belgian: Agency) -> None:
+    assert language_reason(belgian, postal_code="4000", interview_language="fr") is LanguageReason.RESIDENCE
+    assert language_reason(belgian, postal_code="1000", interview_language="nl") is LanguageReason.CHOSEN
+    assert language_reason(belgian, postal_code="9000", interview_language="fr") is None  # moved since booking

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 LANGUAGES = ("fr", "nl", "de", "en")
@@ -87,7 +88,9 @@ class _Model(BaseModel):
 
 
 class Contact(_Model):
-    phone: str
+    # Given to citizens whenever the chat cannot help (no alert reaches the team, too late to change):
+    # checked at load time to read as a number of the agency's country, or an international one.
+    phone: str = Field(min_length=1, max_length=40)
     email: str
     website: str
     postal_address: str
@@ -280,6 +283,9 @@ class Agency(_Model):
                 problems.append(f"subjects[{i}].modes: {subject.modes} not all offered by the agency")
         if Mode.OFFICE in self.modes and not self.offices:
             problems.append("offices: office mode needs at least one office")
+        if not valid_phone_number(self.contact.phone, self.country):
+            problems.append(f"contact.phone: {self.contact.phone!r} is not a valid phone number "
+                            f"(write it as +<country code> <number>)")
         for kind in DocumentKind:
             if not any(doc.kind == kind for doc in self.documents):
                 problems.append(f"documents: no {kind.value} document")
@@ -358,6 +364,17 @@ class Agency(_Model):
         """The document's source text in `language`, falling back to the agency's first language."""
         name = document.files.get(language) or document.files[self.default_language]
         return (self.base_dir / name).read_text(encoding="utf-8")
+
+
+def valid_phone_number(text: str, country: str) -> bool:
+    """Whether `text` reads as a phone number one can dial: digits of a possible length for the agency's
+    country (or the country its +code names). Not stricter: numbering plans change faster than this library."""
+    region = country if country in phonenumbers.SUPPORTED_REGIONS else None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_possible_number(number)
 
 
 def load_agency(path: Path | str) -> Agency:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.domain.agency import Agency, InterviewLanguageRule
 
@@ -45,12 +46,24 @@ _BELGIAN_RANGES: tuple[tuple[int, int, tuple[str, ...]], ...] = (
 )
 
 
+class LanguageReason(StrEnum):
+    """Why the interview is held in its language: what the citizen is told when it is not the chat's."""
+
+    # The official language of the municipality where the citizen lives (the Belgian rule).
+    RESIDENCE = "residence"
+    # The agency holds its interviews in that one language.
+    AGENCY = "agency"
+    # The citizen chose it among those offered.
+    CHOSEN = "chosen"
+
+
 @dataclass(frozen=True)
 class LanguageDecision:
-    """The interview language, or the languages the citizen must choose from."""
+    """The interview language and why, or the languages the citizen must choose from."""
 
     language: str | None
     choices: tuple[str, ...]
+    reason: LanguageReason | None = None
 
     @property
     def decided(self) -> bool:
@@ -80,21 +93,34 @@ def decide_interview_language(agency: Agency, *, postal_code: str | None,
     """
     match agency.interview_language_rule:
         case InterviewLanguageRule.AGENCY_LANGUAGE:
-            return LanguageDecision(language=agency.default_language, choices=())
+            return LanguageDecision(language=agency.default_language, choices=(), reason=LanguageReason.AGENCY)
         case InterviewLanguageRule.CITIZEN_CHOICE:
-            return _among(agency.languages, preferred)
+            return _among(agency.languages, preferred, LanguageReason.AGENCY)
         case InterviewLanguageRule.BELGIAN_RESIDENCE:
             official = belgian_region_language(postal_code or "")
             offered = [language for language in official if language in agency.languages]
+            if offered:
+                return _among(offered, preferred, LanguageReason.RESIDENCE)
             # The agency cannot serve the region's language (or the postal code is unknown): the
             # citizen picks one the agency does serve.
-            return _among(offered or agency.languages, preferred)
+            return _among(agency.languages, preferred, LanguageReason.AGENCY)
     raise AssertionError(f"unhandled rule {agency.interview_language_rule}")  # pragma: no cover
 
 
-def _among(options: Sequence[str], preferred: str | None) -> LanguageDecision:
+def language_reason(agency: Agency, *, postal_code: str | None, interview_language: str) -> LanguageReason | None:
+    """Why an interview is held in `interview_language`, for a citizen with this postal code: the rule's
+    reason, CHOSEN when the rule left the choice, None when the rule no longer gives that language (the
+    citizen has moved since booking)."""
+    decision = decide_interview_language(agency, postal_code=postal_code, preferred=None)
+    if decision.language == interview_language:
+        return decision.reason
+    return LanguageReason.CHOSEN if interview_language in decision.choices else None
+
+
+def _among(options: Sequence[str], preferred: str | None, only_one: LanguageReason) -> LanguageDecision:
+    """`only_one`: why, when a single language is left."""
     if preferred in options:
-        return LanguageDecision(language=preferred, choices=())
+        return LanguageDecision(language=preferred, choices=(), reason=LanguageReason.CHOSEN)
     if len(options) == 1:
-        return LanguageDecision(language=options[0], choices=())
+        return LanguageDecision(language=options[0], choices=(), reason=only_one)
     return LanguageDecision(language=None, choices=tuple(options))

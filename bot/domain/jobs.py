@@ -32,6 +32,15 @@ class JobKind(StrEnum):
     MEETING_CANCEL = "meeting_cancel"
 
 
+# Messages for the agency's staff. One that fails for good leaves a counselor unaware of a client (a prompt, a
+# no-show question, an alert): an error for the operator, counted apart from other failures.
+STAFF_MESSAGE_KINDS = frozenset({JobKind.COUNSELOR_PROMPT, JobKind.NO_SHOW_CHECK, JobKind.STAFF_ALERT})
+# The outcome such a job ends with when it failed for good, as `guichet jobs list` and the metrics count it.
+STAFF_MESSAGE_LOST = "staff_message_lost"
+# The outcome of any other job that failed for good.
+FAILED_OUTCOME = "failed"
+
+
 class JobStatus(StrEnum):
     PENDING = "pending"
     # Claimed by a worker until `locked_until`; an expired lease makes it claimable again.

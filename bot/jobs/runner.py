@@ -12,7 +12,9 @@
   twice (at most once more per kill, per job in flight).
 - Failures are retried with exponential backoff and jitter (`retry_delay`), or after the Retry-After
   a connector asked for, up to MAX_ATTEMPTS; then the job is failed for good, for an operator to see
-  (`guichet jobs list --failed`) and retry (`guichet jobs retry ID`).
+  (`guichet jobs list --failed`) and retry (`guichet jobs retry ID`). A message for the agency's staff
+  failed for good is logged as an error and ends with the outcome STAFF_MESSAGE_LOST (counted in
+  `RunStats.staff_messages_lost` and in the totals of `guichet jobs list`).
 - Time comes from the injectable clock; the loop never sleeps longer than the poll interval, and a
   wake-up (a job added in this process, or PostgreSQL's NOTIFY) cuts the sleep short.
 """
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from bot.domain.jobs import MAX_ATTEMPTS, Job, retry_delay
+from bot.domain.jobs import FAILED_OUTCOME, MAX_ATTEMPTS, STAFF_MESSAGE_KINDS, STAFF_MESSAGE_LOST, Job, retry_delay
 from bot.services.ports import Clock, MessageRejected, RecipientUnreachable, SendFailed, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ class RunStats:
     finished: int = 0
     retried: int = 0
     failed: int = 0
+    # Of the failed: messages for the agency's staff (prompts, no-show questions, alerts) that reached nobody.
+    staff_messages_lost: int = 0
 
 
 class JobRunner:
@@ -218,7 +222,7 @@ class JobRunner:
         log.error("job %s: result not recorded; it runs again when its lease ends", job.id)
 
     async def _apply(self, uow: UnitOfWork, job: Job, result: Result) -> str:
-        """Record the result; what it came to: the outcome of a finished job, "retried" or "failed"."""
+        """Record the result; what it came to: the outcome of a finished job, "retried", or the failure's outcome."""
         now = self._clock.now()
         if isinstance(result, Finished):
             if await uow.jobs.mark_done(job.id, outcome=result.outcome, now=now) and result.record is not None:
@@ -231,10 +235,18 @@ class JobRunner:
             self.stats.retried += 1
             log.info("job %s (%s): retry in %.0fs (%s)", job.id, job.kind, wait.total_seconds(), result.reason)
             return "retried"
-        if await uow.jobs.mark_failed(job.id, result.reason, None, now=now) and isinstance(result, Failed) \
-                and result.record is not None:
+        lost = job.kind in STAFF_MESSAGE_KINDS
+        outcome = STAFF_MESSAGE_LOST if lost else FAILED_OUTCOME
+        if await uow.jobs.mark_failed(job.id, result.reason, None, now=now, outcome=outcome) \
+                and isinstance(result, Failed) and result.record is not None:
             await result.record(uow)
         self.stats.failed += 1
+        if lost:
+            # A counselor will not hear of a client: an error, never only a warning (ids only, no names).
+            self.stats.staff_messages_lost += 1
+            log.error("job %s (%s): a message for the agency's staff reached nobody and failed for good after "
+                      "%d attempt(s): %s", job.id, job.kind, job.attempts, result.reason)
+            return outcome
         log.warning("job %s (%s) failed for good after %d attempt(s): %s", job.id, job.kind, job.attempts,
                     result.reason)
-        return "failed"
+        return outcome

@@ -19,7 +19,7 @@ from bot.jobs.runner import Failed, Finished, Result, RetryLater
 from bot.services.booking import appointment_view
 from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
-from bot.services.staff import StaffService
+from bot.services.staff import StaffService, citizen_name
 from cards.outcomes import build_staff_alert_card
 from cards.staff import build_no_show_question_card, build_prompt_card
 
@@ -141,7 +141,7 @@ class StaffAlertJob:
         view = appointment_view(self._services.agency, appointment)
         counselor = self._staff.member(appointment.counselor_id)
         counselor_name = counselor.display_name if counselor else appointment.counselor_id
-        name = " ".join(p for p in (getattr(citizen, "first_name", None), getattr(citizen, "last_name", None)) if p)
+        name = citizen_name(citizen)
 
         def build(language: str, for_channel: bool) -> dict[str, Any]:
             return build_staff_alert_card(self._services.agency, language, view, alert=alert,

@@ -36,6 +36,7 @@ from bot.services.booking import AppointmentView, appointment_view
 from bot.services.container import Services
 from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import UnitOfWork
+from bot.services.staff import StaffService
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ class Recorded:
     appointment: AppointmentView
     at: datetime
     reason: str | None = None
+    # The citizen's "nobody joined": whether the alert it plans can reach anyone of the agency (what the
+    # citizen may be told); None for reports that alert nobody.
+    team_alerted: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class OutcomeService:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._agency = services.agency
+        self._staff = StaffService(services)
 
     async def report_by_staff(self, actor_id: str | None, appointment_id: object, outcome: object,
                               reason: object = None, *, presser: str | None = None) -> StaffReport:
@@ -177,7 +182,8 @@ class OutcomeService:
             if chosen not in reported:  # a second press says nothing new
                 await self._record(uow, appointment, chosen, citizen_actor(citizen_id), now, None)
                 await uow.commit()
-        return Recorded(chosen, appointment_view(self._agency, appointment), now)
+        alerted = await self._staff.reachable(appointment.counselor_id) if chosen is Outcome.AGENCY_LATE else None
+        return Recorded(chosen, appointment_view(self._agency, appointment), now, team_alerted=alerted)
 
     async def close_ended(self) -> int:
         """Appointments still booked after their slot: their final status (no outcome, or technical problem)."""

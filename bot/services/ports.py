@@ -18,7 +18,7 @@ from bot.domain.appointment import Appointment, AppointmentOutcome
 from bot.domain.audit import AuditEvent, ChainHead
 from bot.domain.clock import Clock
 from bot.domain.consent import ConsentRecord, LatestConsentRecord
-from bot.domain.jobs import Job, NewJob
+from bot.domain.jobs import FAILED_OUTCOME, Job, NewJob
 from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 
 __all__ = [
@@ -160,7 +160,7 @@ class JobRepository(Protocol):
     async def mark_done(self, job_id: int, *, outcome: str = "done", now: datetime | None = None) -> bool: ...
 
     async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None, *,
-                          now: datetime | None = None) -> bool: ...
+                          now: datetime | None = None, outcome: str = FAILED_OUTCOME) -> bool: ...
 
     async def retry(self, job_id: int, now: datetime) -> bool: ...
 

@@ -17,8 +17,9 @@ from typing import Any
 from bot.domain.agency import PersonalField
 from bot.domain.appointment import AppointmentStatus, Outcome
 from bot.domain.audit import EventType
-from bot.domain.people import TeamsIdentity
+from bot.domain.people import Citizen, TeamsIdentity
 from bot.domain.personal_data import mask
+from bot.domain.staff_reach import staff_reachable, unreachable_counselors
 from bot.i18n import language_of
 from bot.services.audit import SYSTEM_ACTOR
 from bot.services.booking import AppointmentView, appointment_view
@@ -59,6 +60,14 @@ class Prompt:
 class DayEntry:
     appointment: AppointmentView
     counselor_name: str
+    # As the citizen gave it ("" once erased or never given): the counselor prepares with it.
+    citizen_name: str
+
+
+def citizen_name(citizen: Citizen | None) -> str:
+    """The citizen's first and last name as given, "" when there is none."""
+    return " ".join(part for part in (getattr(citizen, "first_name", None), getattr(citizen, "last_name", None))
+                    if part)
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,19 @@ class StaffService:
             return None
         return Chat(account.conversation_reference, language_of(account.locale) or self._agency.default_language)
 
+    async def reachable(self, staff_id: str) -> bool:
+        """Whether a message for this staff member can reach anyone, from what is known now."""
+        return staff_reachable(has_chat=await self.chat(staff_id) is not None,
+                               can_install=self._services.installer is not None,
+                               has_fallback_channel=self._agency.fallback_channel is not None)
+
+    async def unreachable_counselors(self) -> list[str]:
+        """The agency file's ids of the counselors no message can reach (no chat, no install, no channel)."""
+        async with self._services.uow.read() as uow:
+            accounts = await uow.counselors.list_for_agency(self._agency.id)
+        return unreachable_counselors(self._agency, can_install=self._services.installer is not None,
+                                      with_chat={a.id for a in accounts if a.conversation_reference})
+
     async def prompt(self, appointment_id: str) -> Prompt | None:
         """What the counselor's prompt shows, or None when the appointment is no longer active."""
         now = self._services.clock.now()
@@ -130,9 +152,7 @@ class StaffService:
             value = getattr(citizen, field.value, None) if citizen is not None else None
             if value is not None:
                 identity.append((field, value if field in _SHOWN_IN_FULL else mask(field, value)))
-        name = " ".join(part for part in (getattr(citizen, "first_name", None), getattr(citizen, "last_name", None))
-                        if part)
-        return Prompt(appointment_view(self._agency, appointment), counselor, name, identity,
+        return Prompt(appointment_view(self._agency, appointment), counselor, citizen_name(citizen), identity,
                       await self.chat(counselor.id))
 
     async def record_prompted(self, uow: UnitOfWork, appointment_id: str) -> None:
@@ -152,13 +172,15 @@ class StaffService:
         async with self._services.uow.read() as uow:
             rows = await uow.appointments.of_counselors_between(
                 self._agency.id, start, end, None if member.supervisor else [member.id])
+            shown = [row for row in rows if row.status != AppointmentStatus.CANCELLED]
+            citizens = {row.citizen_id: await uow.citizens.get(row.citizen_id)
+                        for row in shown if row.citizen_id is not None}
         entries = []
-        for row in rows:
-            if row.status == AppointmentStatus.CANCELLED:
-                continue
+        for row in shown:
             counselor = self.member(row.counselor_id)
             entries.append(DayEntry(appointment_view(self._agency, row),
-                                    counselor.display_name if counselor else row.counselor_id))
+                                    counselor.display_name if counselor else row.counselor_id,
+                                    citizen_name(citizens.get(row.citizen_id) if row.citizen_id else None)))
         return entries
 
     async def statistics(self, *, weeks: int = 8) -> list[WeekCounts]:

@@ -11,7 +11,7 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.domain.agency import InterviewLanguageRule, Mode, PersonalField
 from bot.domain.booking_rules import has_room_for_another
-from bot.domain.interview_language import belgian_region_language, decide_interview_language
+from bot.domain.interview_language import belgian_region_language, decide_interview_language, language_reason
 from bot.domain.personal_data import validate_personal_data
 from bot.i18n import t
 from bot.services.booking import TOO_MANY_UPCOMING, Booked, BookingService, Refused, SlotGone
@@ -192,7 +192,11 @@ class BookDialog(TimeChoice[BookingState]):
         return await self._ask_summary(dc, state)
 
     def _summary_card(self, dc: DialogContext, state: BookingState) -> dict[str, Any]:
-        return self._summary(dc, state, personal=state.personal or {})
+        given = (state.personal or {}).get(PersonalField.POSTAL_CODE)
+        assert state.interview_language is not None, "the language is settled before the summary"
+        reason = language_reason(self._agency, postal_code=given if isinstance(given, str) else None,
+                                 interview_language=state.interview_language)
+        return self._summary(dc, state, personal=state.personal or {}, language_reason=reason)
 
     async def _commit(self, dc: DialogContext, state: BookingState) -> Booked | SlotGone | Refused:
         info = self._info(dc)

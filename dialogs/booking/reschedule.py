@@ -6,6 +6,8 @@ from typing import Any
 
 from botbuilder.dialogs import DialogContext, DialogTurnResult
 
+from bot.domain.agency import PersonalField
+from bot.domain.interview_language import LanguageReason, language_reason
 from bot.services.booking import Booked, BookingService, Refused, SlotGone
 from bot.services.container import Services
 from dialogs.booking.state import RescheduleState
@@ -24,11 +26,16 @@ class RescheduleDialog(TimeChoice[RescheduleState]):
         appointment = await self._changeable(dc, options, "reschedule")
         if appointment is None:
             return await dc.end_dialog()
+        info = self._info(dc)
+        assert info.citizen_id is not None
+        postal_code = (await self._booking.saved_personal_data(info.citizen_id)).get(PersonalField.POSTAL_CODE)
+        reason = language_reason(self._agency, postal_code=postal_code if isinstance(postal_code, str) else None,
+                                 interview_language=appointment.interview_language)
         state = RescheduleState(
             appointment_id=appointment.id, previous_start=appointment.starts_at, mode=appointment.mode.value,
             subject=appointment.subject_id, office=appointment.office_id,
             search_language=appointment.interview_language, exclude=appointment.id,
-            interview_language=appointment.interview_language,
+            interview_language=appointment.interview_language, language_reason=reason.value if reason else None,
         )
         return await self._ask_day(dc, state, first_page=True)
 
@@ -36,7 +43,8 @@ class RescheduleDialog(TimeChoice[RescheduleState]):
         return await self._ask_summary(dc, state)
 
     def _summary_card(self, dc: DialogContext, state: RescheduleState) -> dict[str, Any]:
-        return self._summary(dc, state, previous_start=state.previous_start)
+        reason = LanguageReason(state.language_reason) if state.language_reason in set(LanguageReason) else None
+        return self._summary(dc, state, previous_start=state.previous_start, language_reason=reason)
 
     async def _commit(self, dc: DialogContext, state: RescheduleState) -> Booked | SlotGone | Refused:
         info = self._info(dc)

@@ -130,15 +130,17 @@ class RescheduleState(TimeChoiceState):
 
     appointment_id: str
     previous_start: datetime
+    language_reason: str | None = None  # a LanguageReason value: why the interview is in its language
 
     @classmethod
     def _fields(cls, stored: Mapping[str, Any]) -> dict[str, Any]:
         return {**super()._fields(stored), "appointment_id": stored["appointment_id"],
-                "previous_start": datetime.fromisoformat(stored["previous_start"])}
+                "previous_start": datetime.fromisoformat(stored["previous_start"]),
+                "language_reason": stored.get("language_reason")}
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "appointment_id": self.appointment_id,
-                "previous_start": self.previous_start.isoformat()}
+                "previous_start": self.previous_start.isoformat(), "language_reason": self.language_reason}
 
 
 @dataclass(kw_only=True)

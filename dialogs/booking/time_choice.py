@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.domain.agency import PersonalField
+from bot.domain.interview_language import LanguageReason
 from bot.i18n import t
 from bot.services.booking import Booked, BookingService, Refused, SlotGone, SlotOffer
 from bot.services.container import Services
@@ -140,13 +141,15 @@ class TimeChoice(BookingFlow[T]):
         return await self._after_slot(dc, state)
 
     def _summary(self, dc: DialogContext, state: T, *, personal: Mapping[PersonalField, str | date] | None = None,
-                 previous_start: datetime | None = None) -> dict[str, Any]:
+                 previous_start: datetime | None = None,
+                 language_reason: LanguageReason | None = None) -> dict[str, Any]:
         """The summary card of the time chosen, with what the flow adds to it."""
         slot = state.chosen_slot
         return build_summary_card(
             self._agency, self._info(dc).language, mode=state.mode, subject_id=state.subject,
             office_id=state.chosen_office, start=slot.start, end=slot.end,
             interview_language=state.interview_language, personal=personal, previous_start=previous_start,
+            language_reason=language_reason,
         )
 
     async def _ask_summary(self, dc: DialogContext, state: T) -> DialogTurnResult:
