@@ -499,13 +499,21 @@ def video_guide(agency: Agency, language: str, appointment: AppointmentLike, *, 
     elif meetings:
         body.append(text_block(t(language, "booking.confirmation.link_pending"), spacing="medium"))
     else:
-        # Said plainly: in local mode (no Microsoft Graph) no meeting exists, so no link will come.
-        body.append(text_block(t(language, "booking.confirmation.link_local_mode"), spacing="medium"))
-    body += [
-        text_block(t(language, "booking.confirmation.access_heading"), weight="bolder", spacing="medium"),
-        text_block(f"- {t(language, 'booking.confirmation.access_computer')}\n"
-                   f"- {t(language, 'booking.confirmation.access_mobile')}", spacing="small"),
-    ]
+        # Said plainly: in local mode (no Microsoft Graph) no meeting exists, so no link will come, and
+        # the joining block says what happens instead of how to open a link.
+        body += [
+            text_block(t(language, "booking.confirmation.link_local_mode"), spacing="medium"),
+            text_block(t(language, "booking.confirmation.access_heading_local_mode"), weight="bolder",
+                       spacing="medium"),
+            text_block(t(language, "booking.confirmation.access_local_mode", phone=agency.contact.phone),
+                       spacing="small"),
+        ]
+    if appointment.join_url or meetings:
+        body += [
+            text_block(t(language, "booking.confirmation.access_heading"), weight="bolder", spacing="medium"),
+            text_block(f"- {t(language, 'booking.confirmation.access_computer')}\n"
+                       f"- {t(language, 'booking.confirmation.access_mobile')}", spacing="small"),
+        ]
     checklist = [
         t(language, "booking.confirmation.check_devices"),
         t(language, "booking.confirmation.check_place"),

@@ -797,7 +797,7 @@ async def file_consent(chat: Chat, action: str, context: Any, upload_base: str |
 
 
 async def test_the_calendar_file_is_uploaded_once_allowed(
-    new_chat: Callable[..., Chat], booking_bot: RunningBot, onedrive: tuple[str, dict[str, bytes]]
+    new_chat: Callable[..., Chat], booking_bot: RunningBot, onedrive: tuple[str, dict[str, bytes]], agency: Agency,
 ) -> None:
     base, uploads = onedrive
     chat = new_chat()
@@ -807,6 +807,10 @@ async def test_the_calendar_file_is_uploaded_once_allowed(
     calendar = Calendar.from_ical(uploads["rendez-vous.ics"])
     [event] = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == datetime.fromisoformat(start)
+    # Local mode (no Microsoft Graph): no meeting, so the file does not promise a link.
+    description = str(event["description"])
+    assert t("fr", "ics.join_later") not in description
+    assert t("fr", "ics.join_local_mode", phone=agency.contact.phone) in description
     assert len(uploads["rendez-vous.ics"]) == offer["content"]["sizeInBytes"]
     [file_card] = [a for a in chat.replies[-1].activity["attachments"] if a["contentType"] == FILE_INFO_CARD]
     assert file_card["contentUrl"] == "https://onedrive.example/rendez-vous.ics"

@@ -137,6 +137,7 @@ class BookingFlow(CardFlow[S]):
                                        changeable=self._booking.can_cancel(appointment), calendar_file=True,
                                        reminders=booked.reminders, meetings=self._services.meetings is not None)
         await self._send_card(dc, card)
-        ics = build_ics(self._agency, appointment, language, now=self._now())
+        ics = build_ics(self._agency, appointment, language, now=self._now(),
+                        meetings=self._services.meetings is not None)
         attachment = calendar_attachment(dc.context.activity.channel_id, language, appointment.id, ics)
         await dc.context.send_activity(MessageFactory.attachment(attachment))
