@@ -26,7 +26,7 @@ from bot.i18n import t
 from bot.jobs.closing import ensure_closing_planned
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import job_handlers
-from bot.services.booking import Booked, BookingService
+from bot.services.booking import INVALID_SLOT, Booked, BookingService
 from bot.services.consent import ConsentService, citizen_ref
 from bot.services.container import Services
 from bot.settings import Settings
@@ -109,12 +109,21 @@ def _cards(replies: list[Recorded]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def min_lead() -> int | None:
+    """The agency's minimum notice: example-be's, unless a test parametrizes a shorter one."""
+    return None
+
+
+@pytest.fixture
 async def scene(bot_settings: Settings, agency: Agency, connector: FakeConnector,
-                http: aiohttp.ClientSession) -> AsyncIterator[Scene]:
+                http: aiohttp.ClientSession, min_lead: int | None) -> AsyncIterator[Scene]:
     clock = FixedClock(NOW)
     channel = FallbackChannel(conversation_id="19:fallback@thread.tacv2", service_url=connector.url,
                               tenant_id="7e5b2c1a-0000-4000-8000-000000000001")
     with_channel = agency.model_copy(update={"fallback_channel": channel})
+    if min_lead is not None:
+        booking = with_channel.booking.model_copy(update={"min_lead_minutes": min_lead})
+        with_channel = with_channel.model_copy(update={"booking": booking})
     async with start_bot(bot_settings, with_channel, clock) as bot:
         services = bot.app[SERVICES]
         yield Scene(bot.app, services, clock, JobRunner(services.uow, job_handlers(services), clock), connector,
@@ -378,6 +387,44 @@ async def test_a_technical_problem_offers_new_times_the_same_counselor_first_and
     assert len(upcoming) == 1 and upcoming[0].counselor_id == old.counselor_id  # the same counselor
     assert upcoming[0].starts_at == datetime.fromisoformat(first["data"]["start"])
     assert EventType.REBOOKED in [e.event_type for e in await scene.events()]
+
+
+def _offered_starts(card: dict[str, Any]) -> list[datetime]:
+    return [datetime.fromisoformat(a["data"]["start"]) for a in actions_of(card) if a.get("verb") == Verb.APPT_REBOOK]
+
+
+@pytest.mark.parametrize("min_lead", [0])  # an agency that books up to the last minute
+@pytest.mark.parametrize("reported_by", ["citizen", "counselor"])
+async def test_after_a_technical_problem_before_the_start_the_broken_time_is_not_offered_again(
+    scene: Scene, reported_by: str,
+) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    data = {"appointment_id": booked.appointment.id}
+    if reported_by == "citizen":
+        scene.clock.set(START - timedelta(minutes=2))  # from the reminder, before the start
+        _, replies = await citizen.execute(Verb.APPT_TECHNICAL_PROBLEM, data)
+        offer_card = _cards(replies)[0]
+    else:
+        counselor = await _counselor_of(scene, booked)
+        prompt = await _prompt(scene, counselor)
+        scene.clock.set(START - timedelta(minutes=2))
+        await _press(counselor, prompt, Verb.STAFF_OUTCOME, "technical_problem")
+        before = len(citizen.replies())
+        await scene.runner.drain()
+        offer_card = _cards(citizen.replies()[before:])[0]
+    assert t("fr", "outcomes.new_times.title_technical") in card_text(offer_card)
+    starts = _offered_starts(offer_card)
+    # Times from now on, the soonest first with the same counselor, but never the time that just failed.
+    assert starts and START not in starts and min(starts) > scene.clock.now(), starts
+    assert min(starts) == START + timedelta(minutes=15)
+
+    # The failed time itself, pressed from a hand-made card, is refused and nothing changes.
+    body, _ = await citizen.execute(Verb.APPT_REBOOK, {**data, "start": START.isoformat()})
+    assert t("fr", INVALID_SLOT) in card_text(body["value"])
+    async with scene.services.uow.read() as uow:
+        upcoming = await uow.appointments.upcoming_for_citizen(await scene.citizen_id(citizen), scene.clock.now())
+    assert [appointment.id for appointment in upcoming] == [booked.appointment.id]
 
 
 async def test_nobody_joined_is_answered_kindly_until_the_commitment_then_alerts_and_offers_new_times(

@@ -30,6 +30,7 @@ from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
     can_change,
+    can_replace_at,
     counselor_preference,
     has_room_for_another,
     pick_alternatives,
@@ -439,6 +440,8 @@ class BookingService:
             for day in days:
                 busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), row)
                 for offer in self._offers(target, day, now, busy, row.interview_language):
+                    if not can_replace_at(offer.start, row.starts_at, now):
+                        continue
                     slot = self._find_slot(target, offer.start, now, busy, language=row.interview_language)
                     if slot is None:
                         continue
@@ -468,7 +471,8 @@ class BookingService:
                     or not reported & {Outcome.TECHNICAL_PROBLEM, Outcome.AGENCY_LATE}:
                 return Refused(NOT_ACTIVE)
             target = self._target(row.mode, row.subject_id, row.office_id if row.mode == Mode.OFFICE else None)
-            if target is None or self._find_slot(target, start, now, _EMPTY, language=None) is None:
+            if target is None or not can_replace_at(start, row.starts_at, now) \
+                    or self._find_slot(target, start, now, _EMPTY, language=None) is None:
                 return Refused(INVALID_SLOT)
             end = start + timedelta(minutes=target.subject.duration_minutes)
             slot = await self._live_slot(uow, target, start, now, row.interview_language, exclude=row)
@@ -481,7 +485,8 @@ class BookingService:
                 except SlotTaken:
                     log.info("rebook: counselor %s taken at %s, trying the next", counselor_id, start.isoformat())
             if booked is None:
-                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row))
+                alternatives = await self._alternatives(uow, target, start, now, row.interview_language, row)
+                return SlotGone([offer for offer in alternatives if can_replace_at(offer.start, row.starts_at, now)])
             if row.status == AppointmentStatus.BOOKED:
                 row.status = AppointmentStatus.TECHNICAL_PROBLEM
                 row.updated_at = now
