@@ -30,7 +30,7 @@ from cards.formatting import (
     format_time,
     to_local,
 )
-from cards.verbs import Verb, execute_action
+from cards.verbs import SOURCE, SOURCE_ID, CardSource, Verb, execute_action, stamp_actions
 
 # Up to this many times a day are buttons; beyond, a drop-down list (a wall of buttons is unusable
 # on a phone, and Teams shows only a handful of buttons per row).
@@ -153,6 +153,11 @@ def duration_text(language: str, minutes: int) -> str:
         hours = minutes // 60
         return t(language, "booking.duration.hour" if hours == 1 else "booking.duration.hours", count=hours)
     return t(language, "booking.duration.minutes", count=minutes)
+
+
+def build_pressed_note_card(language: str) -> dict[str, Any]:
+    """In place of a used card whose answer came as new messages: where to look."""
+    return adaptive_card(language, [subtle(t(language, "conversation.answer_below"))])
 
 
 def build_step_done_card(language: str, text: str, *, done: bool = True) -> dict[str, Any]:
@@ -608,7 +613,8 @@ def build_confirmation_card(
                              duration=duration_text(language, agency.booking.cancellation_cutoff_minutes))))
     actions = [execute_action(t(language, "booking.list.title_button"), Verb.MENU_MY_APPOINTMENTS)]
     actions += appointment_actions(language, appointment.id, changeable=changeable)
-    return adaptive_card(language, body, actions)
+    return stamp_actions(adaptive_card(language, body, actions),
+                         {SOURCE: CardSource.APPOINTMENT, SOURCE_ID: appointment.id})
 
 
 def reminder_times_text(agency: Agency, language: str, moments: Sequence[datetime]) -> str:
@@ -639,9 +645,9 @@ def build_appointments_card(
     """The citizen's upcoming appointments, each with Details, Reschedule and Cancel; or how to book one."""
     if not appointments:
         body = [heading(t(language, "booking.list.title")), text_block(t(language, "booking.list.empty"))]
-        return adaptive_card(language, body, [
+        return stamp_actions(adaptive_card(language, body, [
             execute_action(t(language, "booking.list.book"), Verb.MENU_BOOK, style="positive"),
-        ])
+        ]), {SOURCE: CardSource.APPOINTMENTS})
     body = [heading(t(language, "booking.list.title"))]
     for appointment in appointments:
         items = _appointment_summary(agency, language, appointment)
@@ -656,7 +662,7 @@ def build_appointments_card(
     footer: list[dict[str, Any]] = []
     if len(appointments) < limit:
         footer.append(execute_action(t(language, "booking.list.book"), Verb.MENU_BOOK))
-    return adaptive_card(language, body, footer or None)
+    return stamp_actions(adaptive_card(language, body, footer or None), {SOURCE: CardSource.APPOINTMENTS})
 
 
 def build_pick_appointment_card(

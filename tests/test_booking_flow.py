@@ -324,9 +324,13 @@ async def test_book_list_reschedule_and_cancel(
         ("cancelled", "citizen", "J'ai trouvé un emploi")
     await chat.say(t(language, "help.command.my_appointments"))
     assert t(language, "booking.list.empty") in card_text(chat.cards()[-1])
-    # The list shown earlier still has buttons for it: they now say it is over, and change nothing.
+    # The list shown earlier still has buttons for it: pressed, it comes back as it stands now, and says so.
+    refreshed = len(chat.refreshed)
     await chat.press(Verb.APPT_CANCEL, card=listing)
-    assert chat.texts()[-1] == t(language, "booking.message.not_active")
+    assert chat.texts()[-1] == t(language, "booking.message.already_cancelled")
+    assert len(chat.refreshed) == refreshed + 1 and t(language, "booking.list.empty") in card_text(chat.refreshed[-1])
+    [still] = await appointments(booking_bot)
+    assert still.status == "cancelled"
 
 
 async def test_booking_lifecycle_on_each_database(
@@ -548,6 +552,49 @@ async def test_a_stale_day_card_is_refused_and_the_flow_goes_on(new_chat: Callab
     await chat.press(Verb.BOOK_CONFIRM)
     assert chat.texts()[-1] == t("fr", "conversation.stale_card")
     assert len(await appointments(booking_bot)) == 1
+
+
+async def test_cancelling_from_the_list_updates_that_list_card_in_teams(
+    new_chat: Callable[..., Chat], booking_bot: RunningBot,
+) -> None:
+    chat = new_chat()
+    await book(chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    [row] = await appointments(booking_bot)
+    await chat.say(t("fr", "help.command.my_appointments"))
+    [list_message] = [reply for reply in chat.replies if any(_has(card, Verb.APPT_CANCEL) and
+                      t("fr", "booking.list.title") in card_text(card) for card in reply.cards)]
+    listing = list_message.cards[0]
+    # Cancel pressed on that list (Teams names the card's message in replyToId), then confirmed.
+    body, _ = await chat.user.execute(Verb.APPT_CANCEL, dict(action_with_verb(listing, Verb.APPT_CANCEL)["data"]),
+                                      reply_to=list_message.activity_id)
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"  # the list as it stands, not an empty banner
+    await chat.press(Verb.APPT_CANCEL_CONFIRM)
+    assert (await appointments(booking_bot))[0].status == "cancelled"
+    # The list card itself was updated: no live Cancel left for the cancelled appointment.
+    updates = [r for r in chat.user.connector.received
+               if r.event == "update" and r.activity_id == list_message.activity_id]
+    assert updates, "the list card was not updated"
+    [updated] = updates[-1].cards
+    assert t("fr", "booking.list.empty") in card_text(updated)
+    assert all((a.get("data") or {}).get("appointment_id") != row.id for a in actions_of(updated))
+
+
+async def test_every_button_press_is_answered_with_a_card(new_chat: Callable[..., Chat]) -> None:
+    chat = new_chat()
+    await chat.user.install()
+    welcome = chat.card_with(Verb.MENU_BOOK)
+    # A menu button: the welcome card stays as it is, the answer comes below it.
+    body, replies = await chat.user.execute(Verb.MENU_BOOK, dict(action_with_verb(welcome, Verb.MENU_BOOK)["data"]))
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert card_text(body["value"]) == card_text(welcome) and replies
+    # A used step card pressed again: a card that points to the answer below it, never an empty message.
+    await chat.accept_consent()
+    await chat.press(Verb.BOOK_MODE, data={"mode": "video"}, card=_card_offering(chat, Verb.BOOK_MODE, mode="video"))
+    used = _card_offering(chat, Verb.BOOK_MODE, mode="video")
+    body, _ = await chat.user.execute(Verb.BOOK_MODE, dict(action_with_verb(used, Verb.BOOK_MODE)["data"]))
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert t("fr", "conversation.answer_below") in card_text(body["value"])
+    assert chat.texts()[-1] == t("fr", "conversation.stale_card")
 
 
 async def test_a_time_the_card_did_not_offer_is_refused(new_chat: Callable[..., Chat],
