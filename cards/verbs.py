@@ -77,7 +77,8 @@ class CardSource(StrEnum):
     appointment it shows): a press whose answer comes as new messages gets that card back rebuilt as
     it stands now (dialogs/pressed_card.py), since Teams puts the invoke's answer in its place."""
 
-    WELCOME = "welcome"
+    WELCOME = "welcome"  # the citizen's or the staff's
+    HELP = "help"
     APPOINTMENTS = "appointments"  # the list of upcoming appointments
     APPOINTMENT = "appointment"  # a confirmation or an appointment's details
     REMINDER = "reminder"

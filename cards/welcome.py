@@ -81,4 +81,4 @@ def build_help_card(agency: Agency, language: str) -> dict[str, Any]:
         execute_action(t(language, "help.terms_button"), Verb.SHOW_TERMS),
         execute_action(t(language, "help.privacy_button"), Verb.SHOW_PRIVACY),
     ]
-    return adaptive_card(language, body, actions)
+    return stamp_actions(adaptive_card(language, body, actions), {SOURCE: CardSource.HELP})

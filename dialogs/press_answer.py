@@ -17,11 +17,13 @@ from botbuilder.core import TurnContext
 from bot.domain.appointment import AppointmentStatus
 from bot.services.booking import BookingService
 from bot.services.container import Services
+from bot.services.staff import StaffMember
 from bot.turn import turn_info
 from cards.booking import build_cancelled_card, build_confirmation_card, build_pressed_note_card
 from cards.reminders import build_reminder_card
+from cards.staff import build_staff_help_card, build_staff_welcome_card
 from cards.verbs import SOURCE, SOURCE_ID, SOURCE_OFFSET, CardSource
-from cards.welcome import build_welcome_card
+from cards.welcome import build_help_card, build_welcome_card
 from dialogs.booking.flow import appointments_card
 
 
@@ -35,16 +37,30 @@ class PressedCardAnswer:
 
     async def __call__(self, context: TurnContext) -> dict[str, Any]:
         info = turn_info(context)
-        card = await self._rebuilt(info.language, info.citizen_id, info.action.data if info.action else {})
+        data = info.action.data if info.action else {}
+        if info.staff is not None:
+            card = self._staff_card(info.language, info.staff, data.get(SOURCE))
+        else:
+            card = await self._rebuilt(info.language, info.citizen_id, data)
         return card if card is not None else build_pressed_note_card(info.language)
+
+    @staticmethod
+    def _staff_card(language: str, staff: StaffMember, source: object) -> dict[str, Any] | None:
+        if source == CardSource.WELCOME:
+            return build_staff_welcome_card(language, name=staff.display_name, supervisor=staff.supervisor)
+        if source == CardSource.HELP:
+            return build_staff_help_card(language, supervisor=staff.supervisor)
+        return None
 
     async def _rebuilt(self, language: str, citizen_id: str | None, data: dict[str, Any]) -> dict[str, Any] | None:
         """The pressed card as it stands now, when its buttons name it; None otherwise."""
         source = data.get(SOURCE)
         if source == CardSource.WELCOME:
             return build_welcome_card(self._agency, language)
+        if source == CardSource.HELP:
+            return build_help_card(self._agency, language)
         if citizen_id is None:
-            return None  # staff, or a turn without a citizen: no citizen card to rebuild
+            return None
         if source == CardSource.APPOINTMENTS:
             return appointments_card(self._agency, self._booking, language, await self._booking.upcoming(citizen_id))
         if source not in (CardSource.APPOINTMENT, CardSource.REMINDER):

@@ -434,11 +434,18 @@ async def test_nobody_joined_is_answered_kindly_until_the_commitment_then_alerts
     booked = await scene.book(citizen)
     counselor = await _counselor_of(scene, booked)
     data = {"appointment_id": booked.appointment.id}
+    await scene.at(START - timedelta(minutes=60))  # the reminder an hour before
     await _prompt(scene, counselor)
+    reminder = [card for card in _cards(citizen.replies()) if any(
+        a.get("verb") == Verb.APPT_NOBODY_JOINED for a in actions_of(card))][-1]
     scene.clock.set(START - timedelta(minutes=2))
-    _, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED, data)
+    body, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED,
+                                          dict(action_with_verb(reminder, Verb.APPT_NOBODY_JOINED)["data"]))
     assert t("fr", "outcomes.wait.not_started", start="10:00", minutes=10, time="10:10") in card_text(
         _cards(replies)[0])
+    # The reminder pressed stays in place as it was (its guide, its buttons), not an empty banner.
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert card_text(body["value"]) == card_text(reminder)
     scene.clock.set(START + timedelta(minutes=4))
     _, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED, data)
     assert t("fr", "outcomes.wait.started", minutes=10, time="10:10") in card_text(_cards(replies)[0])
