@@ -75,7 +75,7 @@ class Verb(StrEnum):
 class CardSource(StrEnum):
     """Which long-lived card a button is on, carried in its data (`SOURCE`, with `SOURCE_ID`: the
     appointment it shows): a press whose answer comes as new messages gets that card back rebuilt as
-    it stands now (dialogs/pressed_card.py), since Teams puts the invoke's answer in its place."""
+    it stands now (dialogs/press_answer.py), since Teams puts the invoke's answer in its place."""
 
     WELCOME = "welcome"  # the citizen's or the staff's
     HELP = "help"
