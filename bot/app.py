@@ -26,6 +26,7 @@ from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import running_jobs
 from bot.metrics import Metrics, metrics_page, turn_kind
+from bot.services.booking import BookingService
 from bot.services.container import Services
 from bot.services.people import PeopleService
 from bot.services.ports import Clock
@@ -38,6 +39,7 @@ from dialogs.booking import build_booking_feature
 from dialogs.consent import build_consent_feature
 from dialogs.main_dialog import Feature, build_main_dialog
 from dialogs.outcomes import build_outcomes_feature
+from dialogs.press_answer import PressedCardAnswer
 from dialogs.privacy import build_privacy_feature
 from dialogs.staff import StaffRootDialog
 from storage.bot_state import DatabaseConversationState, DatabaseStorage
@@ -238,6 +240,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
         people=PeopleService(agency, services.uow, services.clock),
         staff=staff,
         staff_dialog=StaffRootDialog(services),
+        answer_press=PressedCardAnswer(services, BookingService(services)),
     )
 
     async def database_lifetime(_app: web.Application) -> AsyncIterator[None]:

@@ -30,6 +30,7 @@ from bot.turn import (
     locale_of,
     pick_language,
 )
+from cards.booking import build_pressed_note_card
 from cards.staff import build_staff_welcome_card
 from cards.welcome import build_welcome_card
 
@@ -48,6 +49,13 @@ class StaffDirectory(Protocol):
 
     async def remember_chat(self, identity: TeamsIdentity, reference: dict[str, Any],
                             locale: str | None) -> str | None: ...
+
+
+class PressAnswer(Protocol):
+    """The card that answers an Action.Execute whose dialog left the pressed card alone
+    (dialogs.press_answer.PressedCardAnswer)."""
+
+    async def __call__(self, context: TurnContext) -> dict[str, Any]: ...
 
 
 class PeopleDirectory(Protocol):
@@ -101,8 +109,10 @@ class TeamsBot(TeamsActivityHandler):
         people: PeopleDirectory,
         staff: StaffDirectory | None = None,
         staff_dialog: Dialog | None = None,
+        answer_press: PressAnswer | None = None,
     ) -> None:
         self._agency = agency
+        self._answer_press = answer_press
         self._conversation_state = conversation_state
         self._dialog = dialog
         # Counselors and supervisors talk to their own root dialog (their day, their reports).
@@ -200,13 +210,14 @@ class TeamsBot(TeamsActivityHandler):
         # method's result twice under CloudAdapter and answers 500.)
         await self._run_dialog(turn_context)
         info: TurnInfo = turn_context.turn_state[TURN_INFO_KEY]
-        # A plain dict: bot.app writes the body as JSON as it stands (msrest cannot serialize the
-        # AdaptiveCardInvokeResponse model with the empty message value Teams expects).
-        if info.refreshed_card is not None:
-            body = {"statusCode": 200, "type": ADAPTIVE_CARD, "value": info.refreshed_card}
-        else:
-            body = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
-        return CardInvokeResponse(status=200, body=body)
+        card = info.refreshed_card
+        if card is None:
+            # Never an empty message, which Teams shows as an empty banner on the card: a card (the
+            # pressed one as it stands now where it names itself, else a pointer to the answer below).
+            card = await self._answer_press(turn_context) if self._answer_press is not None \
+                else build_pressed_note_card(info.language)
+        # A plain dict: bot.app writes the body as JSON as it stands.
+        return CardInvokeResponse(status=200, body={"statusCode": 200, "type": ADAPTIVE_CARD, "value": card})
 
     async def on_teams_file_consent(self, turn_context: TurnContext, file_consent_card_response: Any) -> InvokeResponse:
         # The answer to a file the bot offered (FileConsentCard) whose context names a verb runs through

@@ -31,7 +31,7 @@ from cards.formatting import (
     format_time,
     to_local,
 )
-from cards.verbs import Verb, execute_action
+from cards.verbs import SOURCE, SOURCE_ID, CardSource, Verb, execute_action, stamp_actions
 
 # Up to this many times a day are buttons; beyond, a drop-down list (a wall of buttons is unusable
 # on a phone, and Teams shows only a handful of buttons per row).
@@ -154,6 +154,11 @@ def duration_text(language: str, minutes: int) -> str:
         hours = minutes // 60
         return t(language, "booking.duration.hour" if hours == 1 else "booking.duration.hours", count=hours)
     return t(language, "booking.duration.minutes", count=minutes)
+
+
+def build_pressed_note_card(language: str) -> dict[str, Any]:
+    """In place of a used card whose answer came as new messages: where to look."""
+    return adaptive_card(language, [subtle(t(language, "conversation.answer_below"))])
 
 
 def build_step_done_card(language: str, text: str, *, done: bool = True) -> dict[str, Any]:
@@ -508,13 +513,21 @@ def video_guide(agency: Agency, language: str, appointment: AppointmentLike, *, 
     elif meetings:
         body.append(text_block(t(language, "booking.confirmation.link_pending"), spacing="medium"))
     else:
-        # Said plainly: in local mode (no Microsoft Graph) no meeting exists, so no link will come.
-        body.append(text_block(t(language, "booking.confirmation.link_local_mode"), spacing="medium"))
-    body += [
-        text_block(t(language, "booking.confirmation.access_heading"), weight="bolder", spacing="medium"),
-        text_block(f"- {t(language, 'booking.confirmation.access_computer')}\n"
-                   f"- {t(language, 'booking.confirmation.access_mobile')}", spacing="small"),
-    ]
+        # Said plainly: in local mode (no Microsoft Graph) no meeting exists, so no link will come, and
+        # the joining block says what happens instead of how to open a link.
+        body += [
+            text_block(t(language, "booking.confirmation.link_local_mode"), spacing="medium"),
+            text_block(t(language, "booking.confirmation.access_heading_local_mode"), weight="bolder",
+                       spacing="medium"),
+            text_block(t(language, "booking.confirmation.access_local_mode", phone=agency.contact.phone),
+                       spacing="small"),
+        ]
+    if appointment.join_url or meetings:
+        body += [
+            text_block(t(language, "booking.confirmation.access_heading"), weight="bolder", spacing="medium"),
+            text_block(f"- {t(language, 'booking.confirmation.access_computer')}\n"
+                       f"- {t(language, 'booking.confirmation.access_mobile')}", spacing="small"),
+        ]
     checklist = [
         t(language, "booking.confirmation.check_devices"),
         t(language, "booking.confirmation.check_place"),
@@ -609,7 +622,8 @@ def build_confirmation_card(
                              duration=duration_text(language, agency.booking.cancellation_cutoff_minutes))))
     actions = [execute_action(t(language, "booking.list.title_button"), Verb.MENU_MY_APPOINTMENTS)]
     actions += appointment_actions(language, appointment.id, changeable=changeable)
-    return adaptive_card(language, body, actions)
+    return stamp_actions(adaptive_card(language, body, actions),
+                         {SOURCE: CardSource.APPOINTMENT, SOURCE_ID: appointment.id})
 
 
 def reminder_times_text(agency: Agency, language: str, moments: Sequence[datetime]) -> str:
@@ -640,9 +654,9 @@ def build_appointments_card(
     """The citizen's upcoming appointments, each with Details, Reschedule and Cancel; or how to book one."""
     if not appointments:
         body = [heading(t(language, "booking.list.title")), text_block(t(language, "booking.list.empty"))]
-        return adaptive_card(language, body, [
+        return stamp_actions(adaptive_card(language, body, [
             execute_action(t(language, "booking.list.book"), Verb.MENU_BOOK, style="positive"),
-        ])
+        ]), {SOURCE: CardSource.APPOINTMENTS})
     body = [heading(t(language, "booking.list.title"))]
     for appointment in appointments:
         items = _appointment_summary(agency, language, appointment)
@@ -657,7 +671,7 @@ def build_appointments_card(
     footer: list[dict[str, Any]] = []
     if len(appointments) < limit:
         footer.append(execute_action(t(language, "booking.list.book"), Verb.MENU_BOOK))
-    return adaptive_card(language, body, footer or None)
+    return stamp_actions(adaptive_card(language, body, footer or None), {SOURCE: CardSource.APPOINTMENTS})
 
 
 def build_pick_appointment_card(

@@ -19,8 +19,10 @@ from cards.booking import localized
 _SEQUENCE_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def build_ics(agency: Agency, appointment: AppointmentView, language: str, *, now: datetime) -> bytes:
-    """An iCalendar file with one event; `now` is its DTSTAMP."""
+def build_ics(agency: Agency, appointment: AppointmentView, language: str, *, now: datetime,
+              meetings: bool = True) -> bytes:
+    """An iCalendar file with one event; `now` is its DTSTAMP. `meetings`: whether this installation
+    creates Teams meetings (Microsoft Graph configured); without, no link will come."""
     lang = language if language in LANGUAGES else agency.default_language
     subject = agency.subject(appointment.subject_id)
     subject_name = localized(agency, subject.name, lang) if subject else ""
@@ -37,8 +39,10 @@ def build_ics(agency: Agency, appointment: AppointmentView, language: str, *, no
         lines.append(t(lang, "ics.video_intro", agency=agency_name))
         if appointment.join_url:
             lines.append(t(lang, "ics.join", url=appointment.join_url))
-        else:
+        elif meetings:
             lines.append(t(lang, "ics.join_later"))
+        else:
+            lines.append(t(lang, "ics.join_local_mode", phone=agency.contact.phone))
     if appointment.counselor_name:
         lines.append(t(lang, "ics.counselor", name=appointment.counselor_name))
     if subject is not None and subject.documents_to_prepare:

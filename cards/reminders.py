@@ -21,7 +21,7 @@ from cards.booking import (
     video_guide,
 )
 from cards.elements import adaptive_card, heading
-from cards.verbs import Verb, execute_action
+from cards.verbs import SOURCE, SOURCE_ID, SOURCE_OFFSET, CardSource, Verb, execute_action, stamp_actions
 
 
 def build_reminder_card(
@@ -58,7 +58,8 @@ def build_reminder_card(
         # Pressed before the agency's commitment has run out, it says how long that is.
         actions.append(execute_action(t(language, "reminders.nobody_joined"), Verb.APPT_NOBODY_JOINED,
                                       {"appointment_id": appointment.id}))
-    return adaptive_card(language, body, actions or None)
+    return stamp_actions(adaptive_card(language, body, actions or None),
+                         {SOURCE: CardSource.REMINDER, SOURCE_ID: appointment.id, SOURCE_OFFSET: offset_minutes})
 
 
 def build_link_card(agency: Agency, language: str, appointment: AppointmentLike, *, changed: bool) -> dict[str, Any]:

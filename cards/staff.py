@@ -27,7 +27,7 @@ from cards.booking import (
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
 from cards.formatting import format_date, format_day_short, format_time, to_local
-from cards.verbs import Verb, execute_action
+from cards.verbs import SOURCE, CardSource, Verb, execute_action, stamp_actions
 
 
 def _clock(agency: Agency, language: str, moment: datetime) -> str:
@@ -171,7 +171,8 @@ def build_staff_welcome_card(language: str, *, name: str, supervisor: bool) -> d
     body = [heading(t(language, "staff.welcome.title", name=escape_markdown(name))),
             text_block(t(language, "staff.welcome.intro")),
             text_block(t(language, "staff.welcome.supervisor" if supervisor else "staff.welcome.counselor"))]
-    return adaptive_card(language, body, _menu(language, supervisor=supervisor))
+    return stamp_actions(adaptive_card(language, body, _menu(language, supervisor=supervisor)),
+                         {SOURCE: CardSource.WELCOME})
 
 
 def build_staff_help_card(language: str, *, supervisor: bool) -> dict[str, Any]:
@@ -179,7 +180,8 @@ def build_staff_help_card(language: str, *, supervisor: bool) -> dict[str, Any]:
     if supervisor:
         lines.append(t(language, "staff.help.statistics"))
     body = [heading(t(language, "staff.help.title")), text_block("\n".join(f"- {line}" for line in lines))]
-    return adaptive_card(language, body, _menu(language, supervisor=supervisor))
+    return stamp_actions(adaptive_card(language, body, _menu(language, supervisor=supervisor)),
+                         {SOURCE: CardSource.HELP})
 
 
 def _menu(language: str, *, supervisor: bool) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ the bot answers with the refreshed card). Clients too old for `Action.Execute` f
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -69,6 +70,46 @@ class Verb(StrEnum):
     STAFF_STATISTICS = "staff_statistics"
     STAFF_HELP = "staff_help"
     # Verbs added later go in the block of their feature, so one enum routes every card action.
+
+
+class CardSource(StrEnum):
+    """Which long-lived card a button is on, carried in its data (`SOURCE`, with `SOURCE_ID`: the
+    appointment it shows): a press whose answer comes as new messages gets that card back rebuilt as
+    it stands now (dialogs/press_answer.py), since Teams puts the invoke's answer in its place."""
+
+    WELCOME = "welcome"  # the citizen's or the staff's
+    HELP = "help"
+    APPOINTMENTS = "appointments"  # the list of upcoming appointments
+    APPOINTMENT = "appointment"  # a confirmation or an appointment's details
+    REMINDER = "reminder"
+
+
+SOURCE = "source"
+SOURCE_ID = "source_id"
+SOURCE_OFFSET = "source_offset"  # a reminder's: how long before the start it was planned
+
+# A tuple, not a set: a malformed card may hold an unhashable "type".
+_STAMPED_ACTIONS = ("Action.Submit", "Action.Execute")
+
+
+def stamp_actions(card: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Write `values` into every Submit/Execute action's data (fallbacks and nested cards included)."""
+
+    # Every node is visited (an action may sit anywhere); strings, most of a card, are skipped first.
+    def visit(nodes: Iterable[Any]) -> None:
+        for node in nodes:
+            if type(node) is str:
+                continue
+            if isinstance(node, dict):
+                if node.get("type") in _STAMPED_ACTIONS:
+                    data = node.get("data")
+                    node["data"] = {**(data if isinstance(data, dict) else {}), **values}
+                visit(node.values())
+            elif isinstance(node, list):
+                visit(node)
+
+    visit([card])
+    return card
 
 
 def execute_action(

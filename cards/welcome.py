@@ -8,7 +8,7 @@ from bot.domain.agency import Agency, Mode
 from bot.i18n import t
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, contact_facts, heading, text_block
-from cards.verbs import Verb, execute_action
+from cards.verbs import SOURCE, CardSource, Verb, execute_action, stamp_actions
 
 # The commands the help card lists, in the order a citizen meets them; keys of `help.command.*`,
 # `help.describe.*` and `commands.*` alike.
@@ -61,7 +61,7 @@ def build_welcome_card(agency: Agency, language: str) -> dict[str, Any]:
             spacing="medium",
         ),
     ]
-    return adaptive_card(language, body, menu_actions(language))
+    return stamp_actions(adaptive_card(language, body, menu_actions(language)), {SOURCE: CardSource.WELCOME})
 
 
 def build_help_card(agency: Agency, language: str) -> dict[str, Any]:
@@ -81,4 +81,4 @@ def build_help_card(agency: Agency, language: str) -> dict[str, Any]:
         execute_action(t(language, "help.terms_button"), Verb.SHOW_TERMS),
         execute_action(t(language, "help.privacy_button"), Verb.SHOW_PRIVACY),
     ]
-    return adaptive_card(language, body, actions)
+    return stamp_actions(adaptive_card(language, body, actions), {SOURCE: CardSource.HELP})

@@ -8,7 +8,6 @@ hand-made payload gets a polite "this card is no longer current" and changes not
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
@@ -17,30 +16,14 @@ from botbuilder.schema import ActivityTypes
 from bot.i18n import t
 from bot.teams_bot import card_message
 from bot.turn import turn_info
+from cards.verbs import stamp_actions
 
 CARD_ID = "card_id"
-# A tuple, not a set: a malformed card may hold an unhashable "type".
-_STAMPED_ACTIONS = ("Action.Submit", "Action.Execute")
 
 
 def stamp_card(card: dict[str, Any], card_id: str) -> dict[str, Any]:
     """Write `card_id` into every Submit/Execute action's data (fallbacks and nested cards included)."""
-
-    # Every node is visited (an action may sit anywhere); strings, most of a card, are skipped first.
-    def visit(values: Iterable[Any]) -> None:
-        for value in values:
-            if type(value) is str:
-                continue
-            if isinstance(value, dict):
-                if value.get("type") in _STAMPED_ACTIONS:
-                    data = value.get("data")
-                    value["data"] = {**(data if isinstance(data, dict) else {}), CARD_ID: card_id}
-                visit(value.values())
-            elif isinstance(value, list):
-                visit(value)
-
-    visit([card])
-    return card
+    return stamp_actions(card, {CARD_ID: card_id})
 
 
 class AwaitCard(Dialog):

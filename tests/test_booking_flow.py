@@ -30,6 +30,7 @@ from bot.i18n import t
 from bot.services.booking import Booked
 from bot.settings import Settings
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
+from cards.document import escape_markdown
 from cards.validation import validate_card
 from cards.verbs import Verb
 from dialogs.await_card import CARD_ID
@@ -325,9 +326,13 @@ async def test_book_list_reschedule_and_cancel(
         ("cancelled", "citizen", "J'ai trouvé un emploi")
     await chat.say(t(language, "help.command.my_appointments"))
     assert t(language, "booking.list.empty") in card_text(chat.cards()[-1])
-    # The list shown earlier still has buttons for it: they now say it is over, and change nothing.
+    # The list shown earlier still has buttons for it: pressed, it comes back as it stands now, and says so.
+    refreshed = len(chat.refreshed)
     await chat.press(Verb.APPT_CANCEL, card=listing)
-    assert chat.texts()[-1] == t(language, "booking.message.not_active")
+    assert chat.texts()[-1] == t(language, "booking.message.already_cancelled")
+    assert len(chat.refreshed) == refreshed + 1 and t(language, "booking.list.empty") in card_text(chat.refreshed[-1])
+    [still] = await appointments(booking_bot)
+    assert still.status == "cancelled"
 
 
 async def test_booking_lifecycle_on_each_database(
@@ -529,8 +534,9 @@ async def test_invalid_details_are_shown_again_with_their_errors_and_nothing_is_
     await chat.press(Verb.BOOK_PERSONAL_DATA, {**BE_DETAILS, "postal_code": "4000"})
     summary = card_text(chat.card_with(Verb.BOOK_CONFIRM))
     # Identifiers are masked in the chat; names keep their apostrophes without turning into Markdown.
-    assert BE_DETAILS["national_register_number"] not in summary
-    assert "85.07.30-033." in summary
+    nrn = BE_DETAILS["national_register_number"]
+    assert nrn not in summary and f"-{nrn[6:9]}" not in summary  # the birth-date part only
+    assert escape_markdown("85.07.30-***.**") in summary
     assert "D'Hondt" in summary
     await chat.press(Verb.BOOK_CONFIRM)
     [person] = await citizens(booking_bot)
@@ -620,6 +626,49 @@ async def test_a_stale_day_card_is_refused_and_the_flow_goes_on(new_chat: Callab
     await chat.press(Verb.BOOK_CONFIRM)
     assert chat.texts()[-1] == t("fr", "conversation.stale_card")
     assert len(await appointments(booking_bot)) == 1
+
+
+async def test_cancelling_from_the_list_updates_that_list_card_in_teams(
+    new_chat: Callable[..., Chat], booking_bot: RunningBot,
+) -> None:
+    chat = new_chat()
+    await book(chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    [row] = await appointments(booking_bot)
+    await chat.say(t("fr", "help.command.my_appointments"))
+    [list_message] = [reply for reply in chat.replies if any(_has(card, Verb.APPT_CANCEL) and
+                      t("fr", "booking.list.title") in card_text(card) for card in reply.cards)]
+    listing = list_message.cards[0]
+    # Cancel pressed on that list (Teams names the card's message in replyToId), then confirmed.
+    body, _ = await chat.user.execute(Verb.APPT_CANCEL, dict(action_with_verb(listing, Verb.APPT_CANCEL)["data"]),
+                                      reply_to=list_message.activity_id)
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"  # the list as it stands, not an empty banner
+    await chat.press(Verb.APPT_CANCEL_CONFIRM)
+    assert (await appointments(booking_bot))[0].status == "cancelled"
+    # The list card itself was updated: no live Cancel left for the cancelled appointment.
+    updates = [r for r in chat.user.connector.received
+               if r.event == "update" and r.activity_id == list_message.activity_id]
+    assert updates, "the list card was not updated"
+    [updated] = updates[-1].cards
+    assert t("fr", "booking.list.empty") in card_text(updated)
+    assert all((a.get("data") or {}).get("appointment_id") != row.id for a in actions_of(updated))
+
+
+async def test_every_button_press_is_answered_with_a_card(new_chat: Callable[..., Chat]) -> None:
+    chat = new_chat()
+    await chat.user.install()
+    welcome = chat.card_with(Verb.MENU_BOOK)
+    # A menu button: the welcome card stays as it is, the answer comes below it.
+    body, replies = await chat.user.execute(Verb.MENU_BOOK, dict(action_with_verb(welcome, Verb.MENU_BOOK)["data"]))
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert card_text(body["value"]) == card_text(welcome) and replies
+    # A used step card pressed again: a card that points to the answer below it, never an empty message.
+    await chat.accept_consent()
+    await chat.press(Verb.BOOK_MODE, data={"mode": "video"}, card=_card_offering(chat, Verb.BOOK_MODE, mode="video"))
+    used = _card_offering(chat, Verb.BOOK_MODE, mode="video")
+    body, _ = await chat.user.execute(Verb.BOOK_MODE, dict(action_with_verb(used, Verb.BOOK_MODE)["data"]))
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert t("fr", "conversation.answer_below") in card_text(body["value"])
+    assert chat.texts()[-1] == t("fr", "conversation.stale_card")
 
 
 async def test_a_time_the_card_did_not_offer_is_refused(new_chat: Callable[..., Chat],
@@ -934,7 +983,7 @@ async def file_consent(chat: Chat, action: str, context: Any, upload_base: str |
 
 
 async def test_the_calendar_file_is_uploaded_once_allowed(
-    new_chat: Callable[..., Chat], booking_bot: RunningBot, onedrive: tuple[str, dict[str, bytes]]
+    new_chat: Callable[..., Chat], booking_bot: RunningBot, onedrive: tuple[str, dict[str, bytes]], agency: Agency,
 ) -> None:
     base, uploads = onedrive
     chat = new_chat()
@@ -944,6 +993,10 @@ async def test_the_calendar_file_is_uploaded_once_allowed(
     calendar = Calendar.from_ical(uploads["rendez-vous.ics"])
     [event] = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == datetime.fromisoformat(start)
+    # Local mode (no Microsoft Graph): no meeting, so the file does not promise a link.
+    description = str(event["description"])
+    assert t("fr", "ics.join_later") not in description
+    assert t("fr", "ics.join_local_mode", phone=agency.contact.phone) in description
     assert len(uploads["rendez-vous.ics"]) == offer["content"]["sizeInBytes"]
     [file_card] = [a for a in chat.replies[-1].activity["attachments"] if a["contentType"] == FILE_INFO_CARD]
     assert file_card["contentUrl"] == "https://onedrive.example/rendez-vous.ics"

@@ -382,7 +382,9 @@ async def test_a_replayed_acceptance_is_refused_and_recorded_once(
 
     await press(user, privacy, Verb.CONSENT_ACCEPT)
     replay = await press(user, privacy, Verb.CONSENT_ACCEPT)
-    assert replay.refreshed is None and replay.texts == [t("fr", "conversation.stale_card")]
+    # The stale card makes way for a pointer to the answer (never an empty banner); nothing is recorded.
+    assert replay.refreshed is not None and t("fr", "conversation.answer_below") in card_text(replay.refreshed)
+    assert replay.texts == [t("fr", "conversation.stale_card")]
     replay = await press(user, terms, Verb.CONSENT_ACCEPT)
     assert replay.texts == [t("fr", "conversation.stale_card")]
     rows = await consent_rows(gated)

@@ -30,7 +30,7 @@ from bot.i18n import t
 from bot.jobs.closing import ensure_closing_planned
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import job_handlers
-from bot.services.booking import Booked, BookingService
+from bot.services.booking import INVALID_SLOT, Booked, BookingService
 from bot.services.consent import ConsentService, citizen_ref
 from bot.services.container import Services
 from bot.services.ports import AppInstaller
@@ -114,14 +114,23 @@ def _cards(replies: list[Recorded]) -> list[dict[str, Any]]:
     return [card for reply in replies for card in reply.cards]
 
 
+@pytest.fixture
+def min_lead() -> int | None:
+    """The agency's minimum notice: example-be's, unless a test parametrizes a shorter one."""
+    return None
+
+
 @contextlib.asynccontextmanager
 async def _scene(settings: Settings, agency: Agency, connector: FakeConnector, http: aiohttp.ClientSession, *,
-                 fallback_channel: bool = True, installer: AppInstaller | None = None) -> AsyncIterator[Scene]:
+                 fallback_channel: bool = True, installer: AppInstaller | None = None,
+                 min_lead: int | None = None) -> AsyncIterator[Scene]:
     clock = FixedClock(NOW)
     if fallback_channel:
         channel = FallbackChannel(conversation_id="19:fallback@thread.tacv2", service_url=connector.url,
                                   tenant_id="7e5b2c1a-0000-4000-8000-000000000001")
         agency = agency.model_copy(update={"fallback_channel": channel})
+    if min_lead is not None:
+        agency = agency.model_copy(update={"booking": agency.booking.model_copy(update={"min_lead_minutes": min_lead})})
     wiring = build_services(settings, agency=agency, clock=clock, installer=installer) \
         if installer is not None else None
     async with start_bot(settings, agency, clock, wiring=wiring) as bot:
@@ -132,8 +141,8 @@ async def _scene(settings: Settings, agency: Agency, connector: FakeConnector, h
 
 @pytest.fixture
 async def scene(bot_settings: Settings, agency: Agency, connector: FakeConnector,
-                http: aiohttp.ClientSession) -> AsyncIterator[Scene]:
-    async with _scene(bot_settings, agency, connector, http) as made:
+                http: aiohttp.ClientSession, min_lead: int | None) -> AsyncIterator[Scene]:
+    async with _scene(bot_settings, agency, connector, http, min_lead=min_lead) as made:
         yield made
 
 
@@ -215,8 +224,9 @@ async def test_a_counselor_is_greeted_as_staff_sees_their_day_and_is_prompted_in
     assert "Camille Dupont" in text
     assert "30 juli 1985" in text  # the birth date to compare, in the counselor's language
     nrn = national_register_number(date(1985, 7, 30))
-    assert escape_markdown(f"{nrn[0:2]}.{nrn[2:4]}.{nrn[4:6]}-{nrn[6:9]}.**") in text  # masked
-    assert nrn not in text, [line for line in text.split("\n") if nrn[:6] in line]
+    # Masked to its birth-date part: neither the serial number nor the check digits that give it back.
+    assert escape_markdown(f"{nrn[0:2]}.{nrn[2:4]}.{nrn[4:6]}-***.**") in text
+    assert nrn not in text and f"-{nrn[6:9]}" not in text, [line for line in text.split("\n") if nrn[:2] in line]
     assert "camille.dupont" not in text and "+32470" not in text.replace(" ", "")  # nothing it does not need
     assert t("nl", "staff.prompt.no_link") in text
     outcomes = {(a.get("data") or {}).get("outcome") for a in actions_of(prompt) + _nested_actions(prompt)}
@@ -442,6 +452,44 @@ async def test_new_times_after_a_technical_problem_never_overlap_the_citizens_ot
     assert sorted(a.starts_at for a in upcoming) == sorted([starts[0], held.starts_at])
 
 
+def _offered_starts(card: dict[str, Any]) -> list[datetime]:
+    return [datetime.fromisoformat(a["data"]["start"]) for a in actions_of(card) if a.get("verb") == Verb.APPT_REBOOK]
+
+
+@pytest.mark.parametrize("min_lead", [0])  # an agency that books up to the last minute
+@pytest.mark.parametrize("reported_by", ["citizen", "counselor"])
+async def test_after_a_technical_problem_before_the_start_the_broken_time_is_not_offered_again(
+    scene: Scene, reported_by: str,
+) -> None:
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    data = {"appointment_id": booked.appointment.id}
+    if reported_by == "citizen":
+        scene.clock.set(START - timedelta(minutes=2))  # from the reminder, before the start
+        _, replies = await citizen.execute(Verb.APPT_TECHNICAL_PROBLEM, data)
+        offer_card = _cards(replies)[0]
+    else:
+        counselor = await _counselor_of(scene, booked)
+        prompt = await _prompt(scene, counselor)
+        scene.clock.set(START - timedelta(minutes=2))
+        await _press(counselor, prompt, Verb.STAFF_OUTCOME, "technical_problem")
+        before = len(citizen.replies())
+        await scene.runner.drain()
+        offer_card = _cards(citizen.replies()[before:])[0]
+    assert t("fr", "outcomes.new_times.title_technical") in card_text(offer_card)
+    starts = _offered_starts(offer_card)
+    # Times from now on, the soonest first with the same counselor, but never the time that just failed.
+    assert starts and START not in starts and min(starts) > scene.clock.now(), starts
+    assert min(starts) == START + timedelta(minutes=15)
+
+    # The failed time itself, pressed from a hand-made card, is refused and nothing changes.
+    body, _ = await citizen.execute(Verb.APPT_REBOOK, {**data, "start": START.isoformat()})
+    assert t("fr", INVALID_SLOT) in card_text(body["value"])
+    async with scene.services.uow.read() as uow:
+        upcoming = await uow.appointments.upcoming_for_citizen(await scene.citizen_id(citizen), scene.clock.now())
+    assert [appointment.id for appointment in upcoming] == [booked.appointment.id]
+
+
 async def test_nobody_joined_is_answered_kindly_until_the_commitment_then_alerts_and_offers_new_times(
     scene: Scene,
 ) -> None:
@@ -449,11 +497,18 @@ async def test_nobody_joined_is_answered_kindly_until_the_commitment_then_alerts
     booked = await scene.book(citizen)
     counselor = await _counselor_of(scene, booked)
     data = {"appointment_id": booked.appointment.id}
+    await scene.at(START - timedelta(minutes=60))  # the reminder an hour before
     await _prompt(scene, counselor)
+    reminder = [card for card in _cards(citizen.replies()) if any(
+        a.get("verb") == Verb.APPT_NOBODY_JOINED for a in actions_of(card))][-1]
     scene.clock.set(START - timedelta(minutes=2))
-    _, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED, data)
+    body, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED,
+                                          dict(action_with_verb(reminder, Verb.APPT_NOBODY_JOINED)["data"]))
     assert t("fr", "outcomes.wait.not_started", start="10:00", minutes=10, time="10:10") in card_text(
         _cards(replies)[0])
+    # The reminder pressed stays in place as it was (its guide, its buttons), not an empty banner.
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    assert card_text(body["value"]) == card_text(reminder)
     scene.clock.set(START + timedelta(minutes=4))
     _, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED, data)
     assert t("fr", "outcomes.wait.started", minutes=10, time="10:10") in card_text(_cards(replies)[0])

@@ -177,3 +177,7 @@ async def test_in_local_mode_the_confirmation_says_no_meeting_was_created(
         text = card_text(confirmation(chat))
         assert t("fr", "booking.confirmation.link_local_mode") in text
         assert t("fr", "booking.confirmation.link_pending") not in text
+        # The joining block says what happens instead of telling them to open a link that will not come.
+        assert t("fr", "booking.confirmation.access_local_mode", phone=agency.contact.phone) in text
+        for opening_the_link in ("access_heading", "access_computer", "access_mobile"):
+            assert t("fr", f"booking.confirmation.{opening_the_link}") not in text

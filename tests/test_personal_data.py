@@ -276,7 +276,10 @@ def reference_mask(value: str) -> str:
         prefix = f"+{phonenumbers.parse(value).country_code}"
     except phonenumbers.NumberParseException:
         prefix = ""
-    return prefix + "•" * max(len(value) - len(prefix) - 3, 0) + value[-3:]
+    number = value[len(prefix):]
+    # The last three digits, as long as at least half of the number and three digits stay hidden.
+    shown = max(0, min(3, len(number) - max((len(number) + 1) // 2, 3)))
+    return prefix + "•" * (len(number) - shown) + number[len(number) - shown:]
 
 
 def checked_phone(value: str, country: str) -> str | None:
@@ -573,10 +576,36 @@ def test_catalogs_are_translated_not_copied_from_english(language: str) -> None:
 # --- masking -----------------------------------------------------------------------------------
 
 def test_mask_hides_identifiers_but_keeps_enough_to_recognise_them() -> None:
-    assert mask(NRN, "85073003328") == "85.07.30-033.**"
+    assert mask(NRN, "85073003328") == "85.07.30-***.**"
     masked_phone = mask(PersonalField.PHONE, "+32470123456")
     assert masked_phone.startswith("+32") and masked_phone.endswith("456") and "470123" not in masked_phone
     assert mask(PersonalField.EMAIL, "marie.vdb@example.be") == "m•••@example.be"
     assert mask(PersonalField.CLIENT_NUMBER, "AB123456") == "••••3456"
     assert mask(PersonalField.FIRST_NAME, "Marie") == "Marie"
     assert mask(PersonalField.BIRTH_DATE, date(1985, 7, 30)) == "1985-07-30"
+
+
+def _hidden(masked: str) -> int:
+    return masked.count("•") + masked.count("*")
+
+
+def test_a_masked_identifier_never_shows_enough_to_rebuild_it() -> None:
+    # Numbers that differ only after the birth date mask alike: the serial number is not shown, nor the
+    # check digits, which with the rest shown would give it back.
+    born = (1985, 7, 30)
+    assert {mask(NRN, nrn(born, sequence)) for sequence in range(1, 999, 7)} == {"85.07.30-***.**"}
+    assert {mask(NRN, nrn((2001, 1, 1), sequence)) for sequence in (1, 2, 998)} == {"01.01.01-***.**"}
+    # Short numbers keep at least half of their characters, and never fewer than three, hidden.
+    for value in ("AB12", "AB123", "A12345", "AB123456", "1234567890ABCDEFGHIJ"):
+        masked = mask(PersonalField.CLIENT_NUMBER, value)
+        assert len(masked) == len(value) and _hidden(masked) >= max((len(value) + 1) // 2, 3), masked
+    assert mask(PersonalField.CLIENT_NUMBER, "AB12") == "•••2"
+    for value in ("+6834002", "+29012345", "+3225550100", "+32470123456"):  # Niue, St Helena, Brussels, mobile
+        number = value[len(f"+{phonenumbers.parse(value).country_code}"):]
+        hidden = _hidden(mask(PersonalField.PHONE, value))
+        assert hidden >= max((len(number) + 1) // 2, 3) and hidden <= len(number), (value, hidden)
+    assert mask(PersonalField.PHONE, "+6834002") == "+683•••2"
+    # A one-letter mailbox is not shown at all; the dots never say how long the name is.
+    assert mask(PersonalField.EMAIL, "a@example.be") == "•••@example.be"
+    assert mask(PersonalField.EMAIL, "abc@example.be") == "•••@example.be"
+    assert mask(PersonalField.EMAIL, "abcd@example.be") == "a•••@example.be"

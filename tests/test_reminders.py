@@ -110,7 +110,8 @@ async def test_each_reminder_arrives_at_its_moment_in_the_citizens_language(worl
     assert t("nl", "reminders.title_day") in text
     assert "woensdag 25 november 2026" in text and "10:00" in text
     assert t("nl", "booking.confirmation.link_local_mode") in text  # no meeting provider here: said plainly
-    assert t("nl", "booking.confirmation.access_mobile") in text
+    assert t("nl", "booking.confirmation.access_mobile") not in text  # no link to open
+    assert t("nl", "booking.confirmation.access_local_mode", phone=world.services.agency.contact.phone) in text
     assert t("nl", "booking.confirmation.camera_rule") in text
     assert t("nl", "reminders.technical_problem") in text
     assert t("nl", "booking.list.reschedule") in text  # a day ahead, still changeable in the chat

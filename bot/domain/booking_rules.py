@@ -83,6 +83,13 @@ def counselor_preference(fairest_first: Sequence[str], *, keep: str | None = Non
     return tuple(fairest_first)
 
 
+def can_replace_at(start: datetime, failed_start: datetime, now: datetime) -> bool:
+    """Whether `start` may be offered or booked in place of an appointment that could not take place
+    (a technical problem, an agency that did not come): a time still to come, and never the failed
+    appointment's own start, the very time that just went wrong (its slot counts as free again)."""
+    return start > now and start != failed_start
+
+
 def plan_jobs(agency: Agency, starts_at: datetime, now: datetime, *, reminders_allowed: bool) -> list[PlannedJob]:
     """Reminders, the counselor's prompt and the no-show check of an appointment starting at `starts_at`.
 

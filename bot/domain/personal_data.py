@@ -409,15 +409,31 @@ def phone_example(country: str) -> str:
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+# A masked identifier never shows enough to rebuild it: at least half of its characters, and never
+# fewer than three, stay hidden; a check digit counts as shown when every digit it checks is shown
+# (anyone can compute it), so it is hidden whenever one of them is.
+MASK_MIN_HIDDEN = 3
+
+
+def shown_characters(length: int, wanted: int) -> int:
+    """How many of an identifier's `length` characters a mask may show, `wanted` at most."""
+    hidden = max((length + 1) // 2, MASK_MIN_HIDDEN)
+    return max(0, min(wanted, length - hidden))
+
+
 def mask(field: PersonalField, value: str | date) -> str:
-    """A normalised value as it may be shown back in a chat summary: identifiers partly hidden."""
+    """A normalised value as it may be shown back in a chat or a card: identifiers partly hidden, so
+    that what is shown never rebuilds them (the rule above). Only the citizen's own export shows them
+    whole."""
     if isinstance(value, date):
         return value.isoformat()
     match field:
         case PersonalField.NATIONAL_REGISTER_NUMBER:
             if len(value) != 11:
                 return "•" * len(value)
-            return f"{value[0:2]}.{value[2:4]}.{value[4:6]}-{value[6:9]}.**"
+            # Only the birth-date part, which the birth date shows anyway. The serial number is hidden,
+            # and so are the check digits: they check it, and would narrow it down to a few values.
+            return f"{value[0:2]}.{value[2:4]}.{value[4:6]}-***.**"
         case PersonalField.PHONE:
             split = _split_plain_international(value)
             if split is not None:  # a stored (E.164) number: its calling code without a full parse
@@ -427,11 +443,15 @@ def mask(field: PersonalField, value: str | date) -> str:
                     prefix = f"+{phonenumbers.parse(value).country_code}"
                 except phonenumbers.NumberParseException:
                     prefix = ""
-            hidden = max(len(value) - len(prefix) - 3, 0)
-            return prefix + "•" * hidden + value[-3:]
+            # The calling code says only the country; the number is what identifies.
+            number = len(value) - len(prefix)
+            shown = shown_characters(number, 3)
+            return prefix + "•" * (number - shown) + value[len(value) - shown:]
         case PersonalField.EMAIL:
             local, _, domain = value.rpartition("@")
-            return f"{local[:1]}•••@{domain}"
+            # A fixed run of dots: the length of the hidden part is not shown either.
+            return f"{local[:shown_characters(len(local), 1)]}•••@{domain}"
         case PersonalField.CLIENT_NUMBER:
-            return "•" * max(len(value) - 4, 0) + value[-4:]
+            shown = shown_characters(len(value), 4)
+            return "•" * (len(value) - shown) + value[len(value) - shown:]
     return value

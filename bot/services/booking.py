@@ -32,6 +32,7 @@ from bot.domain.audit import EventType
 from bot.domain.booking_rules import (
     MAX_ALTERNATIVES,
     can_change,
+    can_replace_at,
     clashes_with_own,
     counselor_preference,
     has_room_for_another,
@@ -446,6 +447,8 @@ class BookingService:
                 busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), row,
                                         citizen_id)
                 for offer in self._offers(target, day, now, busy, row.interview_language):
+                    if not can_replace_at(offer.start, row.starts_at, now):
+                        continue
                     slot = self._find_slot(target, offer.start, now, busy, language=row.interview_language)
                     if slot is None:
                         continue
@@ -475,7 +478,8 @@ class BookingService:
                     or not reported & {Outcome.TECHNICAL_PROBLEM, Outcome.AGENCY_LATE}:
                 return Refused(NOT_ACTIVE)
             target = self._target(row.mode, row.subject_id, row.office_id if row.mode == Mode.OFFICE else None)
-            if target is None or self._find_slot(target, start, now, _EMPTY, language=None) is None:
+            if target is None or not can_replace_at(start, row.starts_at, now) \
+                    or self._find_slot(target, start, now, _EMPTY, language=None) is None:
                 return Refused(INVALID_SLOT)
             end = start + timedelta(minutes=target.subject.duration_minutes)
             secured = None
@@ -497,8 +501,9 @@ class BookingService:
                     lambda counselor_id: self._insert(uow, citizen_id, counselor_id, target, start, end,
                                                       row.interview_language, now))
             if secured is None:
-                return SlotGone(await self._alternatives(uow, target, start, now, row.interview_language, row,
-                                                         citizen_id))
+                alternatives = await self._alternatives(uow, target, start, now, row.interview_language, row,
+                                                        citizen_id)
+                return SlotGone([offer for offer in alternatives if can_replace_at(offer.start, row.starts_at, now)])
             booked = secured[1]
             citizen = await uow.citizens.get(citizen_id)
             reminders = citizen is not None and citizen.wants_reminders

@@ -57,7 +57,8 @@ class CalendarFileDialog(BookingFlow[NoState]):
         try:
             if not isinstance(upload_url, str):
                 raise UploadFailed("no upload address")
-            await upload_file(upload_url, build_ics(self._agency, appointment, language, now=self._now()))
+            await upload_file(upload_url, build_ics(self._agency, appointment, language, now=self._now(),
+                                                     meetings=self._services.meetings is not None))
         except UploadFailed:
             await self._say(dc, t(language, "booking.calendar.failed"))
             return await dc.end_dialog()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from botbuilder.dialogs import DialogContext, DialogTurnResult
@@ -9,16 +10,19 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 from bot.i18n import t
 from bot.services.booking import BookingService, Cancelled
 from bot.services.container import Services
+from bot.teams_bot import card_message
 from cards.booking import (
     CANCEL_NOTE_MAX_LENGTH,
     build_cancel_confirm_card,
     build_cancelled_card,
     build_step_done_card,
 )
-from cards.verbs import Verb
-from dialogs.booking.flow import BookingFlow
+from cards.verbs import SOURCE, CardSource, Verb
+from dialogs.booking.flow import BookingFlow, appointments_card
 from dialogs.booking.state import CancelState
 from dialogs.pressed_card import replace_pressed_card
+
+log = logging.getLogger(__name__)
 
 
 class CancelDialog(BookingFlow[CancelState]):
@@ -35,7 +39,10 @@ class CancelDialog(BookingFlow[CancelState]):
         if appointment is None:
             return await dc.end_dialog()
         card = build_cancel_confirm_card(self._agency, self._info(dc).language, appointment)
-        state = CancelState(appointment_id=appointment.id)
+        action = self._info(dc).action
+        from_list = action is not None and action.data.get(SOURCE) == CardSource.APPOINTMENTS
+        state = CancelState(appointment_id=appointment.id,
+                            list_activity_id=dc.context.activity.reply_to_id if from_list else None)
         return await self._ask(dc, state, "confirm", card, [Verb.APPT_CANCEL_CONFIRM, Verb.APPT_KEEP])
 
     async def _on_confirm(self, dc: DialogContext, state: CancelState, verb: str,
@@ -54,6 +61,21 @@ class CancelDialog(BookingFlow[CancelState]):
         if isinstance(outcome, Cancelled):
             card = build_cancelled_card(self._agency, language, outcome.appointment)
             await replace_pressed_card(dc.context, card, else_send=card)
+            if state.list_activity_id:
+                await self._update_list(dc, state.list_activity_id)
             return await dc.end_dialog(outcome.appointment.id)
         await self._refused(dc, outcome)
         return await dc.end_dialog()
+
+    async def _update_list(self, dc: DialogContext, activity_id: str) -> None:
+        """The list card the Cancel was pressed on, as it stands now: no live button for what is cancelled."""
+        info = self._info(dc)
+        assert info.citizen_id is not None
+        card = appointments_card(self._agency, self._booking, info.language,
+                                 await self._booking.upcoming(info.citizen_id))
+        update = card_message(card)
+        update.id = activity_id
+        try:
+            await dc.context.update_activity(update)
+        except Exception as error:  # the message may be gone; its buttons then answer kindly when pressed
+            log.warning("cancel: could not update the list card: %s", type(error).__name__)

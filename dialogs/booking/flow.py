@@ -13,7 +13,8 @@ from botbuilder.core import MessageFactory
 from botbuilder.dialogs import DialogContext
 from botbuilder.schema import Attachment
 
-from bot.domain.appointment import is_active
+from bot.domain.agency import Agency
+from bot.domain.appointment import AppointmentStatus, is_active
 from bot.i18n import t
 from bot.services.booking import AppointmentView, Booked, BookingService, Refused
 from bot.services.container import Services
@@ -58,6 +59,13 @@ def calendar_attachment(channel_id: str | None, language: str, appointment_id: s
                       content_url="data:text/calendar;base64," + base64.b64encode(ics).decode("ascii"))
 
 
+def appointments_card(agency: Agency, booking: BookingService, language: str,
+                      upcoming: list[AppointmentView]) -> dict[str, Any]:
+    """The list card of upcoming appointments; move and cancel buttons where still allowed."""
+    changeable = {appointment.id for appointment in upcoming if booking.can_cancel(appointment)}
+    return build_appointments_card(agency, language, upcoming, changeable=changeable)
+
+
 class BookingFlow(CardFlow[S]):
     """A card flow over the booking service."""
 
@@ -75,7 +83,10 @@ class BookingFlow(CardFlow[S]):
             await self._say(dc, not_found_text(info.language))
             return None
         if not is_active(appointment.status, appointment.ends_at, self._now()):
-            await self._say(dc, t(info.language, "booking.message.not_active"))
+            # A button of a card sent before the appointment was cancelled, say, says so plainly.
+            cancelled = appointment.status == AppointmentStatus.CANCELLED
+            await self._say(dc, t(info.language, "booking.message.already_cancelled" if cancelled
+                                  else "booking.message.not_active"))
             return None
         return appointment
 
@@ -97,9 +108,7 @@ class BookingFlow(CardFlow[S]):
 
     async def _send_appointments(self, dc: DialogContext, upcoming: list[AppointmentView]) -> None:
         """The list card of upcoming appointments; move and cancel buttons where still allowed."""
-        changeable = {appointment.id for appointment in upcoming if self._booking.can_cancel(appointment)}
-        await self._send_card(dc, build_appointments_card(self._agency, self._info(dc).language, upcoming,
-                                                          changeable=changeable))
+        await self._send_card(dc, appointments_card(self._agency, self._booking, self._info(dc).language, upcoming))
 
     async def _changeable(self, dc: DialogContext, options: dict[str, Any], purpose: str) -> AppointmentView | None:
         """The appointment to move or cancel, if it may still be changed in the chat; None after
@@ -137,6 +146,7 @@ class BookingFlow(CardFlow[S]):
                                        changeable=self._booking.can_cancel(appointment), calendar_file=True,
                                        reminders=booked.reminders, meetings=self._services.meetings is not None)
         await self._send_card(dc, card)
-        ics = build_ics(self._agency, appointment, language, now=self._now())
+        ics = build_ics(self._agency, appointment, language, now=self._now(),
+                        meetings=self._services.meetings is not None)
         attachment = calendar_attachment(dc.context.activity.channel_id, language, appointment.id, ics)
         await dc.context.send_activity(MessageFactory.attachment(attachment))

@@ -148,10 +148,12 @@ class CancelState:
     """CancelDialog: the appointment whose cancellation is asked to be confirmed."""
 
     appointment_id: str
+    # The Teams message of the list card whose Cancel started this, updated once cancelled.
+    list_activity_id: str | None = None
 
     @classmethod
     def from_dict(cls, stored: Mapping[str, Any]) -> Self:
-        return cls(appointment_id=stored["appointment_id"])
+        return cls(appointment_id=stored["appointment_id"], list_activity_id=stored.get("list_activity_id"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"appointment_id": self.appointment_id}
+        return {"appointment_id": self.appointment_id, "list_activity_id": self.list_activity_id}
