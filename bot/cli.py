@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", help="zip file to write (default: guichet-<agency>.zip)")
     package.set_defaults(handler=_package_app)
 
+    doctor = sub.add_parser("doctor", help="check the settings, database, agency file, Bot Framework and Graph access")
+    doctor.set_defaults(handler=None)
+
     from bot.jobs_cli import add_job_commands
     from bot.privacy_cli import add_privacy_commands
 
@@ -112,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":
+        from bot.doctor import run_doctor
+
+        # The doctor loads the settings itself: invalid settings are its first line, not a stop.
+        return run_doctor(load_settings)
     try:
         settings = load_settings()
         if getattr(args, "production_checked", False):
