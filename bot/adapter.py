@@ -254,7 +254,7 @@ class LocalAuthorityCredentials(MicrosoftAppCredentials):
         self.oauth_endpoint = authority
 
     def get_access_token(self, force_refresh: bool = False) -> str:
-        if self.app is None:
+        if getattr(self, "app", None) is None:
             # Built here, in the thread that fetches the token: MSAL reads the authority's metadata first.
             self.app = ConfidentialClientApplication(
                 self.microsoft_app_id, client_credential=self.microsoft_app_password, authority=self.oauth_endpoint,

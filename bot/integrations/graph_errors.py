@@ -38,7 +38,8 @@ CALENDAR_SCOPE_FIX = (
     "give app {app} Calendars.ReadWrite on the counselors' mailboxes: Exchange Online RBAC for Applications "
     "(New-ManagementRoleAssignment -Role \"Application Calendars.ReadWrite\" with a management scope that "
     "includes this counselor; check with Test-ServicePrincipalAuthorization), or the Microsoft Graph "
-    "application permission Calendars.ReadWrite with admin consent (every mailbox of the tenant)"
+    "application permission Calendars.ReadWrite with admin consent (Entra admin center > App registrations > "
+    "API permissions: every mailbox of the tenant, so never beside the scoped role)"
 )
 
 
