@@ -97,30 +97,40 @@ def failures(lines: dict[str, str]) -> dict[str, str]:
     return {name: line for name, line in lines.items() if line.startswith("FAIL")}
 
 
+async def managed_identity(monkeypatch: pytest.MonkeyPatch, client_id: str) -> IdentityServer:
+    """The bot as a user-assigned managed identity, its token from the platform's endpoint (a local stand-in,
+    named by the variables Container Apps sets)."""
+    identity = IdentityServer(client_id=client_id)
+    await identity.start()
+    monkeypatch.setattr(ManagedIdentityAppCredentials, "global_token_cache", msal.TokenCache())
+    for name, value in {"IDENTITY_ENDPOINT": identity.root + APP_SERVICE_PATH,
+                        "IDENTITY_HEADER": identity.header_secret, "MicrosoftAppType": "UserAssignedMSI",
+                        "MicrosoftAppPassword": "", "MicrosoftAppTenantId": TENANT}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GUICHET_BOT_LOGIN_URL")
+    return identity
+
+
 @pytest.mark.parametrize("backend", ["postgres"])
 async def test_a_configured_production_passes_every_check(
         configured: dict[str, str], database_url: str, entra_and_graph: GraphServer, agency: Agency,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """As on Azure Container Apps: PostgreSQL, a managed identity for the bot, Graph, a metrics token."""
     await upgrade_database(database_url)
-    # Production refuses the test sign-in endpoint; the bot's token is checked in the development tests below.
-    monkeypatch.delenv("GUICHET_BOT_LOGIN_URL")
-    monkeypatch.setattr("bot.doctor._bot_framework_token", _token_obtained)
+    identity = await managed_identity(monkeypatch, BOT_APP)
     for name, value in {"GUICHET_ENV": "production", "GUICHET_DATABASE_URL": database_url,
                         "GUICHET_METRICS_TOKEN": METRICS_TOKEN}.items():
         monkeypatch.setenv(name, value)
-
-    status, lines = await doctor(capsys)
+    try:
+        status, lines = await doctor(capsys)
+    finally:
+        await identity.stop()
 
     assert status == 0, lines
     assert all(line.startswith("OK ") for line in lines.values()), lines
-    assert "postgresql" in lines["database"]
+    assert "postgresql" in lines["database"] and "UserAssignedMSI" in lines["Bot Framework token"]
+    assert identity.issued == ["managed-identity-token-1"]
     _no_personal_data(lines, agency)
-
-
-async def _token_obtained(settings: object) -> object:
-    from bot.doctor import Check
-
-    return Check("OK", "Bot Framework token", "stood in for")
 
 
 async def test_every_check_passes_against_the_stand_ins(
@@ -255,14 +265,7 @@ async def test_a_managed_identity_gets_its_token_from_the_platform(
         identity_client_id: str, verdict: str, configured: dict[str, str], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     await upgrade_database(configured["GUICHET_DATABASE_URL"])
-    identity = IdentityServer(client_id=identity_client_id)
-    await identity.start()
-    monkeypatch.setattr(ManagedIdentityAppCredentials, "global_token_cache", msal.TokenCache())
-    monkeypatch.setenv("IDENTITY_ENDPOINT", identity.root + APP_SERVICE_PATH)
-    monkeypatch.setenv("IDENTITY_HEADER", identity.header_secret)
-    for name, value in {"MicrosoftAppType": "UserAssignedMSI", "MicrosoftAppPassword": "",
-                        "MicrosoftAppTenantId": TENANT}.items():
-        monkeypatch.setenv(name, value)
+    identity = await managed_identity(monkeypatch, identity_client_id)
     try:
         status, lines = await doctor(capsys)
     finally:
