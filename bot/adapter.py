@@ -13,6 +13,7 @@ database fails mid-turn.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -290,6 +291,25 @@ def bot_framework_authentication(settings: Settings) -> ConfigurationBotFramewor
     configuration = bot_framework_configuration(settings)
     return ConfigurationBotFrameworkAuthentication(configuration,
                                                    credentials_factory=BotCredentialsFactory(configuration))
+
+
+async def obtain_bot_token(settings: Settings) -> None:
+    """Get the bot's own token for the connector, with the credential a reply would use (`guichet doctor`).
+    Raises what the credential raises: PermissionError for a refused secret (MSAL's message, with Entra's
+    AADSTS code), KeyError when a managed identity endpoint gives no token, network errors."""
+    claims = ClaimsIdentity({AuthenticationConstants.AUDIENCE_CLAIM: settings.app_id,
+                             AuthenticationConstants.APP_ID_CLAIM: settings.app_id}, True)
+    factory = bot_framework_authentication(settings).create_connector_factory(claims)
+    credentials = (await factory.create("https://smba.trafficmanager.net/teams/", None)).config.credentials
+    try:
+        # MSAL blocks on the network: in a thread, as the connector pipeline fetches it.
+        await asyncio.to_thread(credentials.get_access_token)
+    finally:
+        # MSAL's HTTP session: the bot keeps it for the process; this one-off check is done with it.
+        app = getattr(credentials, "app", None)
+        session = getattr(app, "http_client", None) or getattr(app, "_http_client", None)
+        if session is not None:
+            session.close()
 
 
 def create_adapter(settings: Settings, *, default_language: str) -> CloudAdapter:

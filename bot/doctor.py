@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from azure.core.exceptions import ClientAuthenticationError
-from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.users.item.events.events_request_builder import EventsRequestBuilder
 from msgraph.generated.users.item.online_meetings.online_meetings_request_builder import OnlineMeetingsRequestBuilder
 from sqlalchemy import text
 
-from bot.adapter import bot_framework_authentication
+from bot.adapter import obtain_bot_token
 from bot.domain.agency import Agency, AgencyConfigError, load_agency
 from bot.integrations.graph_client import GraphClient, build_credential, build_graph_client, graph_scope
 from bot.integrations.graph_errors import Access, access_hint, code_of, is_graph_failure, status_of
@@ -130,17 +129,7 @@ async def _bot_framework_token(settings: Settings) -> Check:
         return Check("SKIP", what, "no MicrosoftAppId: authentication is off (local mode only)")
     identity = f"app {settings.app_id} ({settings.app_type})"
     try:
-        # The credential the bot itself sends replies with, built by the same factory.
-        auth = bot_framework_authentication(settings)
-        claims = ClaimsIdentity({AuthenticationConstants.AUDIENCE_CLAIM: settings.app_id,
-                                 AuthenticationConstants.APP_ID_CLAIM: settings.app_id}, True)
-        client = await auth.create_connector_factory(claims).create("https://smba.trafficmanager.net/teams/", None)
-        credentials = client.config.credentials
-        try:
-            # MSAL blocks on the network: in a thread, as the bot's connector pipeline does.
-            await asyncio.to_thread(credentials.get_access_token)
-        finally:
-            _close_msal(credentials)
+        await obtain_bot_token(settings)
     except PermissionError as error:  # MSAL's answer for a refused client secret
         return Check("FAIL", what, f"sign-in refused for {identity}: " + _sign_in_fix(
             str(error), "MicrosoftAppPassword", "MicrosoftAppId", "MicrosoftAppTenantId"))
@@ -152,14 +141,6 @@ async def _bot_framework_token(settings: Settings) -> Check:
                                    "login.microsoftonline.com (or the managed identity endpoint) and "
                                    "MicrosoftAppType, MicrosoftAppTenantId")
     return Check("OK", what, identity)
-
-
-def _close_msal(credentials: object) -> None:
-    """Close the HTTP session MSAL opened (the bot keeps it for the process; the doctor is done with it)."""
-    app = getattr(credentials, "app", None)
-    session = getattr(app, "http_client", None) or getattr(app, "_http_client", None)
-    if session is not None:
-        session.close()
 
 
 def _sign_in_fix(message: str, secret: str, client_id: str, tenant: str) -> str:
