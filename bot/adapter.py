@@ -13,13 +13,18 @@ database fails mid-turn.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+    ConfigurationServiceClientCredentialFactory,
+)
 from botbuilder.schema import Activity, ActivityTypes, CallerIdConstants, ResourceResponse
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
@@ -28,9 +33,13 @@ from botframework.connector.auth import (
     BotFrameworkAuthentication,
     ClaimsIdentity,
     ConnectorFactory,
+    MicrosoftAppCredentials,
+    ServiceClientCredentialsFactory,
     UserTokenClient,
 )
 from botframework.connector.skills import BotFrameworkClient
+from msal import ConfidentialClientApplication
+from msrest.authentication import Authentication
 
 from bot.connector_http import ConnectorSession, RetryPolicy, install_pipeline
 from bot.i18n import t
@@ -208,6 +217,11 @@ class HoldingCloudAdapter(CloudAdapter):
         return responses
 
 
+# Where the bot gets its own token for the connector (multi-tenant apps sign in at the botframework.com tenant).
+PUBLIC_BOT_LOGIN_URL = (AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
+                        + AuthenticationConstants.DEFAULT_CHANNEL_AUTH_TENANT)
+
+
 def bot_framework_configuration(settings: Settings) -> BotFrameworkConfiguration:
     configuration = BotFrameworkConfiguration(
         APP_ID=settings.app_id,
@@ -215,29 +229,96 @@ def bot_framework_configuration(settings: Settings) -> BotFrameworkConfiguration
         APP_TYPE=settings.app_type,
         APP_TENANTID=settings.app_tenant_id,
     )
-    if settings.openid_metadata_url is None:
+    if settings.openid_metadata_url is None and settings.bot_login_url is None:
         return configuration
     # Setting any endpoint switches the SDK to its "parameterized" authentication, which leaves
     # every endpoint not given empty: the token issuer check would then accept a token with no
-    # issuer at all. So the public cloud's values go with it; only the metadata address changes.
+    # issuer at all. So the public cloud's values go with it; only the test endpoints change.
     return replace(
         configuration,
-        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.openid_metadata_url,
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.openid_metadata_url
+        or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL,
         TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
         TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL,
-        TO_CHANNEL_FROM_BOT_LOGIN_URL=AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
-        + AuthenticationConstants.DEFAULT_CHANNEL_AUTH_TENANT,
+        TO_CHANNEL_FROM_BOT_LOGIN_URL=settings.bot_login_url or PUBLIC_BOT_LOGIN_URL,
         TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
         OAUTH_URL=AuthenticationConstants.OAUTH_URL,
         CALLER_ID=CallerIdConstants.public_azure_channel,
-        VALIDATE_AUTHORITY=True,
+        # A local sign-in stand-in is unknown to Microsoft's instance discovery.
+        VALIDATE_AUTHORITY=settings.bot_login_url is None,
     )
+
+
+class LocalAuthorityCredentials(MicrosoftAppCredentials):
+    """The bot's client-secret credential, signing in at an authority MSAL must not look up at
+    login.microsoftonline.com (the SDK carries VALIDATE_AUTHORITY to its credentials but never to MSAL)."""
+
+    def __init__(self, app_id: str, password: str, authority: str, oauth_scope: str | None) -> None:
+        super().__init__(app_id, password, oauth_scope=oauth_scope)
+        self.oauth_endpoint = authority
+
+    def get_access_token(self, force_refresh: bool = False) -> str:
+        if getattr(self, "app", None) is None:
+            # Built here, in the thread that fetches the token: MSAL reads the authority's metadata first.
+            self.app = ConfidentialClientApplication(
+                self.microsoft_app_id, client_credential=self.microsoft_app_password, authority=self.oauth_endpoint,
+                validate_authority=False)
+        return str(super().get_access_token(force_refresh))
+
+
+class BotCredentialsFactory(ServiceClientCredentialsFactory):
+    """The SDK's credentials per MicrosoftAppType (secret or user-assigned managed identity), except that a
+    secret signing in at an unvalidated authority (GUICHET_BOT_LOGIN_URL, tests only) skips the lookup."""
+
+    def __init__(self, configuration: BotFrameworkConfiguration) -> None:
+        self._inner = ConfigurationServiceClientCredentialFactory(configuration)
+        self._configuration = configuration
+
+    async def is_valid_app_id(self, app_id: str) -> bool:
+        return bool(await self._inner.is_valid_app_id(app_id))
+
+    async def is_authentication_disabled(self) -> bool:
+        return bool(await self._inner.is_authentication_disabled())
+
+    async def create_credentials(self, app_id: str, oauth_scope: str, login_endpoint: str,
+                                 validate_authority: bool) -> Authentication:
+        configuration = self._configuration
+        if (validate_authority or not configuration.APP_ID or configuration.APP_TYPE == "UserAssignedMSI"
+                or app_id != configuration.APP_ID):
+            return await self._inner.create_credentials(app_id, oauth_scope, login_endpoint, validate_authority)
+        return LocalAuthorityCredentials(app_id, configuration.APP_PASSWORD, login_endpoint, oauth_scope)
+
+
+def bot_framework_authentication(settings: Settings) -> ConfigurationBotFrameworkAuthentication:
+    """The SDK's authentication for these settings: tokens checked on the way in, the bot's own on the way out."""
+    configuration = bot_framework_configuration(settings)
+    return ConfigurationBotFrameworkAuthentication(configuration,
+                                                   credentials_factory=BotCredentialsFactory(configuration))
+
+
+async def obtain_bot_token(settings: Settings) -> None:
+    """Get the bot's own token for the connector, with the credential a reply would use (`guichet doctor`).
+    Raises what the credential raises: PermissionError for a refused secret (MSAL's message, with Entra's
+    AADSTS code), KeyError when a managed identity endpoint gives no token, network errors."""
+    claims = ClaimsIdentity({AuthenticationConstants.AUDIENCE_CLAIM: settings.app_id,
+                             AuthenticationConstants.APP_ID_CLAIM: settings.app_id}, True)
+    factory = bot_framework_authentication(settings).create_connector_factory(claims)
+    credentials = (await factory.create("https://smba.trafficmanager.net/teams/", None)).config.credentials
+    try:
+        # MSAL blocks on the network: in a thread, as the connector pipeline fetches it.
+        await asyncio.to_thread(credentials.get_access_token)
+    finally:
+        # MSAL's HTTP session: the bot keeps it for the process; this one-off check is done with it.
+        app = getattr(credentials, "app", None)
+        session = getattr(app, "http_client", None) or getattr(app, "_http_client", None)
+        if session is not None:
+            session.close()
 
 
 def create_adapter(settings: Settings, *, default_language: str, metrics: Metrics | None = None) -> CloudAdapter:
     """A CloudAdapter authenticated per the settings (none when no app id: local mode); `metrics` counts
     its exchanges with the connector and the failed turns."""
-    auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)),
+    auth = ReusingAuthentication(bot_framework_authentication(settings),
                                  observe=metrics.connector_observer("reply") if metrics is not None else None)
     adapter = HoldingCloudAdapter(auth)
 

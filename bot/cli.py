@@ -8,6 +8,7 @@ import logging
 import sys
 
 from bot.domain.agency import AgencyConfigError, load_agency
+from bot.production import production_refusals
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("guichet")
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the bot's HTTP server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve, production_checked=True)
 
     chat = sub.add_parser("chat", help="talk to a running bot from the terminal, as Teams would")
     from bot.devtools.terminal import add_chat_arguments
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", help="zip file to write (default: guichet-<agency>.zip)")
     package.set_defaults(handler=_package_app)
 
+    doctor = sub.add_parser("doctor", help="check the settings, database, agency file, Bot Framework and Graph access")
+    doctor.set_defaults(handler=None)
+
     from bot.jobs_cli import add_job_commands
     from bot.privacy_cli import add_privacy_commands
 
@@ -111,8 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":
+        from bot.doctor import run_doctor
+
+        # The doctor loads the settings itself: invalid settings are its first line, not a stop.
+        return run_doctor(load_settings)
     try:
         settings = load_settings()
+        if getattr(args, "production_checked", False):
+            refusals = production_refusals(settings)
+            for refusal in refusals:
+                print(f"guichet: production refuses to start: {refusal}", file=sys.stderr)
+            if refusals:
+                return 2
         _configure_logging(settings.log_level)
         return int(args.handler(settings, args) or 0)
     except (SettingsError, AgencyConfigError) as exc:

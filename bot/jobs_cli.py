@@ -134,7 +134,8 @@ def add_job_commands(sub: Any) -> None:
     """Add `worker` and `jobs` to the `guichet` command's subparsers."""
     worker = sub.add_parser("worker", help="run the jobs (reminders, retention) in this process")
     worker.add_argument("--port", type=int, help="port of its /metrics and /healthz (default GUICHET_PORT)")
-    worker.set_defaults(handler=_worker_command)
+    # Refused in production with unsafe settings, as `guichet serve` is (bot.production).
+    worker.set_defaults(handler=_worker_command, production_checked=True)
 
     jobs = sub.add_parser("jobs", help="see and retry the bot's jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)

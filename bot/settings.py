@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     app_tenant_id: str = Field(
         "", validation_alias=AliasChoices("MicrosoftAppTenantId", "GUICHET_APP_TENANT_ID")
     )
-    # Tests point token validation at a local OpenID metadata endpoint.
+    # Tests point token validation at a local OpenID metadata endpoint, and the bot's own token requests
+    # (https://login.microsoftonline.com/botframework.com) at a local sign-in stand-in; production refuses both.
     openid_metadata_url: str | None = None
+    bot_login_url: str | None = None
 
     # --- Microsoft Graph: Teams meetings, Outlook availability, installing the app for counselors --------
     # The app registration (client credentials flow, application permissions). Without it the bot runs in

@@ -12,10 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from azure.core.credentials_async import AsyncTokenCredential
-from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.adapter import ReusingAuthentication, bot_framework_configuration
+from bot.adapter import ReusingAuthentication, bot_framework_authentication
 from bot.connector_http import RetryPolicy
 from bot.domain.agency import Agency, load_agency
 from bot.domain.clock import SystemClock
@@ -79,8 +78,8 @@ def build_services(
     closers: list[Callable[[], Awaitable[None]]] = []
     if notifier is None:
         # Proactive messages decide their own retries (bot.proactive): no retry inside the HTTP pipeline.
-        auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(settings)),
-                                     retry=RetryPolicy(attempts=1), observe=metrics.connector_observer("proactive"))
+        auth = ReusingAuthentication(bot_framework_authentication(settings), retry=RetryPolicy(attempts=1),
+                                     observe=metrics.connector_observer("proactive"))
         closers.append(auth.connector_session.close)
         notifier = TeamsNotifier(auth, app_id=settings.app_id,
                                  limiter=RateLimiter(tenant_per_second=settings.tenant_messages_per_second))

@@ -5,7 +5,10 @@
 - online meetings: list filtered by `JoinWebUrl eq '...'`, patch (lobby, presenters, recording);
 - `/users/{id}/calendar/getSchedule`, from a calendar the test sets;
 - `/users/{id}/teamwork/installedApps`: install (409 when already installed);
-- the Entra token endpoint `/{tenant}/oauth2/v2.0/token` (for the real azure-identity credential).
+- the Entra token endpoint `/{tenant}/oauth2/v2.0/token` and its OpenID metadata (for the real azure-identity
+  credential, and MSAL's for the bot's own token at the `botframework.com` tenant); with `accepted_secrets`
+  set, another client secret gets Entra's 401 `invalid_client` (AADSTS7000215);
+- `/users/{id}/events` listed (`$top`, `$select`), as `guichet doctor` reads a calendar.
 
 Every request is recorded (method, path without `/v1.0`, query, headers without the token, JSON body) and
 each body is checked against the Graph v1.0 model as Graph would: unknown properties, wrong enum values,
@@ -130,6 +133,8 @@ class GraphServer:
     meetings: dict[str, dict[str, Any]] = field(default_factory=dict)
     installed: set[tuple[str, str]] = field(default_factory=set)
     tokens_issued: list[dict[str, str]] = field(default_factory=list)
+    # When set, the token endpoint refuses any other client secret, as Entra does.
+    accepted_secrets: set[str] | None = None
     failures: list[Failure] = field(default_factory=list)
     _reads_left: dict[str, int] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
@@ -141,6 +146,7 @@ class GraphServer:
         app = web.Application(middlewares=[self._middleware])
         users = VERSION + "/users/{user}"
         app.router.add_post(users + "/events", self._create_event)
+        app.router.add_get(users + "/events", self._list_events)
         app.router.add_get(users + "/events/{event}", self._get_event)
         app.router.add_patch(users + "/events/{event}", self._patch_event)
         app.router.add_delete(users + "/events/{event}", self._delete_event)
@@ -150,6 +156,7 @@ class GraphServer:
         app.router.add_post(users + "/calendar/getSchedule", self._get_schedule)
         app.router.add_post(users + "/teamwork/installedApps", self._install_app)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid_configuration)
         # A request left waiting (a simulated timeout) must not hold the test's end for long.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -287,6 +294,15 @@ class GraphServer:
         if event is None or event["_user"] != request.match_info["user"]:
             raise GraphNotFound
         return event
+
+    async def _list_events(self, request: web.Request) -> web.Response:
+        user = request.match_info["user"]
+        top = int(request.query.get("$top", "10"))
+        selected = [name for name in request.query.get("$select", "").split(",") if name]
+        found = [self._event_json(e, read=False) for e in self.events.values() if e["_user"] == user][:top]
+        if selected:
+            found = [{name: e.get(name) for name in ["id", *selected]} for e in found]
+        return web.json_response({"@odata.context": f"{self.url}/$metadata#users('{user}')/events", "value": found})
 
     async def _get_event(self, request: web.Request) -> web.Response:
         event = self._event_of(request)
@@ -429,10 +445,23 @@ class GraphServer:
 
     async def _token(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
+        if self.accepted_secrets is not None and form.get("client_secret") not in self.accepted_secrets:
+            return web.json_response({
+                "error": "invalid_client", "error_codes": [7000215],
+                "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent "
+                                     "in the request is the client secret value, not the client secret ID.",
+            }, status=401)
         self.tokens_issued.append({"tenant": request.match_info["tenant"],
                                    **{k: str(v) for k, v in form.items() if k != "client_secret"}})
         return web.json_response({"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600,
                                   "access_token": "token-from-local-authority"})
+
+
+    async def _openid_configuration(self, request: web.Request) -> web.Response:
+        """What MSAL reads before its first token request."""
+        base = f"{self.root}/{request.match_info['tenant']}"
+        return web.json_response({"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                                  "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"})
 
 
 # --- Graph's model, the parts Guichet sends ----------------------------------------------------------

@@ -6,7 +6,6 @@ stand-in's token endpoint)."""
 from __future__ import annotations
 
 import logging
-import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,6 @@ import certifi
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from msgraph.generated.models.event import Event
 
 import bot.integrations.graph_client as graph_client_module
@@ -28,6 +23,7 @@ from bot.integrations.graph_client import build_graph_client, graph_scope
 from bot.services.ports import MeetingRefused, MeetingRequest, MeetingUnavailable
 from bot.settings import Settings, SettingsError, load_settings
 from tests.fixtures.graph import APP, TENANT, FixedToken, graph_settings_for
+from tests.fixtures.tls import private_ca
 from tests.graph_server import GraphServer
 
 US_GRAPH = "https://graph.microsoft.us/v1.0"
@@ -184,42 +180,9 @@ def test_graph_and_sign_in_are_reached_over_https_only(clean_environment: pytest
 # --- TLS through a private CA -------------------------------------------------------------------------------
 
 
-def _certificates(folder: Path) -> tuple[Path, ssl.SSLContext]:
-    """A private CA (its certificate written to ca.pem) and a server context for localhost signed by it."""
-    now = datetime.now(UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Guichet test proxy CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
-          .not_valid_after(now + timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    return ca_file, context
-
-
 @pytest.fixture
 async def tls_server(tmp_path: Path) -> Any:
-    ca_file, context = _certificates(tmp_path)
+    ca_file, context = private_ca(tmp_path)
     server = GraphServer(ssl_context=context, accepted_tokens={"token-from-local-authority"})
     await server.start()
     yield server, ca_file

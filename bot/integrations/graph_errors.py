@@ -30,8 +30,16 @@ TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 ACCESS_POLICY_FIX = (
     "no Teams application access policy covers app {app}: in Teams PowerShell run "
     "New-CsApplicationAccessPolicy -Identity Guichet-Meetings -AppIds {app} then "
-    "Grant-CsApplicationAccessPolicy -PolicyName Guichet-Meetings -Global "
-    "(or -Identity <counselor> for each counselor); it takes effect within 30 minutes"
+    "Grant-CsApplicationAccessPolicy -PolicyName Guichet-Meetings -Group <the counselors' group id> "
+    "(not -Global: only the counselors' meetings); it takes effect within 30 minutes"
+)
+# Least privilege for mailboxes: Exchange Online's RBAC for Applications, scoped to the counselors.
+CALENDAR_SCOPE_FIX = (
+    "give app {app} Calendars.ReadWrite on the counselors' mailboxes: Exchange Online RBAC for Applications "
+    "(New-ManagementRoleAssignment -Role \"Application Calendars.ReadWrite\" with a management scope that "
+    "includes this counselor; check with Test-ServicePrincipalAuthorization), or the Microsoft Graph "
+    "application permission Calendars.ReadWrite with admin consent (Entra admin center > App registrations > "
+    "API permissions: every mailbox of the tenant, so never beside the scoped role)"
 )
 
 
@@ -105,6 +113,8 @@ def access_hint(access: Access, error: BaseException, app: str) -> str:
     """What the administrator must add for a 403: the Teams access policy or the application permission."""
     if access is Access.ONLINE_MEETING and "application access policy" in _message_of(error).lower():
         return ACCESS_POLICY_FIX.format(app=app or "<client id>")
+    if access in (Access.CALENDAR, Access.SCHEDULE):
+        return CALENDAR_SCOPE_FIX.format(app=app or "<client id>")
     return (f"grant app {app or '<client id>'} the Microsoft Graph application permission {access.permission} "
             "with admin consent (Entra admin center > App registrations > API permissions)")
 

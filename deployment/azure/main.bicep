@@ -32,7 +32,8 @@ param graphClientId string
 param graphClientSecret string
 
 @secure()
-@description('Bearer token that GET /metrics requires')
+@minLength(32)
+@description('Bearer token that GET /metrics requires (production refuses fewer than 32 characters)')
 param metricsToken string
 
 @description('The Teams app\'s id in the organisation\'s catalog (optional: lets the bot install itself for counselors)')
