@@ -156,16 +156,30 @@ async def test_a_meeting_graph_keeps_refusing_alerts_the_counselor_and_the_agenc
     assert world.link_messages() == []
 
 
-async def test_a_missing_teams_policy_fails_at_once_and_names_what_to_fix(
-    world: World, caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(("method", "path"), [("GET", r"/onlineMeetings$"), ("PATCH", r"/onlineMeetings/")])
+async def test_a_missing_teams_policy_fails_at_once_names_what_to_fix_and_sends_no_meeting_without_it(
+    world: World, caplog: pytest.LogCaptureFixture, method: str, path: str,
 ) -> None:
     await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
-    world.graph.fail("access_policy", method="GET", path=r"/onlineMeetings$")
+    counselor = (await world.appointment()).counselor_id
+    # Graph creates the event, then refuses to look up or set its meeting's options (no access policy).
+    world.graph.fail("access_policy", method=method, path=path)
     await world.run_jobs()
     [job] = await world.jobs(JobKind.MEETING_CREATE)
     assert (job.status, job.attempts, job.last_error) == ("failed", 1, "MeetingRefused")
     assert any("Grant-CsApplicationAccessPolicy" in record.getMessage() for record in caplog.records)
     assert "Marie" not in caplog.text and "example.org" not in caplog.text
+
+    await world.run_jobs()  # the alert, and the left event's cancellation
+    # The event Graph made carries the tenant's defaults, not the agency's policy: it leaves the counselor's
+    # calendar, and the citizen never gets its link.
+    assert world.graph.live_events(counselor) == []
+    assert len(world.graph.requests_to("POST", r"/cancel$")) == 1
+    appointment = await world.appointment()
+    assert (appointment.meeting_state, appointment.join_url) == (MeetingState.FAILED, None)
+    assert world.link_messages() == []
+    alerts = [r for r in world.connector.received if r.conversation_id == CHANNEL]
+    assert alerts and t("fr", "outcomes.alert.title_meeting_failed") in card_text(alerts[-1].cards[0])
 
 
 async def test_in_local_mode_the_confirmation_says_no_meeting_was_created(

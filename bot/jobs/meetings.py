@@ -2,7 +2,8 @@
 
 Graph asking to wait (429, 503, 504, a timeout) is retried, after its Retry-After when it gives one;
 after MAX_TRIES the meeting is marked failed and the counselor and the agency's channel are alerted. A
-refusal (a missing permission or Teams policy) is not retried: the provider has logged what to fix.
+refusal (a missing permission or Teams policy) is not retried: the provider has logged what to fix, and
+an event it left without the agency's meeting policy is cancelled.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class MeetingCreateJob(_MeetingJob):
         try:
             meeting = await self._provider.create(wanted.request)
         except (MeetingUnavailable, MeetingRefused) as error:
-            # A meeting that will not come is marked failed, so the counselor and the agency are alerted.
-            return _gave_up(job, error, partial(self._meetings.record_failed, appointment_id=appointment_id))
+            # A meeting that will not come is marked failed, so the counselor and the agency are alerted; an
+            # event made without the agency's policy is cancelled, never sent.
+            left_event = error.event_id if isinstance(error, MeetingRefused) else None
+            return _gave_up(job, error, partial(self._meetings.record_failed, appointment_id=appointment_id,
+                                                left_event=left_event))
         return Finished("created", record=partial(self._meetings.record_made, appointment_id=appointment_id,
                                                   meeting=meeting, moved=False))
 
