@@ -327,6 +327,28 @@ async def test_a_no_show_is_asked_once_then_cancels_and_the_citizen_is_told_kind
     assert await scene.outcomes(booked.appointment.id) == ["absent_reported", "no_show"]
 
 
+async def test_a_pressed_submit_fallback_rewrites_the_pressed_card_in_teams_as_action_execute_does(
+    scene: Scene,
+) -> None:
+    """A client without Universal Actions sends the Action.Submit fallback, naming the pressed message: the
+    prompt becomes the recorded outcome, with no button left, and nothing new is posted below it."""
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked)
+    prompt = await _prompt(scene, counselor)
+    prompt_id = counselor.replies()[-1].activity_id
+    scene.clock.set(START + timedelta(minutes=1))
+    [verified] = [a for a in actions_of(prompt) if (a.get("data") or {}).get("outcome") == "identity_verified"]
+
+    replies = await counselor.submit(verified["fallback"]["data"], reply_to=prompt_id)
+
+    assert await scene.outcomes(booked.appointment.id) == ["identity_verified"]
+    [update] = replies
+    assert (update.event, update.activity_id) == ("update", prompt_id)
+    [recorded] = update.cards
+    assert t("fr", "staff.outcome.identity_verified") in card_text(recorded) and actions_of(recorded) == []
+
+
 async def test_identity_not_verified_tells_the_citizen_what_to_bring_next_time(scene: Scene) -> None:
     citizen = scene.person()
     booked = await scene.book(citizen)
