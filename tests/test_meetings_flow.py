@@ -136,6 +136,18 @@ async def test_booking_moving_and_cancelling_make_exactly_one_meeting_with_the_a
                                        agency=world.services.agency.display_name("fr"))
 
 
+async def test_the_job_waits_as_long_as_graphs_retry_after_says(world: World) -> None:
+    await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    world.graph.fail("throttled", method="POST", path=r"/events$", times=100, retry_after="600")
+    await world.run_jobs()
+    [job] = await world.jobs(JobKind.MEETING_CREATE)
+    # Not the runner's own backoff (30 s first): Graph's ten minutes, to the second.
+    assert (job.status, job.last_error, job.run_at) == ("pending", "MeetingUnavailable",
+                                                         world.clock.now() + timedelta(seconds=600))
+    await world.run_jobs(timedelta(seconds=599))
+    assert len(world.graph.requests_to("POST", r"/events$")) == 1  # not before
+
+
 async def test_a_meeting_graph_keeps_refusing_alerts_the_counselor_and_the_agency(
     world: World, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
