@@ -136,6 +136,28 @@ async def test_booking_moving_and_cancelling_make_exactly_one_meeting_with_the_a
                                        agency=world.services.agency.display_name("fr"))
 
 
+async def test_a_move_that_brings_a_new_link_tells_the_citizen_the_link_changed(world: World) -> None:
+    await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    await world.run_jobs()
+    first = (await world.appointment()).join_url
+    assert first and len(world.link_messages()) == 1
+    world.graph.new_link_on_move = True  # Exchange gives the moved event a new Teams meeting
+
+    await world.chat.press(Verb.APPT_RESCHEDULE, card=confirmation(world.chat))
+    await choose_day_and_time(world.chat, day_index=1)
+    await world.chat.press(Verb.BOOK_CONFIRM)
+    await world.run_jobs()
+
+    appointment = await world.appointment()
+    assert appointment.join_url and appointment.join_url != first
+    changed_title = t("fr", "reminders.link_changed_title")
+    [changed] = [card for card in world.chat.cards() if changed_title in card_text(card)]
+    assert appointment.join_url in str(changed) and first not in str(changed)
+    # The new meeting has the agency's policy too.
+    [event] = world.graph.live_events(appointment.counselor_id)
+    assert world.graph.meeting_of(event)["lobbyBypassSettings"]["scope"] == "organizer"
+
+
 async def test_the_job_waits_as_long_as_graphs_retry_after_says(world: World) -> None:
     await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
     world.graph.fail("throttled", method="POST", path=r"/events$", times=100, retry_after="600")
