@@ -190,6 +190,36 @@ async def test_a_meeting_graph_keeps_refusing_alerts_the_counselor_and_the_agenc
     assert world.link_messages() == []
 
 
+@pytest.mark.parametrize("change", ["move", "cancel"])
+async def test_a_meeting_move_or_cancel_graph_keeps_refusing_alerts_the_counselor(
+    world: World, monkeypatch: pytest.MonkeyPatch, change: str,
+) -> None:
+    monkeypatch.setattr("bot.jobs.meetings.MAX_TRIES", 2)
+    await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    await world.run_jobs()
+    link = (await world.appointment()).join_url
+    assert link
+    await world.chat.press(Verb.APPT_RESCHEDULE if change == "move" else Verb.APPT_CANCEL,
+                           card=confirmation(world.chat))
+    if change == "move":
+        world.graph.fail("throttled", method="PATCH", path=r"/events/", times=100, retry_after="0")
+        await choose_day_and_time(world.chat, day_index=1)
+        await world.chat.press(Verb.BOOK_CONFIRM)
+    else:
+        world.graph.fail("throttled", method="POST", path=r"/cancel$", times=100, retry_after="0")
+        await world.chat.press(Verb.APPT_CANCEL_CONFIRM, {"reason": ""})
+    kind = JobKind.MEETING_MOVE if change == "move" else JobKind.MEETING_CANCEL
+    for _ in range(2):
+        [job] = await world.jobs(kind)
+        await world.run_jobs(max(job.run_at - world.clock.now(), timedelta(0)))
+    [job] = await world.jobs(kind)
+    assert job.status == "failed"
+    await world.run_jobs()  # the alert (this counselor has no chat with the bot: the agency's channel)
+    alerts = [r for r in world.connector.received if r.conversation_id == CHANNEL]
+    assert alerts and t("fr", f"outcomes.alert.title_meeting_{change}_failed") in card_text(alerts[-1].cards[0])
+    assert (await world.appointment()).join_url == link  # the citizen's link is kept
+
+
 @pytest.mark.parametrize(("method", "path"), [("GET", r"/onlineMeetings$"), ("PATCH", r"/onlineMeetings/")])
 async def test_a_missing_teams_policy_fails_at_once_names_what_to_fix_and_sends_no_meeting_without_it(
     world: World, caplog: pytest.LogCaptureFixture, method: str, path: str,

@@ -117,6 +117,15 @@ class MeetingService:
         appointment.meeting_state = MeetingState.FAILED.value
         if left_event:
             await plan_meeting_cancel(uow, appointment, now, event_id=left_event)
-        await uow.jobs.schedule(str(JobKind.STAFF_ALERT), now, {"appointment_id": appointment_id,
-                                                                 "alert": "meeting_failed"},
-                                f"{JobKind.STAFF_ALERT}:{appointment_id}:meeting_failed", now=now)
+        await self._alert(uow, appointment_id, "meeting_failed", now)
+
+    async def record_change_failed(self, uow: UnitOfWork, appointment_id: str, alert: str, event_id: str) -> None:
+        """Moving or cancelling the meeting (`event_id`) failed for good: the counselor is alerted to do it by
+        hand (`alert`: "meeting_move_failed" or "meeting_cancel_failed")."""
+        await self._alert(uow, appointment_id, alert, self._services.clock.now(), event_id)
+
+    @staticmethod
+    async def _alert(uow: UnitOfWork, appointment_id: str, alert: str, now: datetime, about: str = "") -> None:
+        key = ":".join(part for part in (str(JobKind.STAFF_ALERT), appointment_id, alert, about) if part)
+        await uow.jobs.schedule(str(JobKind.STAFF_ALERT), now, {"appointment_id": appointment_id, "alert": alert},
+                                key, now=now)
