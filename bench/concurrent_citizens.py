@@ -26,17 +26,18 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import func, select
 
 from bench.booking_flow import book_appointment
 from bench.common import postgres_database, postgres_reachable, server_process, sqlite_database
 from bench.driver import BenchCitizen, TurnFailed, client_session, summary
 from bot.devtools.connector import ConnectorStandIn
-from bot.domain.appointment import Appointment
-from storage.db import create_engine
+from bot.domain.agency import load_agency
+from bot.settings import DEFAULT_AGENCY
+from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade_database
+from storage.unit_of_work import UnitOfWorkFactory
 
 CITIZENS = 200
 TEXT_TURNS = 9  # a booking's turns, for the baselines
@@ -44,6 +45,7 @@ THINK_SECONDS = (1.0, 5.0)
 TARGET_THROUGHPUT_VS_ECHO = 2.0
 TARGET_P99_MS = 250.0
 TARGET_PEAK_MB = 300.0
+BACKENDS = ("sqlite", "postgres")  # PostgreSQL when reachable
 
 log = logging.getLogger(__name__)
 Journey = Callable[[BenchCitizen, random.Random, tuple[float, float] | None], Awaitable[int]]
@@ -81,14 +83,17 @@ async def _texts(citizen: BenchCitizen, rng: random.Random, think: tuple[float, 
 
 
 async def _booked(database_url: str) -> int:
+    """The booked appointments the bot left, read through the appointment repository."""
+    agency_id = load_agency(DEFAULT_AGENCY).id
     engine = create_engine(database_url)
     try:
-        async with engine.connect() as connection:
-            count = await connection.scalar(
-                select(func.count()).select_from(Appointment).where(Appointment.status == "booked"))
+        async with UnitOfWorkFactory(create_session_factory(engine)).read() as uow:
+            # Every booking ends before the far future; one more than expected shows a duplicate.
+            booked = await uow.appointments.booked_ending_before(agency_id, datetime(3000, 1, 1, tzinfo=UTC),
+                                                                 limit=2 * CITIZENS + 1)
     finally:
         await engine.dispose()
-    return int(count or 0)
+    return len(booked)
 
 
 @asynccontextmanager
@@ -122,7 +127,7 @@ async def _guichet(backend: str, connector: ConnectorStandIn, think: tuple[float
 
 
 async def run() -> dict[str, Any]:
-    backends = ["sqlite"] + (["postgres"] if await postgres_reachable() else [])
+    backends = [backend for backend in BACKENDS if backend == "sqlite" or await postgres_reachable()]
     phases: dict[str, dict[str, dict[str, Any]]] = {"saturation": {}, "paced": {}}
     async with ConnectorStandIn(history=False) as connector:
         for phase, think in (("saturation", None), ("paced", THINK_SECONDS)):

@@ -180,6 +180,8 @@ class Outbox:
     def __init__(self, context: TurnContext) -> None:
         self._context = context
         self.held: list[Activity] = []
+        # Updates of messages already in the chat (a pressed card rewritten), sent after the new ones.
+        self.held_updates: list[Activity] = []
         self.holding = True
 
     @classmethod
@@ -192,12 +194,16 @@ class Outbox:
         """The turn failed: what it meant to say is not said."""
         self.holding = False
         self.held.clear()
+        self.held_updates.clear()
 
     async def flush(self) -> None:
         self.holding = False
         held, self.held = self.held, []
+        updates, self.held_updates = self.held_updates, []
         if held:
             await self._context.adapter.send_activities(self._context, held)
+        for update in updates:
+            await self._context.adapter.update_activity(self._context, update)
 
 
 class HoldingCloudAdapter(CloudAdapter):
@@ -215,6 +221,13 @@ class HoldingCloudAdapter(CloudAdapter):
                 outbox.held.append(activity)
                 responses.append(ResourceResponse())
         return responses
+
+    async def update_activity(self, context: TurnContext, activity: Activity) -> ResourceResponse | None:
+        outbox = context.turn_state.get(OUTBOX_KEY)
+        if not isinstance(outbox, Outbox) or not outbox.holding:
+            return await super().update_activity(context, activity)
+        outbox.held_updates.append(activity)
+        return ResourceResponse(id=activity.id)
 
 
 # Where the bot gets its own token for the connector (multi-tenant apps sign in at the botframework.com tenant).

@@ -28,7 +28,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -148,23 +148,27 @@ class RetryPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
     """Bounded retry of transient connector failures (see the module docstring)."""
 
     def __init__(self, *, attempts: int = 3, first_wait: float = 0.25, max_wait: float = 3.0,
-                 budget: float = 9.0) -> None:
+                 budget: float = 9.0, monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         super().__init__()
         self.attempts = attempts
         self.first_wait = first_wait
         self.max_wait = max_wait
         self.budget = budget
+        # Injectable, so that tests check the waits without waiting.
+        self.monotonic = monotonic
+        self.sleep = sleep
 
     async def send(self, request: Request, **kwargs: Any) -> Response:
         assert self.next is not None, "a policy of a pipeline has a next step"
-        deadline = time.monotonic() + self.budget
+        deadline = self.monotonic() + self.budget
         for attempt in range(1, self.attempts + 1):
             wait: float | None
             try:
                 response = await self.next.send(request, **kwargs)
             except (aiohttp.ClientError, TimeoutError) as error:
                 wait = self._backoff(attempt)
-                if attempt == self.attempts or time.monotonic() + wait >= deadline:
+                if attempt == self.attempts or self.monotonic() + wait >= deadline:
                     log.warning("connector unreachable after %d attempt(s): %s", attempt, type(error).__name__)
                     raise ClientRequestError(f"connector request failed: {type(error).__name__}") from error
                 log.info("connector request failed (%s); retrying in %.2fs", type(error).__name__, wait)
@@ -173,11 +177,11 @@ class RetryPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
                 if status not in RETRIED_STATUSES or attempt == self.attempts:
                     return response
                 wait = self._wait_for(response, attempt)
-                if wait is None or time.monotonic() + wait >= deadline:
+                if wait is None or self.monotonic() + wait >= deadline:
                     log.warning("connector answered %d; not retrying", status)
                     return response
                 log.info("connector answered %d; retrying in %.2fs", status, wait)
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int) -> float:

@@ -134,9 +134,10 @@ class TeamsUser:
     async def say(self, text: str) -> list[Recorded]:
         return await self._turn(build_message(self.identity, self.connector.url, text=text))
 
-    async def submit(self, data: dict[str, Any]) -> list[Recorded]:
-        """Action.Submit: a message whose value is the action's data plus the inputs."""
-        return await self._turn(build_message(self.identity, self.connector.url, value=data))
+    async def submit(self, data: dict[str, Any], reply_to: str | None = None) -> list[Recorded]:
+        """Action.Submit: a message whose value is the action's data plus the inputs; Teams names the pressed
+        card's message in `replyToId` (`reply_to`)."""
+        return await self._turn(build_message(self.identity, self.connector.url, value=data, reply_to_id=reply_to))
 
     async def execute(self, verb: str, data: dict[str, Any], reply_to: str | None = None) -> tuple[Any, list[Recorded]]:
         """Action.Execute: an adaptiveCard/action invoke; returns (invoke response body, replies)."""

@@ -372,6 +372,68 @@ async def test_a_no_show_is_asked_once_then_cancels_and_the_citizen_is_told_kind
     assert await scene.outcomes(booked.appointment.id) == ["absent_reported", "no_show"]
 
 
+async def test_a_pressed_submit_fallback_rewrites_the_pressed_card_in_teams_as_action_execute_does(
+    scene: Scene,
+) -> None:
+    """A client without Universal Actions sends the Action.Submit fallback, naming the pressed message: the
+    prompt becomes the recorded outcome, with no button left, and nothing new is posted below it."""
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked)
+    prompt = await _prompt(scene, counselor)
+    prompt_id = counselor.replies()[-1].activity_id
+    scene.clock.set(START + timedelta(minutes=1))
+    [verified] = [a for a in actions_of(prompt) if (a.get("data") or {}).get("outcome") == "identity_verified"]
+
+    replies = await counselor.submit(verified["fallback"]["data"], reply_to=prompt_id)
+
+    assert await scene.outcomes(booked.appointment.id) == ["identity_verified"]
+    [update] = replies
+    assert (update.event, update.activity_id) == ("update", prompt_id)
+    [recorded] = update.cards
+    assert t("fr", "staff.outcome.identity_verified") in card_text(recorded) and actions_of(recorded) == []
+
+
+async def test_forged_reports_change_nothing_they_should_not(scene: Scene) -> None:
+    """Data a card never carried, sent by hand: a no-show before the delay, an appointment that does not
+    exist, a "client joined" nobody was asked about."""
+    citizen = scene.person()
+    booked = await scene.book(citizen)
+    counselor = await _counselor_of(scene, booked)
+    await _prompt(scene, counselor)
+    appointment_id = booked.appointment.id
+
+    # "client joined" from the citizen's chat, or from the counselor before the prompt opens: refused.
+    body, _ = await citizen.execute(Verb.STAFF_OUTCOME, {"appointment_id": appointment_id, "outcome": "client_joined"})
+    assert t("fr", "staff.prompt.not_yours") in card_text(body["value"])
+    scene.clock.set(START - timedelta(hours=1))
+    body, _ = await counselor.execute(Verb.STAFF_OUTCOME, {"appointment_id": appointment_id,
+                                                           "outcome": "client_joined"})
+    assert t("fr", "staff.prompt.too_early", time="09:55") in card_text(body["value"])
+    assert await scene.outcomes(appointment_id) == []
+
+    # A no-show two minutes after the start (the delay is ten): only "not there yet" is noted.
+    scene.clock.set(START + timedelta(minutes=2))
+    before = len(citizen.replies())
+    body, _ = await counselor.execute(Verb.STAFF_OUTCOME, {"appointment_id": appointment_id, "outcome": "no_show"})
+    assert t("fr", "staff.prompt.absent_noted", minutes=10, time="10:10") in card_text(body["value"])
+    assert await scene.outcomes(appointment_id) == ["absent_reported"]
+    assert (await scene.appointment(appointment_id)).status == AppointmentStatus.BOOKED
+    await scene.runner.drain()
+    assert citizen.replies()[before:] == []  # the citizen is told nothing
+
+    # An appointment id of the right shape that does not exist.
+    body, _ = await counselor.execute(Verb.STAFF_OUTCOME, {"outcome": "identity_verified",
+                                                           "appointment_id": "0f0e0d0c-0b0a-4909-8807-060504030201"})
+    assert t("fr", "staff.prompt.not_found") in card_text(body["value"])
+    assert await scene.outcomes(appointment_id) == ["absent_reported"]
+
+    # The same, from the Action.Submit fallback (a message, no invoke): the same friendly answer.
+    replies = await counselor.submit({"verb": Verb.STAFF_OUTCOME, "outcome": "no_show",
+                                      "appointment_id": "0f0e0d0c-0b0a-4909-8807-060504030201"})
+    assert t("fr", "staff.prompt.not_found") in card_text(_cards(replies)[0])
+
+
 async def test_identity_not_verified_tells_the_citizen_what_to_bring_next_time(scene: Scene) -> None:
     citizen = scene.person()
     booked = await scene.book(citizen)

@@ -48,7 +48,7 @@ async def bot_process(database_url: str) -> AsyncIterator[BotProcess]:
     """`python -m bot serve` on a free port, until it answers /healthz."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "GUICHET_DATABASE_URL": database_url,
-           "GUICHET_LOG_LEVEL": "WARNING", "GUICHET_RUN_JOBS": "false"}
+           "GUICHET_LOG_LEVEL": "WARNING", "GUICHET_JOBS": "off"}
     with tempfile.TemporaryFile() as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "serve", "--port", str(port), env=env, cwd=PROJECT_ROOT,

@@ -10,10 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.domain.agency import Mode, load_agency
 from bot.domain.clock import FixedClock
 from bot.integrations.graph_availability import GraphAvailability
 from bot.integrations.graph_client import GraphClient, build_graph_client
+from bot.services.booking import BookingService
 from bot.settings import Settings
+from bot.wiring import assemble_services
+from storage.unit_of_work import UnitOfWorkFactory
+from tests.conftest import AGENCIES
 from tests.fixtures.graph import FixedToken
 from tests.graph_server import BusyItem, GraphServer
 
@@ -154,3 +159,26 @@ async def test_counselors_without_an_address_are_not_asked_about(availability: G
                                                                  calendars: GraphServer) -> None:
     assert await availability.busy([("no-mail", None)], hours(6), hours(18)) == {}
     assert calendars.requests_to("POST", r"/getSchedule$") == []
+
+
+async def test_outlook_busy_times_remove_the_times_offered_to_citizens(
+        graph_client: GraphClient, graph_server: GraphServer, uow_factory: UnitOfWorkFactory) -> None:
+    agency = load_agency(AGENCIES / "example-be" / "agency.toml").model_copy(update={"outlook_availability": True})
+    clock = FixedClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday
+    day = datetime(2026, 11, 25).date()  # Wednesday
+
+    async def offered() -> set[datetime]:
+        availability = GraphAvailability(graph_client, clock=clock)  # a fresh cache each time
+        booking = BookingService(assemble_services(agency, uow_factory, clock, availability=availability))
+        offers = await booking.slots(mode=Mode.VIDEO, subject_id="temporary-unemployment", day=day, language="fr")
+        return {offer.start for offer in offers}
+
+    free = await offered()
+    # Every counselor busy in Outlook from 10:00 to 11:00 local (09:00-10:00 UTC).
+    morning = (datetime(2026, 11, 25, 9, 0, tzinfo=UTC), datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
+    graph_server.calendars = {c.email: [BusyItem("busy", *morning)] for c in agency.counselors if c.email}
+    busy = await offered()
+
+    overlapping = {start for start in free if start < morning[1] and start + timedelta(minutes=30) > morning[0]}
+    assert overlapping, "the calendar offered times in that hour before"
+    assert busy == free - overlapping

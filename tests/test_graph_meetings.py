@@ -5,12 +5,14 @@ slow, throttles, or refuses."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from kiota_http.middleware import retry_handler
 
 from bot.domain.agency import Agency, load_agency
 from bot.integrations.graph import GraphMeetingProvider, build_meeting_provider
@@ -18,6 +20,7 @@ from bot.integrations.graph_client import GraphClient, build_graph_client
 from bot.services.ports import MeetingRefused, MeetingRequest, MeetingUnavailable
 from bot.settings import Settings
 from tests.conftest import AGENCIES
+from tests.fake_time import FakeTime
 from tests.fixtures.graph import APP, FixedToken
 from tests.graph_server import GraphServer
 
@@ -271,44 +274,65 @@ async def test_an_event_exchange_will_not_cancel_is_deleted_instead(
     assert [r.method for r in graph_server.requests if meeting.event_id in r.path][-2:] == ["POST", "DELETE"]
 
 
+@pytest.fixture
+def graph_waits(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    """The SDK's retry handler waits with asyncio.sleep: its waits are recorded instead of waited."""
+    fake = FakeTime()
+    monkeypatch.setattr(retry_handler, "asyncio", SimpleNamespace(sleep=fake.sleep))
+    return fake
+
+
 async def test_a_throttled_call_waits_as_graph_asks_then_goes_through(
-        provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency) -> None:
+        provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency, graph_waits: FakeTime) -> None:
     organizer, _ = counselor(be)
     graph_server.fail("throttled", method="POST", path=r"/events$", retry_after="1")
 
-    started = time.monotonic()
     await provider.create(request_for(organizer))
 
-    assert time.monotonic() - started >= 1.0
+    assert graph_waits.sleeps == [1.0]
     assert [p.status for p in graph_server.requests_to("POST", r"/events$")] == [429, 201]
 
 
 async def test_throttling_that_lasts_gives_up_after_bounded_retries_with_graphs_wait(
-        provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency) -> None:
+        provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency, graph_waits: FakeTime) -> None:
     organizer, _ = counselor(be)
     graph_server.fail("throttled", method="POST", path=r"/events$", retry_after="1", times=10)
 
-    started = time.monotonic()
     with pytest.raises(MeetingUnavailable) as raised:
         await provider.create(request_for(organizer))
 
     assert raised.value.retry_after == 1.0
-    assert time.monotonic() - started >= 2.0  # two retries, each after the second Graph asked for
+    assert graph_waits.sleeps == [1.0, 1.0]  # two retries, each after the second Graph asked for
     assert len(graph_server.requests_to("POST", r"/events$")) == 3
     assert graph_server.live_events(organizer) == []
 
 
 async def test_a_long_retry_after_goes_back_to_the_caller_at_once(
-        provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency) -> None:
+        provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency, graph_waits: FakeTime) -> None:
     organizer, _ = counselor(be)
     graph_server.fail("throttled", method="POST", path=r"/events$", retry_after="120", times=10)
 
-    started = time.monotonic()
     with pytest.raises(MeetingUnavailable) as raised:
         await provider.create(request_for(organizer))
 
     assert raised.value.retry_after == 120.0
-    assert time.monotonic() - started < 2.0
+    assert graph_waits.sleeps == []
+    assert len(graph_server.requests_to("POST", r"/events$")) == 1
+
+
+async def test_a_retry_after_given_as_an_http_date_is_read_as_the_wait_until_then(
+        provider: GraphMeetingProvider, graph_server: GraphServer, be: Agency, graph_waits: FakeTime) -> None:
+    organizer, _ = counselor(be)
+    until = datetime.now(UTC) + timedelta(minutes=10)
+    graph_server.fail("throttled", method="POST", path=r"/events$", retry_after=format_datetime(until, usegmt=True),
+                      times=10)
+
+    with pytest.raises(MeetingUnavailable) as raised:
+        await provider.create(request_for(organizer))
+
+    # Ten minutes, less what passed since (and the date's whole seconds): far from "now" and from None.
+    assert raised.value.retry_after is not None and 540 < raised.value.retry_after <= 600
+    assert graph_waits.sleeps == []
     assert len(graph_server.requests_to("POST", r"/events$")) == 1
 
 

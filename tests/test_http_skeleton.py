@@ -109,3 +109,24 @@ async def test_with_an_app_id_a_request_without_a_valid_token_gets_401(
         assert connector.received == [], "an unauthenticated request reaches no handler"
     finally:
         await runner.cleanup()
+
+
+async def test_readiness_is_503_while_the_database_cannot_be_reached(agency, http: aiohttp.ClientSession) -> None:
+    from bot.settings import Settings
+    from tests.fixtures.database import _create_database, _drop_database, _postgres_url
+    from tests.harness import start_bot
+
+    name = await _create_database()
+    try:
+        async with start_bot(Settings(database_url=_postgres_url(name)), agency) as bot:
+            async with http.get(f"{bot.url}/readyz") as response:
+                assert response.status == 200
+            await _drop_database(name)  # the database goes away under the running bot
+            for _ in range(2):  # the pooled connection, then a new one
+                async with http.get(f"{bot.url}/readyz") as response:
+                    assert response.status == 503
+                    assert await response.json() == {"status": "unavailable", "database": "unreachable"}
+            async with http.get(f"{bot.url}/healthz") as response:
+                assert response.status == 200  # alive all the same: no restart would help
+    finally:
+        await _drop_database(name)

@@ -136,6 +136,40 @@ async def test_booking_moving_and_cancelling_make_exactly_one_meeting_with_the_a
                                        agency=world.services.agency.display_name("fr"))
 
 
+async def test_a_move_that_brings_a_new_link_tells_the_citizen_the_link_changed(world: World) -> None:
+    await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    await world.run_jobs()
+    first = (await world.appointment()).join_url
+    assert first and len(world.link_messages()) == 1
+    world.graph.new_link_on_move = True  # Exchange gives the moved event a new Teams meeting
+
+    await world.chat.press(Verb.APPT_RESCHEDULE, card=confirmation(world.chat))
+    await choose_day_and_time(world.chat, day_index=1)
+    await world.chat.press(Verb.BOOK_CONFIRM)
+    await world.run_jobs()
+
+    appointment = await world.appointment()
+    assert appointment.join_url and appointment.join_url != first
+    changed_title = t("fr", "reminders.link_changed_title")
+    [changed] = [card for card in world.chat.cards() if changed_title in card_text(card)]
+    assert appointment.join_url in str(changed) and first not in str(changed)
+    # The new meeting has the agency's policy too.
+    [event] = world.graph.live_events(appointment.counselor_id)
+    assert world.graph.meeting_of(event)["lobbyBypassSettings"]["scope"] == "organizer"
+
+
+async def test_the_job_waits_as_long_as_graphs_retry_after_says(world: World) -> None:
+    await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    world.graph.fail("throttled", method="POST", path=r"/events$", times=100, retry_after="600")
+    await world.run_jobs()
+    [job] = await world.jobs(JobKind.MEETING_CREATE)
+    # Not the runner's own backoff (30 s first): Graph's ten minutes, to the second.
+    assert (job.status, job.last_error, job.run_at) == ("pending", "MeetingUnavailable",
+                                                         world.clock.now() + timedelta(seconds=600))
+    await world.run_jobs(timedelta(seconds=599))
+    assert len(world.graph.requests_to("POST", r"/events$")) == 1  # not before
+
+
 async def test_a_meeting_graph_keeps_refusing_alerts_the_counselor_and_the_agency(
     world: World, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -156,16 +190,60 @@ async def test_a_meeting_graph_keeps_refusing_alerts_the_counselor_and_the_agenc
     assert world.link_messages() == []
 
 
-async def test_a_missing_teams_policy_fails_at_once_and_names_what_to_fix(
-    world: World, caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("change", ["move", "cancel"])
+async def test_a_meeting_move_or_cancel_graph_keeps_refusing_alerts_the_counselor(
+    world: World, monkeypatch: pytest.MonkeyPatch, change: str,
+) -> None:
+    monkeypatch.setattr("bot.jobs.meetings.MAX_TRIES", 2)
+    await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
+    await world.run_jobs()
+    link = (await world.appointment()).join_url
+    assert link
+    await world.chat.press(Verb.APPT_RESCHEDULE if change == "move" else Verb.APPT_CANCEL,
+                           card=confirmation(world.chat))
+    if change == "move":
+        world.graph.fail("throttled", method="PATCH", path=r"/events/", times=100, retry_after="0")
+        await choose_day_and_time(world.chat, day_index=1)
+        await world.chat.press(Verb.BOOK_CONFIRM)
+    else:
+        world.graph.fail("throttled", method="POST", path=r"/cancel$", times=100, retry_after="0")
+        await world.chat.press(Verb.APPT_CANCEL_CONFIRM, {"reason": ""})
+    kind = JobKind.MEETING_MOVE if change == "move" else JobKind.MEETING_CANCEL
+    for _ in range(2):
+        [job] = await world.jobs(kind)
+        await world.run_jobs(max(job.run_at - world.clock.now(), timedelta(0)))
+    [job] = await world.jobs(kind)
+    assert job.status == "failed"
+    await world.run_jobs()  # the alert (this counselor has no chat with the bot: the agency's channel)
+    alerts = [r for r in world.connector.received if r.conversation_id == CHANNEL]
+    assert alerts and t("fr", f"outcomes.alert.title_meeting_{change}_failed") in card_text(alerts[-1].cards[0])
+    assert (await world.appointment()).join_url == link  # the citizen's link is kept
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", r"/onlineMeetings$"), ("PATCH", r"/onlineMeetings/")])
+async def test_a_missing_teams_policy_fails_at_once_names_what_to_fix_and_sends_no_meeting_without_it(
+    world: World, caplog: pytest.LogCaptureFixture, method: str, path: str,
 ) -> None:
     await book(world.chat, mode="video", details={**BE_DETAILS, "postal_code": "4000"})
-    world.graph.fail("access_policy", method="GET", path=r"/onlineMeetings$")
+    counselor = (await world.appointment()).counselor_id
+    # Graph creates the event, then refuses to look up or set its meeting's options (no access policy).
+    world.graph.fail("access_policy", method=method, path=path)
     await world.run_jobs()
     [job] = await world.jobs(JobKind.MEETING_CREATE)
     assert (job.status, job.attempts, job.last_error) == ("failed", 1, "MeetingRefused")
     assert any("Grant-CsApplicationAccessPolicy" in record.getMessage() for record in caplog.records)
     assert "Marie" not in caplog.text and "example.org" not in caplog.text
+
+    await world.run_jobs()  # the alert, and the left event's cancellation
+    # The event Graph made carries the tenant's defaults, not the agency's policy: it leaves the counselor's
+    # calendar, and the citizen never gets its link.
+    assert world.graph.live_events(counselor) == []
+    assert len(world.graph.requests_to("POST", r"/cancel$")) == 1
+    appointment = await world.appointment()
+    assert (appointment.meeting_state, appointment.join_url) == (MeetingState.FAILED, None)
+    assert world.link_messages() == []
+    alerts = [r for r in world.connector.received if r.conversation_id == CHANNEL]
+    assert alerts and t("fr", "outcomes.alert.title_meeting_failed") in card_text(alerts[-1].cards[0])
 
 
 async def test_in_local_mode_the_confirmation_says_no_meeting_was_created(

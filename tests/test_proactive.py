@@ -5,7 +5,6 @@ the bot, and keeps under Teams' limits so that the connector has nothing to refu
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from bot.proactive import TeamsNotifier
 from bot.rate_limit import RateLimiter
 from bot.services.ports import MessageRejected, OutgoingMessage, RecipientUnreachable, SendFailed
 from bot.settings import Settings
+from tests.fake_time import FakeTime
 from tests.harness import TENANT_ID, Failure, FakeConnector
 
 CARD = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "Rappel"}]}
@@ -30,13 +30,18 @@ def reference(connector: FakeConnector, conversation: str = "a:citizen") -> dict
 
 
 @pytest.fixture
-async def notifier() -> AsyncIterator[TeamsNotifier]:
+async def auth() -> AsyncIterator[ReusingAuthentication]:
     auth = ReusingAuthentication(ConfigurationBotFrameworkAuthentication(bot_framework_configuration(Settings())),
                                  retry=RetryPolicy(attempts=1))
     # A connector that does not answer within half a second counts as a timeout here.
     auth.connector_session = ConnectorSession(attempt_timeout=0.5, connect_timeout=0.5)
-    yield TeamsNotifier(auth, app_id="", limiter=RateLimiter())
+    yield auth
     await auth.connector_session.close()
+
+
+@pytest.fixture
+def notifier(auth: ReusingAuthentication) -> TeamsNotifier:
+    return TeamsNotifier(auth, app_id="", limiter=RateLimiter())
 
 
 async def test_a_message_reaches_the_stored_conversation_as_a_teams_notification(
@@ -51,12 +56,15 @@ async def test_a_message_reaches_the_stored_conversation_as_a_teams_notification
 
 
 async def test_a_short_retry_after_is_waited_out_and_a_long_one_goes_back_to_the_runner(
-    notifier: TeamsNotifier, connector: FakeConnector,
+    auth: ReusingAuthentication, connector: FakeConnector,
 ) -> None:
+    time = FakeTime()
+    notifier = TeamsNotifier(auth, app_id="", limiter=RateLimiter(monotonic=time.monotonic, sleep=time.sleep),
+                             sleep=time.sleep)
     connector.fail_next.append(Failure(429, retry_after="1"))
-    started = time.monotonic()
+    started = time.now
     await notifier.send(reference(connector), OutgoingMessage(text="x"))
-    assert time.monotonic() - started >= 1.0
+    assert time.now - started == pytest.approx(1.0, abs=0.05)  # as long as the connector asked, no longer
     assert len(connector.messages_for("a:citizen")) == 1
 
     connector.fail_next.append(Failure(429, retry_after="120"))

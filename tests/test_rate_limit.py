@@ -14,18 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.rate_limit import CONVERSATION_WINDOWS, JITTER_MARGIN, RateLimiter
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
+from tests.fake_time import FakeTime
 
 
 def _limiter(time: FakeTime, tenant_per_second: float = 50) -> RateLimiter:

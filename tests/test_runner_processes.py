@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -67,22 +68,43 @@ async def _due_reminders(database_url: str, connector_url: str, count: int) -> l
     return conversations
 
 
-async def _start_runner(database_url: str, lease: float, batch: int) -> asyncio.subprocess.Process:
+@dataclass
+class Runner:
+    """A runner process and the jobs it reports having run: (job id, attempt)."""
+
+    process: asyncio.subprocess.Process
+    ran: list[tuple[int, int]] = field(default_factory=list)
+    reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            kind, *values = line.decode().split()
+            if kind == "ran":
+                self.ran.append((int(values[0]), int(values[1])))
+
+
+async def _start_runner(database_url: str, lease: float, batch: int, hang_after: int | None = None) -> Runner:
     env = {**os.environ, "GUICHET_JOBS": "inline", "MicrosoftAppId": "", "GUICHET_LOG_LEVEL": "WARNING"}
+    hang = ["--hang-after", str(hang_after)] if hang_after is not None else []
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.runner_process", "--database-url", database_url, "--agency", str(AGENCY),
-        "--lease", str(lease), "--batch", str(batch), cwd=PROJECT_ROOT, env=env,
+        "--lease", str(lease), "--batch", str(batch), *hang, cwd=PROJECT_ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 60)
     assert line.strip() == b"ready", line
-    return process
+    runner = Runner(process)
+    runner.reader = asyncio.create_task(runner.read())
+    return runner
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 30)
+async def _stop(runner: Runner) -> None:
+    if runner.process.returncode is None:
+        runner.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(runner.process.wait(), 30)
+    assert runner.reader is not None
+    await asyncio.wait_for(runner.reader, 10)
 
 
 def _received(connector: FakeConnector, conversations: list[str]) -> Counter[str]:
@@ -98,8 +120,11 @@ async def _until(predicate, within: float) -> None:  # type: ignore[no-untyped-d
 
 
 async def test_two_runners_send_every_due_reminder_exactly_once(database_url: str, connector: FakeConnector) -> None:
-    conversations = await _due_reminders(database_url, connector.url, 120)
+    await upgrade_database(database_url)
+    connector.delay = 0.05  # each send takes a moment, as Teams' does: one runner cannot take it all
     runners = [await _start_runner(database_url, lease=30, batch=10) for _ in range(2)]
+    # Due once both are running: a runner started first would otherwise be done before the second starts.
+    conversations = await _due_reminders(database_url, connector.url, 120)
     try:
         await _until(lambda: sum(_received(connector, conversations).values()) >= len(conversations), 60)
         await asyncio.sleep(0.5)  # anything sent twice would show up by now
@@ -109,27 +134,39 @@ async def test_two_runners_send_every_due_reminder_exactly_once(database_url: st
     received = _received(connector, conversations)
     assert set(received) == set(conversations), "every reminder arrived"
     assert [c for c, n in received.items() if n > 1] == [], "none arrived twice"
+    # The work was shared, and no job ran in both.
+    first, second = ({job for job, _ in runner.ran} for runner in runners)
+    assert first and second, (len(first), len(second))
+    assert not first & second and len(first | second) == len(conversations)
 
 
 async def test_a_runner_killed_mid_batch_loses_nothing_and_the_other_takes_over_after_the_lease(
     database_url: str, connector: FakeConnector,
 ) -> None:
-    conversations = await _due_reminders(database_url, connector.url, 120)
-    connector.delay = 0.05  # a slow connector: batches are in flight when the kill comes
+    await upgrade_database(database_url)
+    connector.delay = 0.05
     batch = 10
-    victim = await _start_runner(database_url, lease=3, batch=batch)
+    # The victim stops making progress after 15 reminders, holding the jobs it has claimed, then is killed.
+    victim = await _start_runner(database_url, lease=3, batch=batch, hang_after=15)
     survivor = await _start_runner(database_url, lease=3, batch=batch)
+    conversations = await _due_reminders(database_url, connector.url, 120)
     try:
-        await _until(lambda: sum(_received(connector, conversations).values()) >= 30, 60)
-        victim.send_signal(signal.SIGKILL)
-        await victim.wait()
+        await _until(lambda: len(victim.ran) >= 15, 60)
+        victim.process.send_signal(signal.SIGKILL)
+        await victim.process.wait()
         await _until(lambda: set(_received(connector, conversations)) == set(conversations), 90)
         await asyncio.sleep(0.5)
     finally:
         await _stop(survivor)
+    assert victim.reader is not None
+    await asyncio.wait_for(victim.reader, 10)
     received = _received(connector, conversations)
     assert set(received) == set(conversations), "nothing was lost"
+    # Both ran reminders; the survivor ran again, once their lease had ended, jobs the victim had claimed.
+    assert len(victim.ran) == 15 and survivor.ran
+    taken_over = {job for job, attempt in survivor.ran if attempt > 1}
+    # Among them, the ones the victim hung on (it may also have sent some of its batch without recording it).
+    assert taken_over - {job for job, _ in victim.ran}, "no job was taken over after the lease"
     duplicates = sum(n - 1 for n in received.values())
     # Only what the killed process had sent but not yet recorded as done can go twice: one batch at most.
     assert duplicates <= batch, duplicates
-    print(f"duplicates after SIGKILL: {duplicates} (bound: {batch}, one batch in flight)")

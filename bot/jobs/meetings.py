@@ -1,8 +1,10 @@
 """Jobs that create, move and cancel the Teams meeting of a video appointment (bot.services.meetings).
 
 Graph asking to wait (429, 503, 504, a timeout) is retried, after its Retry-After when it gives one;
-after MAX_TRIES the meeting is marked failed and the counselor and the agency's channel are alerted. A
-refusal (a missing permission or Teams policy) is not retried: the provider has logged what to fix.
+after MAX_TRIES the meeting is marked failed and the counselor and the agency's channel are alerted; a move
+or a cancellation given up alerts the counselor, to make it by hand. A refusal (a missing permission or
+Teams policy) is not retried: the provider has logged what to fix, and an event it left without the
+agency's meeting policy is cancelled.
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ class MeetingCreateJob(_MeetingJob):
         try:
             meeting = await self._provider.create(wanted.request)
         except (MeetingUnavailable, MeetingRefused) as error:
-            # A meeting that will not come is marked failed, so the counselor and the agency are alerted.
-            return _gave_up(job, error, partial(self._meetings.record_failed, appointment_id=appointment_id))
+            # A meeting that will not come is marked failed, so the counselor and the agency are alerted; an
+            # event made without the agency's policy is cancelled, never sent.
+            left_event = error.event_id if isinstance(error, MeetingRefused) else None
+            return _gave_up(job, error, partial(self._meetings.record_failed, appointment_id=appointment_id,
+                                                left_event=left_event))
         return Finished("created", record=partial(self._meetings.record_made, appointment_id=appointment_id,
                                                   meeting=meeting, moved=False))
 
@@ -64,7 +69,9 @@ class MeetingMoveJob(_MeetingJob):
             meeting = await self._provider.move(appointment.counselor_id, appointment.meeting_id,
                                                 appointment.starts_at, appointment.ends_at)
         except (MeetingUnavailable, MeetingRefused) as error:
-            return _gave_up(job, error)
+            # Given up, the counselor moves it by hand; the citizen's link still works.
+            return _gave_up(job, error, partial(self._meetings.record_change_failed, appointment_id=appointment_id,
+                                                alert="meeting_move_failed", event_id=appointment.meeting_id))
         return Finished("moved", record=partial(self._meetings.record_made, appointment_id=appointment_id,
                                                 meeting=meeting, moved=True))
 
@@ -73,9 +80,13 @@ class MeetingCancelJob(_MeetingJob):
     async def __call__(self, job: Job) -> Result:
         payload = job.payload
         language = payload.get("language")
+        event_id = str(payload.get("event_id"))
         try:
-            await self._provider.cancel(str(payload.get("organizer_id")), str(payload.get("event_id")),
+            await self._provider.cancel(str(payload.get("organizer_id")), event_id,
                                         self._meetings.cancel_comment(language if isinstance(language, str) else ""))
         except (MeetingUnavailable, MeetingRefused) as error:
-            return _gave_up(job, error)
+            # Given up, the counselor deletes the event by hand (an erased appointment leaves no one to name).
+            return _gave_up(job, error, partial(self._meetings.record_change_failed,
+                                                appointment_id=str(payload.get("appointment_id")),
+                                                alert="meeting_cancel_failed", event_id=event_id))
         return Finished("cancelled")

@@ -28,15 +28,18 @@ from bot.services.ports import Meeting, MeetingRequest, UnitOfWork
 _TRANSACTIONS = uuid.UUID("6b1f3c52-8f0e-4b8c-9a64-2f3e0c1d5a77")
 
 
-async def plan_meeting_cancel(uow: UnitOfWork, appointment: Appointment, now: datetime) -> None:
-    """Inside the cancellation of an appointment: the job that cancels its meeting. The job carries what it
-    needs, since an erasure in the same transaction unlinks the meeting from the appointment."""
-    if not appointment.meeting_id:
+async def plan_meeting_cancel(uow: UnitOfWork, appointment: Appointment, now: datetime,
+                              event_id: str | None = None) -> None:
+    """Inside the cancellation of an appointment: the job that cancels its meeting (or `event_id`, an event
+    made for it but never linked to it). The job carries what it needs, since an erasure in the same
+    transaction unlinks the meeting from the appointment."""
+    event_id = event_id or appointment.meeting_id
+    if not event_id:
         return
     await uow.jobs.schedule(str(JobKind.MEETING_CANCEL), now, {
-        "event_id": appointment.meeting_id, "organizer_id": appointment.counselor_id,
+        "event_id": event_id, "organizer_id": appointment.counselor_id,
         "language": appointment.interview_language, "appointment_id": appointment.id,
-    }, f"{JobKind.MEETING_CANCEL}:{appointment.id}:{appointment.meeting_id}", now=now)
+    }, f"{JobKind.MEETING_CANCEL}:{appointment.id}:{event_id}", now=now)
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,28 @@ class MeetingService:
                                               citizen_id=appointment.citizen_id, appointment_id=appointment_id,
                                               payload={"event": "created"})
 
-    async def record_failed(self, uow: UnitOfWork, appointment_id: str) -> None:
-        """Creating the meeting failed for good: the counselor and the agency's channel are alerted."""
+    async def record_failed(self, uow: UnitOfWork, appointment_id: str, left_event: str | None = None) -> None:
+        """Creating the meeting failed for good: the counselor and the agency's channel are alerted.
+
+        `left_event`: an event Graph created before refusing the agency's meeting policy on it. Its
+        meeting has the tenant's defaults (no lobby, recording allowed), so it is never linked nor sent to
+        the citizen: a job cancels it, retried like any meeting cancellation."""
         now = self._services.clock.now()
         appointment = await uow.appointments.get(appointment_id)
         if appointment is None:
             return
         appointment.meeting_state = MeetingState.FAILED.value
-        await uow.jobs.schedule(str(JobKind.STAFF_ALERT), now, {"appointment_id": appointment_id,
-                                                                 "alert": "meeting_failed"},
-                                f"{JobKind.STAFF_ALERT}:{appointment_id}:meeting_failed", now=now)
+        if left_event:
+            await plan_meeting_cancel(uow, appointment, now, event_id=left_event)
+        await self._alert(uow, appointment_id, "meeting_failed", now)
+
+    async def record_change_failed(self, uow: UnitOfWork, appointment_id: str, alert: str, event_id: str) -> None:
+        """Moving or cancelling the meeting (`event_id`) failed for good: the counselor is alerted to do it by
+        hand (`alert`: "meeting_move_failed" or "meeting_cancel_failed")."""
+        await self._alert(uow, appointment_id, alert, self._services.clock.now(), event_id)
+
+    @staticmethod
+    async def _alert(uow: UnitOfWork, appointment_id: str, alert: str, now: datetime, about: str = "") -> None:
+        key = ":".join(part for part in (str(JobKind.STAFF_ALERT), appointment_id, alert, about) if part)
+        await uow.jobs.schedule(str(JobKind.STAFF_ALERT), now, {"appointment_id": appointment_id, "alert": alert},
+                                key, now=now)
