@@ -19,7 +19,7 @@ from bot.domain.consent import content_hash
 from bot.i18n import t
 from cards.document import DocumentTexts, RenderedDocument, fit_document, inline_markdown, parse_document
 from cards.elements import adaptive_card, contact_facts, heading, text_block
-from cards.formatting import format_date, format_date_numeric, format_time
+from cards.formatting import format_date, format_date_numeric, format_time, months_text
 from cards.verbs import Verb, execute_action
 
 # 16 hex digits (64 bits): enough to tell versions apart, short enough for every button's data.
@@ -199,9 +199,9 @@ def build_withdraw_confirm_card(agency: Agency, language: str, upcoming_count: i
         text_block(t(
             language,
             "consent.withdraw.retention",
-            consent_months=retention.consent_proof_months,
-            appointments_months=retention.appointments_months,
-            inactive_months=retention.citizen_inactive_months,
+            consent_months=months_text(language, retention.consent_proof_months),
+            appointments_months=months_text(language, retention.appointments_months),
+            inactive_months=months_text(language, retention.citizen_inactive_months),
         )),
     ]
     if retention.keep_anonymised_statistics:

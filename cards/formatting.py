@@ -1,4 +1,4 @@
-"""Dates and times as citizens read them, in French, Dutch, German and English.
+"""Dates, times and amounts of time as citizens read them, in French, Dutch, German and English.
 
 Explicit Babel patterns per language, so the output does not drift with CLDR updates, and never a
 zone name: Babel 2.9.1 names zoneinfo zones wrongly. Aware datetimes are converted to the agency's
@@ -13,6 +13,8 @@ from functools import cache, lru_cache
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
 from babel.dates import parse_pattern
+
+from bot.i18n import tn
 
 # The language's own country when the agency's country has no such locale (de in France…).
 _DEFAULT_REGION = {"fr": "FR", "nl": "NL", "de": "DE", "en": "GB"}
@@ -136,6 +138,19 @@ def _day_short(day: date, language: str, country: str | None) -> str:
 @lru_cache(maxsize=4096)
 def _long_datetime(wall: datetime, language: str, country: str | None) -> str:
     return _apply(_pattern(_LONG_DATETIME, language, wall.day), wall, language, country)
+
+
+def duration_text(language: str, minutes: int) -> str:
+    """A delay as people say it, with the language's plural: "1 minute", "30 minutes", "2 heures",
+    "24 Stunden", "90 minutes". Zero is no delay: callers say "until the start" instead."""
+    if minutes >= 60 and minutes % 60 == 0:
+        return tn(language, "common.count.hours", minutes // 60)
+    return tn(language, "common.count.minutes", minutes)
+
+
+def months_text(language: str, months: int) -> str:
+    """A retention period: "1 mois", "36 Monate"."""
+    return tn(language, "common.count.months", months)
 
 
 def to_local(dt: datetime, zone: tzinfo) -> datetime:

@@ -18,7 +18,7 @@ from bot.domain.personal_data import mask
 from bot.i18n import t
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
-from cards.formatting import format_date_numeric, to_local
+from cards.formatting import format_date_numeric, months_text, to_local
 from cards.verbs import Verb, execute_action
 
 FILE_CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"
@@ -116,13 +116,12 @@ def build_my_data_card(agency: Agency, language: str, overview: OverviewLike) ->
 
     body.append(_section(t(language, "privacy.my_data.how_long_heading")))
     body += [
-        text_block(f"- {t(language, 'privacy.retention.appointments', months=retention.appointments_months)}",
-                   spacing="small"),
-        text_block(f"- {t(language, 'privacy.retention.citizen', months=retention.citizen_inactive_months)}",
-                   spacing="small"),
-        text_block(f"- {t(language, 'privacy.retention.consent', months=retention.consent_proof_months)}",
-                   spacing="small"),
-        text_block(f"- {t(language, 'privacy.retention.audit', months=retention.audit_months)}", spacing="small"),
+        text_block(f"- {t(language, f'privacy.retention.{key}', months=months_text(language, months))}",
+                   spacing="small")
+        for key, months in (("appointments", retention.appointments_months),
+                            ("citizen", retention.citizen_inactive_months),
+                            ("consent", retention.consent_proof_months),
+                            ("audit", retention.audit_months))
     ]
     if retention.keep_anonymised_statistics:
         body.append(text_block(f"- {t(language, 'privacy.retention.statistics')}", spacing="small"))
@@ -225,8 +224,9 @@ def build_erase_confirm_card(agency: Agency, language: str, upcoming: int) -> di
                    color="attention" if upcoming > 0 else "default"),
         text_block(f"- {t(language, 'privacy.erase.will_withdraw')}", spacing="small"),
         text_block(f"- {t(language, 'privacy.erase.will_forget_chat')}", spacing="small"),
-        text_block(t(language, "privacy.erase.kept", consent_months=retention.consent_proof_months,
-                     audit_months=retention.audit_months), spacing="medium"),
+        text_block(t(language, "privacy.erase.kept",
+                     consent_months=months_text(language, retention.consent_proof_months),
+                     audit_months=months_text(language, retention.audit_months)), spacing="medium"),
     ]
     if retention.keep_anonymised_statistics:
         body.append(text_block(t(language, "privacy.erase.kept_statistics"), spacing="small"))
