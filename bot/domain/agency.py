@@ -6,6 +6,7 @@ errors that name the field. Pure data and rules: no I/O beyond reading the file 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date, time
 from enum import StrEnum
@@ -359,6 +360,19 @@ class Agency(_Model):
         name = document.files.get(language) or document.files[self.default_language]
         return (self.base_dir / name).read_text(encoding="utf-8")
 
+    def document_delays(self) -> dict[str, int]:
+        """The delays, in minutes, a terms or privacy document may state as `{name}` placeholders: the
+        text is filled from this file's rules, so the two cannot disagree."""
+        return {
+            "no_show_delay": self.no_show_minutes,
+            "wait_commitment": self.agency_wait_commitment_minutes,
+            "change_cutoff": self.booking.cancellation_cutoff_minutes,
+        }
+
+
+# `{name}` in a document's text: one of `Agency.document_delays`.
+DOCUMENT_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
 
 def load_agency(path: Path | str) -> Agency:
     """Read and validate an agency file; raise AgencyConfigError with a one-line message."""
@@ -381,4 +395,10 @@ def load_agency(path: Path | str) -> Agency:
             if not (agency.base_dir / name).is_file():
                 raise AgencyConfigError(f"{path}: documents: {doc.kind.value} {doc.version} "
                                         f"{language}: file {name!r} not found")
+            unknown = set(DOCUMENT_PLACEHOLDER.findall((agency.base_dir / name).read_text(encoding="utf-8")))
+            unknown -= agency.document_delays().keys()
+            if unknown:
+                raise AgencyConfigError(f"{path}: documents: {doc.kind.value} {doc.version} {language}: "
+                                        f"unknown placeholder {{{sorted(unknown)[0]}}} (known: "
+                                        f"{', '.join(sorted(agency.document_delays()))})")
     return agency
