@@ -377,7 +377,8 @@ def _personal_facts(agency: Agency, language: str, personal: Mapping[PersonalFie
         value = personal.get(field)
         if value is None:
             continue
-        shown = format_date_numeric(value, language, country=agency.country) if isinstance(value, date) \
+        # A date shown to read is written with its month's name: 07/12/2026 is 12 July to some readers.
+        shown = format_date(value, language, country=agency.country, weekday=False) if isinstance(value, date) \
             else mask(field, value)
         rows.append((t(language, f"personal_data.label.{field.value}"), escape_markdown(shown)))
     return _facts(rows)

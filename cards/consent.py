@@ -19,7 +19,7 @@ from bot.domain.consent import content_hash
 from bot.i18n import t
 from cards.document import DocumentTexts, RenderedDocument, fit_document, inline_markdown, parse_document
 from cards.elements import adaptive_card, contact_facts, heading, text_block
-from cards.formatting import duration_text, format_date, format_date_numeric, format_time, months_text
+from cards.formatting import duration_text, format_date, format_time, months_text
 from cards.verbs import Verb, execute_action
 
 # 16 hex digits (64 bits): enough to tell versions apart, short enough for every button's data.
@@ -161,7 +161,7 @@ def build_consent_recorded_card(
     accepted = t(
         language,
         f"consent.{kind.value}.accepted",
-        date=format_date_numeric(accepted_at_local, language, country=agency.country),
+        date=format_date(accepted_at_local, language, country=agency.country, weekday=False),
         time=format_time(accepted_at_local, language, country=agency.country),
         version=document.version,
     )

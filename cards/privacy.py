@@ -18,7 +18,7 @@ from bot.domain.personal_data import mask
 from bot.i18n import t
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
-from cards.formatting import format_date_numeric, months_text, to_local
+from cards.formatting import format_date, months_text, to_local
 from cards.verbs import Verb, execute_action
 
 FILE_CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"
@@ -50,9 +50,10 @@ class OverviewLike(Protocol):
 
 
 def shown_value(agency: Agency, language: str, personal_field: PersonalField, value: str | date) -> str:
-    """A stored value as a card may show it: masked where it identifies, escaped, dates day first."""
+    """A stored value as a card may show it: masked where it identifies, escaped, dates with the
+    month's name (no locale reads "30 juillet 1985" the wrong way round)."""
     if isinstance(value, date):
-        return format_date_numeric(value, language, country=agency.country)
+        return format_date(value, language, country=agency.country, weekday=False)
     return escape_markdown(mask(personal_field, value))
 
 
@@ -69,7 +70,7 @@ def _language_name(language: str, code: str) -> str:
 
 
 def _consent_line(agency: Agency, language: str, consent: ConsentLike) -> str:
-    when = format_date_numeric(to_local(consent.occurred_at, agency.zone), language, country=agency.country)
+    when = format_date(to_local(consent.occurred_at, agency.zone), language, country=agency.country, weekday=False)
     document = t(language, f"privacy.document.{consent.kind}") if consent.kind in ("terms", "privacy") else consent.kind
     key = "privacy.my_data.consent_accepted" if consent.action == "accepted" else "privacy.my_data.consent_withdrawn"
     return t(language, key, document=document, version=escape_markdown(consent.version), date=when)

@@ -20,6 +20,7 @@ from bot.domain.agency import (
 )
 from bot.domain.consent import content_hash
 from bot.domain.interview_language import belgian_region_language
+from cards.consent import fill_delays
 
 AGENCIES_DIR = Path(__file__).resolve().parent.parent / "deployment" / "agencies"
 EXAMPLES = ["example-be", "example-fr"]
@@ -208,7 +209,7 @@ def test_terms_state_the_configured_delays(agency_id):
     lead_hours, lead_rest = divmod(agency.booking.min_lead_minutes, 60)
     assert cutoff_rest == lead_rest == 0, "the terms express these delays in whole hours"
     for language in document.files:
-        text = agency.document_text(document, language)
+        text = fill_delays(agency, agency.document_text(document, language), language)
         hours = HOURS_WORD[language]
         assert f"{cutoff_hours} {hours}" in text, f"{language}: cancellation cut-off"
         assert f"{lead_hours} {hours}" in text, f"{language}: minimum notice"
