@@ -29,7 +29,10 @@ from cards.formatting import (
     format_datetime,
     format_day_short,
     format_time,
+    name_zone,
+    shows_other_time,
     to_local,
+    zone_city,
 )
 from cards.verbs import Verb, execute_action
 
@@ -125,14 +128,16 @@ def interview_language_name(language: str, code: str) -> str:
 
 
 def when_text(agency: Agency, language: str, start: datetime) -> str:
-    """ "lundi 23 novembre 2026 à 14:05", in the agency's zone."""
-    return format_datetime(start, agency.zone, language, country=agency.country)
+    """ "lundi 23 novembre 2026 à 14:05", in the agency's zone (named when the reader's clock differs)."""
+    return name_zone(format_datetime(start, agency.zone, language, country=agency.country), start, agency.zone,
+                     language)
 
 
 def time_range(agency: Agency, language: str, start: datetime, end: datetime) -> str:
-    return t(language, "booking.summary.time_range",
-             start=format_time(to_local(start, agency.zone), language, country=agency.country),
-             end=format_time(to_local(end, agency.zone), language, country=agency.country))
+    return name_zone(t(language, "booking.summary.time_range",
+                       start=format_time(to_local(start, agency.zone), language, country=agency.country),
+                       end=format_time(to_local(end, agency.zone), language, country=agency.country)),
+                     start, agency.zone, language)
 
 
 def _button_rows(actions: list[dict[str, Any]], per_row: int = BUTTONS_PER_ROW) -> list[dict[str, Any]]:
@@ -289,6 +294,9 @@ def build_slot_card(
         heading(t(language, "booking.slot.title", day=format_date(day, language, country=agency.country))),
         subtle(t(language, "booking.slot.intro", minutes=duration_text(language, duration_minutes))),
     ]
+    if slots and shows_other_time(slots[0].start, agency.zone):
+        # The buttons hold bare times: say once whose clock they are on.
+        body.append(subtle(t(language, "common.zone.times_note", city=zone_city(agency.zone.key, language))))
     times = [(format_time(to_local(slot.start, agency.zone), language, country=agency.country),
               slot.start.isoformat()) for slot in slots]
     other_day = execute_action(t(language, "booking.slot.other_day"), Verb.BOOK_CHANGE, {"to": "day"})
