@@ -534,7 +534,8 @@ def video_guide(agency: Agency, language: str, appointment: AppointmentLike, *, 
             t(language, "booking.confirmation.camera_rule"),
             t(language, "booking.confirmation.no_show_rule", minutes=duration_text(language, agency.no_show_minutes)),
             t(language, "booking.confirmation.wait_commitment",
-              minutes=duration_text(language, agency.agency_wait_commitment_minutes)),
+              minutes=duration_text(language, agency.agency_wait_commitment_minutes))
+            if agency.agency_wait_commitment_minutes else t(language, "booking.confirmation.wait_commitment_at_start"),
             t(language, f"booking.confirmation.recording_{RecordingPolicy(agency.recording).value}"),
         )), spacing="small"),
     ]

@@ -374,6 +374,17 @@ class Agency(_Model):
 DOCUMENT_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
+def _check_placeholders(path: Path, agency: Agency, doc: Document, language: str, text: str) -> None:
+    where = f"{path}: documents: {doc.kind.value} {doc.version} {language}"
+    delays = agency.document_delays()
+    for name in sorted(set(DOCUMENT_PLACEHOLDER.findall(text))):
+        if name not in delays:
+            raise AgencyConfigError(f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(delays))})")
+        if delays[name] == 0:
+            # "up to 0 minutes before the start" misleads: such a rule is written out in the text.
+            raise AgencyConfigError(f"{where}: {{{name}}} is 0 minutes in this file; write the rule out instead")
+
+
 def load_agency(path: Path | str) -> Agency:
     """Read and validate an agency file; raise AgencyConfigError with a one-line message."""
     path = Path(path)
@@ -395,10 +406,5 @@ def load_agency(path: Path | str) -> Agency:
             if not (agency.base_dir / name).is_file():
                 raise AgencyConfigError(f"{path}: documents: {doc.kind.value} {doc.version} "
                                         f"{language}: file {name!r} not found")
-            unknown = set(DOCUMENT_PLACEHOLDER.findall((agency.base_dir / name).read_text(encoding="utf-8")))
-            unknown -= agency.document_delays().keys()
-            if unknown:
-                raise AgencyConfigError(f"{path}: documents: {doc.kind.value} {doc.version} {language}: "
-                                        f"unknown placeholder {{{sorted(unknown)[0]}}} (known: "
-                                        f"{', '.join(sorted(agency.document_delays()))})")
+            _check_placeholders(path, agency, doc, language, (agency.base_dir / name).read_text(encoding="utf-8"))
     return agency
