@@ -16,7 +16,7 @@ from bot.i18n import t
 from cards.booking import AppointmentLike, SlotLike, subject_name, subtle, when_text
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
-from cards.formatting import duration_text, format_day_short, format_time, to_local
+from cards.formatting import duration_text, format_day_short, format_time, name_zone, to_local
 from cards.verbs import Verb, execute_action
 
 
@@ -82,7 +82,7 @@ def build_wait_card(agency: Agency, language: str, appointment: AppointmentLike,
                     until: datetime) -> dict[str, Any]:
     """"Nobody has joined yet", pressed before the agency's commitment has run out."""
     key = "outcomes.wait.started" if started else "outcomes.wait.not_started"
-    local_until = format_time(to_local(until, agency.zone), language)
+    local_until = name_zone(format_time(to_local(until, agency.zone), language), until, agency.zone, language)
     start = format_time(to_local(appointment.starts_at, agency.zone), language)
     minutes = duration_text(language, agency.agency_wait_commitment_minutes)
     return adaptive_card(language, [text_block(t(language, key, minutes=minutes, time=local_until, start=start))])
