@@ -19,7 +19,7 @@ from botbuilder.schema import (
 from bot.activity_json import serialize
 from bot.adapter import Outbox
 from bot.domain.agency import Agency
-from bot.domain.people import TeamsIdentity
+from bot.domain.people import CLIENT_TIMEZONE_KEY, TeamsIdentity
 from bot.services.staff import StaffMember
 from bot.turn import (
     TURN_INFO_KEY,
@@ -29,8 +29,10 @@ from bot.turn import (
     identity_of,
     locale_of,
     pick_language,
+    timezone_of,
 )
 from cards.booking import build_pressed_note_card
+from cards.formatting import set_client_zone
 from cards.staff import build_staff_welcome_card
 from cards.welcome import build_welcome_card
 
@@ -169,6 +171,12 @@ class TeamsBot(TeamsActivityHandler):
             # botbuilder drops conversation.tenantId; proactive messages (rate limits per tenant) and new
             # conversations need it, so the stored reference carries it.
             reference["conversation"]["tenantId"] = identity.tenant_id
+        zone = timezone_of(activity)
+        # This turn's cards name the agency's zone when the client's clock differs; kept with the chat
+        # so that reminders sent later do too.
+        set_client_zone(zone)
+        if zone:
+            reference[CLIENT_TIMEZONE_KEY] = zone
         member = self._staff.member(identity.aad_object_id) if self._staff is not None else None
         if member is not None:
             # Staff are not citizens: no citizen record, their chat is kept for the prompts.

@@ -60,6 +60,15 @@ def locale_of(activity: Activity) -> str | None:
     return None
 
 
+def timezone_of(activity: Activity) -> str | None:
+    """The IANA time zone of the person's Teams client ("America/New_York"), from its clientInfo entity."""
+    for entity in activity.entities or []:
+        props = entity.additional_properties if hasattr(entity, "additional_properties") else {}
+        if getattr(entity, "type", None) == "clientInfo" and isinstance(props.get("timezone"), str):
+            return props["timezone"][:64]
+    return None
+
+
 def pick_language(locale: str | None, stored: str | None, agency_default: str) -> str:
     """Interface language: the Teams locale, then what we knew of the person, then the agency's first."""
     return language_of(locale, LANGUAGES) or language_of(stored, LANGUAGES) or agency_default

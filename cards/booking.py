@@ -19,17 +19,21 @@ from babel.dates import get_day_names
 from bot.domain.agency import Agency, Mode, Office, PersonalField, RecordingPolicy
 from bot.domain.interview_language import LanguageReason
 from bot.domain.personal_data import ERROR_REQUIRED, mask, phone_example
-from bot.i18n import t
+from bot.i18n import t, tn
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, contact_facts, heading, text_block
 from cards.formatting import (
     babel_locale,
+    duration_text,
     format_date,
     format_date_numeric,
     format_datetime,
     format_day_short,
     format_time,
+    name_zone,
+    shows_other_time,
     to_local,
+    zone_city,
 )
 from cards.verbs import SOURCE, SOURCE_ID, CardSource, Verb, execute_action, stamp_actions
 
@@ -125,14 +129,16 @@ def interview_language_name(language: str, code: str) -> str:
 
 
 def when_text(agency: Agency, language: str, start: datetime) -> str:
-    """ "lundi 23 novembre 2026 à 14:05", in the agency's zone."""
-    return format_datetime(start, agency.zone, language, country=agency.country)
+    """ "lundi 23 novembre 2026 à 14:05", in the agency's zone (named when the reader's clock differs)."""
+    return name_zone(format_datetime(start, agency.zone, language, country=agency.country), start, agency.zone,
+                     language)
 
 
 def time_range(agency: Agency, language: str, start: datetime, end: datetime) -> str:
-    return t(language, "booking.summary.time_range",
-             start=format_time(to_local(start, agency.zone), language, country=agency.country),
-             end=format_time(to_local(end, agency.zone), language, country=agency.country))
+    return name_zone(t(language, "booking.summary.time_range",
+                       start=format_time(to_local(start, agency.zone), language, country=agency.country),
+                       end=format_time(to_local(end, agency.zone), language, country=agency.country)),
+                     start, agency.zone, language)
 
 
 def _button_rows(actions: list[dict[str, Any]], per_row: int = BUTTONS_PER_ROW) -> list[dict[str, Any]]:
@@ -148,12 +154,13 @@ def subtle(text: str, **style: Any) -> dict[str, Any]:
     return text_block(text, isSubtle=True, spacing="small", **style)
 
 
-def duration_text(language: str, minutes: int) -> str:
-    """A cut-off as people say it: "2 heures", "24 Stunden", "90 minutes"."""
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        return t(language, "booking.duration.hour" if hours == 1 else "booking.duration.hours", count=hours)
-    return t(language, "booking.duration.minutes", count=minutes)
+def change_until_text(agency: Agency, language: str, key: str) -> str:
+    """"…until 2 hours before the start", or "…until the start" when the agency allows changes until
+    then (`key`, and `key` + "_start" for the cut-off at the start)."""
+    cutoff = agency.booking.cancellation_cutoff_minutes
+    if cutoff == 0:
+        return t(language, f"{key}_start")
+    return t(language, key, duration=duration_text(language, cutoff))
 
 
 def build_pressed_note_card(language: str) -> dict[str, Any]:
@@ -274,7 +281,7 @@ def build_no_days_card(agency: Agency, language: str) -> dict[str, Any]:
     """No free time within the booking horizon: say so and give the other ways to reach the agency."""
     body = [
         heading(t(language, "booking.day.none_title")),
-        text_block(t(language, "booking.day.none", days=agency.booking.max_horizon_days)),
+        text_block(tn(language, "booking.day.none", agency.booking.max_horizon_days)),
         contact_facts(agency, language),
     ]
     return adaptive_card(language, body)
@@ -291,8 +298,11 @@ def build_slot_card(
     """The free start times of one day: buttons when few, else a drop-down list and one button."""
     body: list[dict[str, Any]] = [
         heading(t(language, "booking.slot.title", day=format_date(day, language, country=agency.country))),
-        subtle(t(language, "booking.slot.intro", minutes=duration_minutes)),
+        subtle(t(language, "booking.slot.intro", minutes=duration_text(language, duration_minutes))),
     ]
+    if slots and shows_other_time(slots[0].start, agency.zone):
+        # The buttons hold bare times: say once whose clock they are on.
+        body.append(subtle(t(language, "common.zone.times_note", city=zone_city(agency.zone.key, language))))
     times = [(format_time(to_local(slot.start, agency.zone), language, country=agency.country),
               slot.start.isoformat()) for slot in slots]
     other_day = execute_action(t(language, "booking.slot.other_day"), Verb.BOOK_CHANGE, {"to": "day"})
@@ -381,7 +391,8 @@ def _personal_facts(agency: Agency, language: str, personal: Mapping[PersonalFie
         value = personal.get(field)
         if value is None:
             continue
-        shown = format_date_numeric(value, language, country=agency.country) if isinstance(value, date) \
+        # A date shown to read is written with its month's name: 07/12/2026 is 12 July to some readers.
+        shown = format_date(value, language, country=agency.country, weekday=False) if isinstance(value, date) \
             else mask(field, value)
         rows.append((t(language, f"personal_data.label.{field.value}"), escape_markdown(shown)))
     return _facts(rows)
@@ -543,8 +554,10 @@ def video_guide(agency: Agency, language: str, appointment: AppointmentLike, *, 
         text_block(t(language, "booking.confirmation.rules_heading"), weight="bolder", spacing="medium"),
         text_block("\n".join(f"- {rule}" for rule in (
             t(language, "booking.confirmation.camera_rule"),
-            t(language, "booking.confirmation.no_show_rule", minutes=agency.no_show_minutes),
-            t(language, "booking.confirmation.wait_commitment", minutes=agency.agency_wait_commitment_minutes),
+            t(language, "booking.confirmation.no_show_rule", minutes=duration_text(language, agency.no_show_minutes)),
+            t(language, "booking.confirmation.wait_commitment",
+              minutes=duration_text(language, agency.agency_wait_commitment_minutes))
+            if agency.agency_wait_commitment_minutes else t(language, "booking.confirmation.wait_commitment_at_start"),
             t(language, f"booking.confirmation.recording_{RecordingPolicy(agency.recording).value}"),
         )), spacing="small"),
     ]
@@ -618,8 +631,7 @@ def build_confirmation_card(
     if calendar_file:
         body.append(subtle(t(language, "booking.confirmation.calendar_note")))
     if changeable:
-        body.append(subtle(t(language, "booking.confirmation.change_until",
-                             duration=duration_text(language, agency.booking.cancellation_cutoff_minutes))))
+        body.append(subtle(change_until_text(agency, language, "booking.confirmation.change_until")))
     actions = [execute_action(t(language, "booking.list.title_button"), Verb.MENU_MY_APPOINTMENTS)]
     actions += appointment_actions(language, appointment.id, changeable=changeable)
     return stamp_actions(adaptive_card(language, body, actions),
@@ -729,9 +741,7 @@ def build_cutoff_card(agency: Agency, language: str, appointment: AppointmentLik
     body = [
         heading(t(language, "booking.cutoff.title")),
         *_appointment_summary(agency, language, appointment),
-        text_block(t(language, "booking.cutoff.text",
-                     duration=duration_text(language, agency.booking.cancellation_cutoff_minutes)),
-                   spacing="medium"),
+        text_block(change_until_text(agency, language, "booking.cutoff.text"), spacing="medium"),
         contact_facts(agency, language),
     ]
     return adaptive_card(language, body)

@@ -14,12 +14,12 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from bot.domain.agency import Agency, Document, DocumentKind, RecordingPolicy
+from bot.domain.agency import DOCUMENT_PLACEHOLDER, Agency, Document, DocumentKind, RecordingPolicy
 from bot.domain.consent import content_hash
 from bot.i18n import t
 from cards.document import DocumentTexts, RenderedDocument, fit_document, inline_markdown, parse_document
 from cards.elements import adaptive_card, contact_facts, heading, text_block
-from cards.formatting import format_date, format_date_numeric, format_time
+from cards.formatting import duration_text, format_date, format_time, months_text
 from cards.verbs import Verb, execute_action
 
 # 16 hex digits (64 bits): enough to tell versions apart, short enough for every button's data.
@@ -63,6 +63,12 @@ def _version_line_text(version: str, published: date, language: str, country: st
     return t(language, "consent.version_line", version=version, date=date_text)
 
 
+def fill_delays(agency: Agency, text: str, language: str) -> str:
+    """The document's `{no_show_delay}`-style placeholders filled from the agency file: "10 minutes"."""
+    delays = agency.document_delays()
+    return DOCUMENT_PLACEHOLDER.sub(lambda match: duration_text(language, delays[match.group(1)]), text)
+
+
 # Rendered documents by what determines them; a handful per agency (kinds × languages × versions).
 _RENDERED: dict[tuple[Any, ...], RenderedDocument] = {}
 _RENDERED_MAX = 128
@@ -82,7 +88,7 @@ def rendered_document(agency: Agency, kind: DocumentKind, document: Document, la
     if rendered is None:
         if len(_RENDERED) >= _RENDERED_MAX:
             _RENDERED.clear()
-        parsed = parse_document(agency.document_text(document, language))
+        parsed = parse_document(fill_delays(agency, agency.document_text(document, language), language))
         rendered = _RENDERED[key] = RenderedDocument(parsed, texts, id_prefix=kind.value[0], subtitle=subtitle)
     return rendered
 
@@ -155,7 +161,7 @@ def build_consent_recorded_card(
     accepted = t(
         language,
         f"consent.{kind.value}.accepted",
-        date=format_date_numeric(accepted_at_local, language, country=agency.country),
+        date=format_date(accepted_at_local, language, country=agency.country, weekday=False),
         time=format_time(accepted_at_local, language, country=agency.country),
         version=document.version,
     )
@@ -199,9 +205,9 @@ def build_withdraw_confirm_card(agency: Agency, language: str, upcoming_count: i
         text_block(t(
             language,
             "consent.withdraw.retention",
-            consent_months=retention.consent_proof_months,
-            appointments_months=retention.appointments_months,
-            inactive_months=retention.citizen_inactive_months,
+            consent_months=months_text(language, retention.consent_proof_months),
+            appointments_months=months_text(language, retention.appointments_months),
+            inactive_months=months_text(language, retention.citizen_inactive_months),
         )),
     ]
     if retention.keep_anonymised_statistics:

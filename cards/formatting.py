@@ -1,18 +1,26 @@
-"""Dates and times as citizens read them, in French, Dutch, German and English.
+"""Dates, times and amounts of time as citizens read them, in French, Dutch, German and English.
 
 Explicit Babel patterns per language, so the output does not drift with CLDR updates, and never a
-zone name: Babel 2.9.1 names zoneinfo zones wrongly. Aware datetimes are converted to the agency's
-zone by us, then formatted as plain wall-clock values.
+zone name from Babel: 2.9.1 names zoneinfo zones wrongly. Aware datetimes are converted to the
+agency's zone by us, then formatted as plain wall-clock values. When the reader's own clock shows
+another time (Teams tells us their zone), `name_zone` says whose time it is: "19:28, Brussels time",
+with the city from Babel's exemplar city (right for the zones we serve) or the zone id's last part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time, tzinfo
 from functools import cache, lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
 from babel.dates import parse_pattern
+
+from bot.i18n import t, tn
 
 # The language's own country when the agency's country has no such locale (de in France…).
 _DEFAULT_REGION = {"fr": "FR", "nl": "NL", "de": "DE", "en": "GB"}
@@ -138,6 +146,19 @@ def _long_datetime(wall: datetime, language: str, country: str | None) -> str:
     return _apply(_pattern(_LONG_DATETIME, language, wall.day), wall, language, country)
 
 
+def duration_text(language: str, minutes: int) -> str:
+    """A delay as people say it, with the language's plural: "1 minute", "30 minutes", "2 heures",
+    "24 Stunden", "90 minutes". Zero is no delay: callers say "until the start" instead."""
+    if minutes >= 60 and minutes % 60 == 0:
+        return tn(language, "common.count.hours", minutes // 60)
+    return tn(language, "common.count.minutes", minutes)
+
+
+def months_text(language: str, months: int) -> str:
+    """A retention period: "1 mois", "36 Monate"."""
+    return tn(language, "common.count.months", months)
+
+
 def to_local(dt: datetime, zone: tzinfo) -> datetime:
     """The moment in the agency's zone; refuses naive datetimes, which would silently mean UTC."""
     if dt.tzinfo is None or dt.utcoffset() is None:
@@ -153,3 +174,54 @@ def _apply(pattern: str, wall: datetime, language: str, country: str | None) -> 
     # Applying the pattern directly formats the fields as they stand; Babel's format_datetime would
     # run its own time-zone conversion, which 2.9.1 gets wrong for zoneinfo zones.
     return parse_pattern(pattern).apply(wall, babel_locale(language, country))
+
+
+# The reader's IANA time zone while their cards are built: set for each turn from Teams' clientInfo,
+# and around a proactive message from the zone stored with the chat. Unset: nothing is named.
+_CLIENT_ZONE: ContextVar[ZoneInfo | None] = ContextVar("guichet_client_zone", default=None)
+
+
+def set_client_zone(zone: str | None) -> None:
+    """The reader of this turn's cards is in `zone` (an IANA id; unknown or None: not said)."""
+    _CLIENT_ZONE.set(_zone(zone))
+
+
+@contextmanager
+def client_zone(zone: str | None) -> Iterator[None]:
+    """Cards built inside are read in `zone` (a proactive message to a stored chat)."""
+    token = _CLIENT_ZONE.set(_zone(zone))
+    try:
+        yield
+    finally:
+        _CLIENT_ZONE.reset(token)
+
+
+@cache
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@cache
+def zone_city(zone_id: str, language: str) -> str:
+    """The city that names an IANA zone in `language`: "Bruxelles", "Brüssel", "Brussels"."""
+    city = Locale.parse(language).time_zones.get(zone_id, {}).get("city")
+    return city or zone_id.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def shows_other_time(moment: datetime, zone: tzinfo) -> bool:
+    """Whether the reader's clock shows `moment` at another time than the agency's `zone` does."""
+    client = _CLIENT_ZONE.get()
+    return client is not None and moment.astimezone(client).utcoffset() != moment.astimezone(zone).utcoffset()
+
+
+def name_zone(text: str, moment: datetime, zone: ZoneInfo, language: str) -> str:
+    """`text`, a time at `moment` in the agency's `zone`, followed by whose time it is when the reader's
+    own clock differs then: "19:28, Brussels time", "19:28, heure de Bruxelles"."""
+    if not shows_other_time(moment, zone):
+        return text
+    return t(language, "common.zone.time", time=text, city=zone_city(zone.key, language))

@@ -16,7 +16,7 @@ from bot.i18n import t
 from cards.booking import AppointmentLike, SlotLike, subject_name, subtle, when_text
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
-from cards.formatting import format_day_short, format_time, to_local
+from cards.formatting import duration_text, format_day_short, format_time, name_zone, to_local
 from cards.verbs import Verb, execute_action
 
 
@@ -31,7 +31,7 @@ def _about(agency: Agency, language: str, appointment: AppointmentLike) -> dict[
 
 def build_no_show_notice(agency: Agency, language: str, appointment: AppointmentLike) -> dict[str, Any]:
     body = [heading(t(language, "outcomes.no_show.title")), _about(agency, language, appointment),
-            text_block(t(language, "outcomes.no_show.text", minutes=agency.no_show_minutes)),
+            text_block(t(language, "outcomes.no_show.text", minutes=duration_text(language, agency.no_show_minutes))),
             text_block(t(language, "outcomes.no_show.next", phone=agency.contact.phone))]
     return adaptive_card(language, body, [_book_again(language)])
 
@@ -87,10 +87,10 @@ def build_wait_card(agency: Agency, language: str, appointment: AppointmentLike,
                     until: datetime) -> dict[str, Any]:
     """"Nobody has joined yet", pressed before the agency's commitment has run out."""
     key = "outcomes.wait.started" if started else "outcomes.wait.not_started"
-    local_until = format_time(to_local(until, agency.zone), language)
+    local_until = name_zone(format_time(to_local(until, agency.zone), language), until, agency.zone, language)
     start = format_time(to_local(appointment.starts_at, agency.zone), language)
-    return adaptive_card(language, [text_block(t(language, key, minutes=agency.agency_wait_commitment_minutes,
-                                                 time=local_until, start=start))])
+    minutes = duration_text(language, agency.agency_wait_commitment_minutes)
+    return adaptive_card(language, [text_block(t(language, key, minutes=minutes, time=local_until, start=start))])
 
 
 def build_staff_alert_card(agency: Agency, language: str, appointment: AppointmentLike, *, alert: str,
@@ -102,7 +102,7 @@ def build_staff_alert_card(agency: Agency, language: str, appointment: Appointme
             text_block(t(language, f"outcomes.alert.text_{alert}", time=start,
                          name=escape_markdown(citizen_name) or "—",
                          subject=escape_markdown(subject_name(agency, appointment.subject_id, language)),
-                         minutes=agency.agency_wait_commitment_minutes)),
+                         minutes=duration_text(language, agency.agency_wait_commitment_minutes))),
             subtle(t(language, "staff.prompt.for_counselor", name=escape_markdown(counselor_name)))]
     if appointment.join_url:
         body.append({"type": "ActionSet", "actions": [{

@@ -18,7 +18,7 @@ from bot.domain.personal_data import mask
 from bot.i18n import t
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
-from cards.formatting import format_date_numeric, to_local
+from cards.formatting import format_date, months_text, to_local
 from cards.verbs import Verb, execute_action
 
 FILE_CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"
@@ -50,9 +50,10 @@ class OverviewLike(Protocol):
 
 
 def shown_value(agency: Agency, language: str, personal_field: PersonalField, value: str | date) -> str:
-    """A stored value as a card may show it: masked where it identifies, escaped, dates day first."""
+    """A stored value as a card may show it: masked where it identifies, escaped, dates with the
+    month's name (no locale reads "30 juillet 1985" the wrong way round)."""
     if isinstance(value, date):
-        return format_date_numeric(value, language, country=agency.country)
+        return format_date(value, language, country=agency.country, weekday=False)
     return escape_markdown(mask(personal_field, value))
 
 
@@ -69,7 +70,7 @@ def _language_name(language: str, code: str) -> str:
 
 
 def _consent_line(agency: Agency, language: str, consent: ConsentLike) -> str:
-    when = format_date_numeric(to_local(consent.occurred_at, agency.zone), language, country=agency.country)
+    when = format_date(to_local(consent.occurred_at, agency.zone), language, country=agency.country, weekday=False)
     document = t(language, f"privacy.document.{consent.kind}") if consent.kind in ("terms", "privacy") else consent.kind
     key = "privacy.my_data.consent_accepted" if consent.action == "accepted" else "privacy.my_data.consent_withdrawn"
     return t(language, key, document=document, version=escape_markdown(consent.version), date=when)
@@ -116,13 +117,12 @@ def build_my_data_card(agency: Agency, language: str, overview: OverviewLike) ->
 
     body.append(_section(t(language, "privacy.my_data.how_long_heading")))
     body += [
-        text_block(f"- {t(language, 'privacy.retention.appointments', months=retention.appointments_months)}",
-                   spacing="small"),
-        text_block(f"- {t(language, 'privacy.retention.citizen', months=retention.citizen_inactive_months)}",
-                   spacing="small"),
-        text_block(f"- {t(language, 'privacy.retention.consent', months=retention.consent_proof_months)}",
-                   spacing="small"),
-        text_block(f"- {t(language, 'privacy.retention.audit', months=retention.audit_months)}", spacing="small"),
+        text_block(f"- {t(language, f'privacy.retention.{key}', months=months_text(language, months))}",
+                   spacing="small")
+        for key, months in (("appointments", retention.appointments_months),
+                            ("citizen", retention.citizen_inactive_months),
+                            ("consent", retention.consent_proof_months),
+                            ("audit", retention.audit_months))
     ]
     if retention.keep_anonymised_statistics:
         body.append(text_block(f"- {t(language, 'privacy.retention.statistics')}", spacing="small"))
@@ -225,8 +225,9 @@ def build_erase_confirm_card(agency: Agency, language: str, upcoming: int) -> di
                    color="attention" if upcoming > 0 else "default"),
         text_block(f"- {t(language, 'privacy.erase.will_withdraw')}", spacing="small"),
         text_block(f"- {t(language, 'privacy.erase.will_forget_chat')}", spacing="small"),
-        text_block(t(language, "privacy.erase.kept", consent_months=retention.consent_proof_months,
-                     audit_months=retention.audit_months), spacing="medium"),
+        text_block(t(language, "privacy.erase.kept",
+                     consent_months=months_text(language, retention.consent_proof_months),
+                     audit_months=months_text(language, retention.audit_months)), spacing="medium"),
     ]
     if retention.keep_anonymised_statistics:
         body.append(text_block(t(language, "privacy.erase.kept_statistics"), spacing="small"))

@@ -15,12 +15,12 @@ from cards.booking import (
     AppointmentLike,
     appointment_actions,
     booked_facts,
-    duration_text,
     office_guide,
     subtle,
     video_guide,
 )
 from cards.elements import adaptive_card, heading
+from cards.formatting import duration_text
 from cards.verbs import SOURCE, SOURCE_ID, SOURCE_OFFSET, CardSource, Verb, execute_action, stamp_actions
 
 

@@ -26,7 +26,7 @@ from cards.booking import (
 )
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
-from cards.formatting import format_date, format_day_short, format_time, to_local
+from cards.formatting import duration_text, format_date, format_day_short, format_time, to_local
 from cards.verbs import SOURCE, CardSource, Verb, execute_action, stamp_actions
 
 
@@ -125,7 +125,8 @@ def build_no_show_question_card(agency: Agency, language: str, appointment: Appo
     body: list[dict[str, Any]] = [
         heading(t(language, "staff.no_show.title")),
         text_block(t(language, "staff.no_show.question", name=escape_markdown(citizen_name) or "—",
-                     time=_clock(agency, language, appointment.starts_at), minutes=agency.no_show_minutes)),
+                     time=_clock(agency, language, appointment.starts_at),
+                     minutes=duration_text(language, agency.no_show_minutes))),
     ]
     if counselor_name:
         body.append(subtle(t(language, "staff.prompt.for_counselor", name=escape_markdown(counselor_name))))

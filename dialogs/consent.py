@@ -26,6 +26,7 @@ from bot.services.consent import ConsentService, WithdrawResult, citizen_ref
 from bot.services.container import Services
 from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
+from cards.booking import when_text
 from cards.consent import (
     build_consent_card,
     build_consent_declined_card,
@@ -34,7 +35,7 @@ from cards.consent import (
     build_withdraw_confirm_card,
 )
 from cards.document import escape_markdown
-from cards.formatting import format_datetime, to_local
+from cards.formatting import to_local
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
@@ -257,8 +258,7 @@ class WithdrawFlow(WaterfallDialog):
             for appointment in outcome.cancelled:
                 subject = self._agency.subject(appointment.subject_id)
                 name = (subject.name.get(language) or subject.name[self._agency.default_language]) if subject else ""
-                when = format_datetime(appointment.starts_at, self._agency.zone, language,
-                                       country=self._agency.country)
+                when = when_text(self._agency, language, appointment.starts_at)
                 paragraphs.append(f"- {when} – {escape_markdown(name)}" if name else f"- {when}")
         paragraphs.append(t(language, "consent.withdraw.again"))
         return "\n\n".join(paragraphs)

@@ -21,7 +21,7 @@ from bot.services.outcomes import AskLater, OutcomeService, Recorded, Settled, S
 from bot.services.staff import StaffService
 from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
-from cards.formatting import format_time, to_local
+from cards.formatting import duration_text, format_time, to_local
 from cards.staff import (
     build_prompt_card,
     build_recorded_card,
@@ -46,7 +46,7 @@ async def report_answer(staff: StaffService, agency: Agency, language: str, repo
     if isinstance(report, AskLater | TooEarly):
         # The prompt stays, with a note: the counselor presses again when the time comes.
         if isinstance(report, AskLater):
-            note = t(language, "staff.prompt.absent_noted", minutes=agency.no_show_minutes,
+            note = t(language, "staff.prompt.absent_noted", minutes=duration_text(language, agency.no_show_minutes),
                      time=format_time(to_local(report.at, agency.zone), language))
         else:
             note = t(language, "staff.prompt.too_early", time=format_time(to_local(report.opens_at, agency.zone),

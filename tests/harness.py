@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.devtools.activities import (
+    CLIENT_TIMEZONE,
     Identity,
     build_activity,
     build_conversation_update,
@@ -60,9 +61,10 @@ class FakeConnector(ConnectorStandIn):
 
 
 def _person(*, user_id: str, aad_object_id: str, conversation_id: str, locale: str,
-            tenant_id: str = TENANT_ID) -> Identity:
+            tenant_id: str = TENANT_ID, timezone: str = CLIENT_TIMEZONE) -> Identity:
     return Identity(role="citizen", user_id=user_id, aad_object_id=aad_object_id, name="Test Citizen",
-                    tenant_id=tenant_id, conversation_id=conversation_id, bot_id=BOT_ID, locale=locale)
+                    tenant_id=tenant_id, conversation_id=conversation_id, bot_id=BOT_ID, locale=locale,
+                    timezone=timezone)
 
 
 def teams_activity(
@@ -93,6 +95,8 @@ class TeamsUser:
     http: aiohttp.ClientSession
     locale: str = "fr-BE"
     aad_object_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The IANA zone the person's Teams client reports in its clientInfo entity.
+    timezone: str = CLIENT_TIMEZONE
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,7 +108,7 @@ class TeamsUser:
     @property
     def identity(self) -> Identity:
         return _person(user_id=self.user_id, aad_object_id=self.aad_object_id,
-                       conversation_id=self.conversation_id, locale=self.locale)
+                       conversation_id=self.conversation_id, locale=self.locale, timezone=self.timezone)
 
     def activity(self, **fields: Any) -> dict[str, Any]:
         return teams_activity(service_url=self.connector.url, conversation_id=self.conversation_id,

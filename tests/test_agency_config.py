@@ -20,6 +20,7 @@ from bot.domain.agency import (
 )
 from bot.domain.consent import content_hash
 from bot.domain.interview_language import belgian_region_language
+from cards.consent import fill_delays
 
 AGENCIES_DIR = Path(__file__).resolve().parent.parent / "deployment" / "agencies"
 EXAMPLES = ["example-be", "example-fr"]
@@ -208,7 +209,7 @@ def test_terms_state_the_configured_delays(agency_id):
     lead_hours, lead_rest = divmod(agency.booking.min_lead_minutes, 60)
     assert cutoff_rest == lead_rest == 0, "the terms express these delays in whole hours"
     for language in document.files:
-        text = agency.document_text(document, language)
+        text = fill_delays(agency, agency.document_text(document, language), language)
         hours = HOURS_WORD[language]
         assert f"{cutoff_hours} {hours}" in text, f"{language}: cancellation cut-off"
         assert f"{lead_hours} {hours}" in text, f"{language}: minimum notice"
@@ -283,6 +284,36 @@ def test_consent_hash_changes_when_any_translation_is_edited(agency_id, tmp_path
     edited = load_agency(edited_path)
 
     assert content_hash(edited, document) != content_hash(original, document)
+
+
+
+def test_the_consent_hash_changes_with_a_delay_the_terms_state_but_not_the_privacy_policy(tmp_path):
+    original = load_agency(copy_agency("example-be", tmp_path / "original"))
+    later_path = copy_agency("example-be", tmp_path / "later")
+    text = later_path.read_text(encoding="utf-8")
+    later_path.write_text(text.replace("no_show_minutes = 10", "no_show_minutes = 15"), encoding="utf-8")
+    later = load_agency(later_path)
+    terms, privacy = (original.current_document(kind) for kind in (DocumentKind.TERMS, DocumentKind.PRIVACY))
+
+    # The terms now say 15 minutes: citizens accept them again. The privacy policy says no delay.
+    assert content_hash(later, terms) != content_hash(original, terms)
+    assert content_hash(later, privacy) == content_hash(original, privacy)
+    assert "15 minutes" in fill_delays(later, later.document_text(terms, "fr"), "fr")
+
+
+@pytest.mark.parametrize(
+    ("edit", "refusal"),
+    [(("{no_show_delay}", "{no_show_minutes}"), r"terms 2026-01 fr: unknown placeholder \{no_show_minutes\}"),
+     (("cancellation_cutoff_minutes = 120", "cancellation_cutoff_minutes = 0"),
+      r"terms 2026-01 \w\w: \{change_cutoff\} is 0 minutes")],
+)
+def test_a_document_placeholder_the_agency_file_cannot_fill_is_refused(edit, refusal, tmp_path):
+    path = copy_agency("example-be", tmp_path)
+    target = path.parent / "terms-2026-01.fr.md" if edit[0].startswith("{") else path
+    target.write_text(target.read_text(encoding="utf-8").replace(*edit), encoding="utf-8")
+
+    with pytest.raises(AgencyConfigError, match=refusal):
+        load_agency(path)
 
 
 BROKEN = [

@@ -26,7 +26,7 @@ from bot.domain.agency import Agency
 from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
 from bot.domain.people import Citizen
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.services.booking import Booked
 from bot.settings import Settings
 from cards.booking import FILE_CONSENT_CARD, FILE_INFO_CARD
@@ -278,7 +278,8 @@ async def test_book_list_reschedule_and_cancel(
     assert t(language, f"personal_data.language_name.{interview_language}") in text
     if mode == "video":
         assert t(language, "booking.confirmation.camera_rule") in text
-        assert t(language, "booking.confirmation.no_show_rule", minutes=agency.no_show_minutes) in text
+        no_show_delay = tn(language, "common.count.minutes", agency.no_show_minutes)
+        assert t(language, "booking.confirmation.no_show_rule", minutes=no_show_delay) in text
         assert t(language, "booking.confirmation.recording_forbidden") in text
         subject = agency.subject("benefit-application")
         assert subject is not None and subject.documents_to_prepare is not None

@@ -29,10 +29,11 @@ from cards.consent import (
     build_info_card,
     build_withdraw_confirm_card,
     document_texts,
+    fill_delays,
 )
 from cards.document import document_elements, escape_markdown, inline_markdown, parse_document
 from cards.elements import adaptive_card, text_block
-from cards.formatting import format_date, format_date_numeric, format_time
+from cards.formatting import format_date, format_time
 from cards.validation import MAX_CARD_BYTES, card_size_bytes, validate_card
 from cards.verbs import Verb, execute_action
 from cards.welcome import HELP_COMMANDS, build_help_card, build_welcome_card
@@ -394,7 +395,7 @@ def test_document_markup_from_the_agency_file_cannot_inject(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("language", "date_text"),
-    [("fr", "23/11/2026"), ("nl", "23/11/2026"), ("de", "23.11.2026"), ("en", "23/11/2026")],
+    [("fr", "23 novembre 2026"), ("nl", "23 november 2026"), ("de", "23. November 2026"), ("en", "23 November 2026")],
 )
 def test_recorded_card_states_when_and_which_version(agency: Agency, language: str, date_text: str) -> None:
     for kind in DocumentKind:
@@ -497,7 +498,7 @@ def _consent_card_rendered_each_time(
     change_note: str | None, other_languages: list[str],
 ) -> dict[str, Any]:
     """The consent card as built before documents were cached: parsed, rendered and fitted every time."""
-    parsed = parse_document(agency.document_text(document, language))
+    parsed = parse_document(fill_delays(agency, agency.document_text(document, language), language))
     data = action_data(agency, kind, document, language, citizen_ref)
     switches = [o for o in dict.fromkeys(other_languages) if o != data["language"] and o in document.files]
     texts = document_texts(agency, language)
@@ -538,9 +539,9 @@ def _consent_card_rendered_each_time(
 def _recorded_card_rendered_each_time(
     agency: Agency, *, kind: DocumentKind, document: Document, language: str, accepted_at_local: datetime,
 ) -> dict[str, Any]:
-    parsed = parse_document(agency.document_text(document, language))
+    parsed = parse_document(fill_delays(agency, agency.document_text(document, language), language))
     accepted = t(language, f"consent.{kind.value}.accepted",
-                 date=format_date_numeric(accepted_at_local, language, country=agency.country),
+                 date=format_date(accepted_at_local, language, country=agency.country, weekday=False),
                  time=format_time(accepted_at_local, language, country=agency.country), version=document.version)
     texts = document_texts(agency, language)
     published = format_date(document.published, language, country=agency.country, weekday=False)

@@ -9,13 +9,18 @@ import pytest
 from babel import UnknownLocaleError
 from babel.dates import parse_pattern
 
+from bot.i18n import tn
 from cards.formatting import (
     babel_locale,
+    client_zone,
+    duration_text,
     format_date,
     format_date_numeric,
     format_datetime,
     format_day_short,
     format_time,
+    name_zone,
+    zone_city,
 )
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -190,3 +195,52 @@ def test_the_same_instant_reads_in_each_zone_own_time() -> None:
             assert format_datetime(local, zone, "fr", country="BE") == expected
             texts[str(zone)] = expected
         assert len(set(texts.values())) == 3
+
+
+# --- The agency's zone named for a reader whose clock differs ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone_id", "language", "city"),
+    [("Europe/Brussels", "fr", "Bruxelles"), ("Europe/Brussels", "nl", "Brussel"),
+     ("Europe/Brussels", "de", "Brüssel"), ("Europe/Brussels", "en", "Brussels"),
+     ("Europe/Paris", "nl", "Parijs"), ("America/New_York", "en", "New York")],
+)
+def test_a_zone_is_named_by_its_city_in_each_language(zone_id: str, language: str, city: str) -> None:
+    assert zone_city(zone_id, language) == city
+
+
+@pytest.mark.parametrize(
+    ("day", "named"),
+    # Lagos keeps UTC+1 all year: Brussels' clock agrees in winter only.
+    [(date(2026, 3, 28), False), (date(2026, 3, 30), True), (date(2026, 10, 24), True), (date(2026, 10, 26), False)],
+)
+def test_the_zone_is_named_only_when_the_readers_clock_shows_another_time_across_dst(day: date, named: bool) -> None:
+    moment = datetime(day.year, day.month, day.day, 10, 0, tzinfo=BRUSSELS)
+    shown = format_datetime(moment, BRUSSELS, "en", country="BE")
+    with client_zone("Africa/Lagos"):
+        text = name_zone(shown, moment, BRUSSELS, "en")
+    assert text.startswith(shown) and "10:00" in text
+    assert (text == f"{shown}, Brussels time") is named
+    assert (text == shown) is not named
+
+
+def test_no_zone_is_named_without_a_client_zone_or_with_an_unknown_one() -> None:
+    moment = datetime(2026, 7, 1, 10, 0, tzinfo=BRUSSELS)
+    assert name_zone("10:00", moment, BRUSSELS, "fr") == "10:00"
+    with client_zone("Mars/Olympus_Mons"):
+        assert name_zone("10:00", moment, BRUSSELS, "fr") == "10:00"
+    with client_zone("America/New_York"):
+        assert name_zone("10:00", moment, BRUSSELS, "fr") == "10:00, heure de Bruxelles"
+        assert name_zone("10:00", moment, BRUSSELS, "de") == "10:00, Ortszeit Brüssel"
+
+
+@pytest.mark.parametrize(
+    ("language", "counts"),
+    [("fr", ["0 minute", "1 minute", "2 minutes"]), ("en", ["0 minutes", "1 minute", "2 minutes"]),
+     ("nl", ["0 minuten", "1 minuut", "2 minuten"]), ("de", ["0 Minuten", "1 Minute", "2 Minuten"])],
+)
+def test_counts_follow_each_languages_plural_rule(language: str, counts: list[str]) -> None:
+    assert [duration_text(language, n) for n in (0, 1, 2)] == counts
+    assert duration_text(language, 60) == tn(language, "common.count.hours", 1)
+    assert duration_text(language, 90) == tn(language, "common.count.minutes", 90)

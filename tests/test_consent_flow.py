@@ -284,14 +284,14 @@ async def test_a_new_citizen_reads_and_accepts_terms_then_privacy_before_booking
     recorded = accepted_terms.refreshed
     assert recorded is not None
     text = card_text(recorded)
-    assert "02/03/2026" in text and "10:00" in text and "2026-01" in text
+    assert "2 mars 2026" in text and "02/03/2026" not in text and "10:00" in text and "2026-01" in text
     assert not [a for a in actions_of(recorded) if a.get("verb") == Verb.CONSENT_ACCEPT]
     privacy = only_card(accepted_terms.replies)
     assert is_consent_card(privacy, DocumentKind.PRIVACY)
 
     accepted_privacy = await press(user, privacy, Verb.CONSENT_ACCEPT)
     assert accepted_privacy.refreshed is not None
-    assert t("fr", "consent.privacy.accepted", date="02/03/2026", time="10:00", version="2026-01") in card_text(
+    assert t("fr", "consent.privacy.accepted", date="2 mars 2026", time="10:00", version="2026-01") in card_text(
         accepted_privacy.refreshed)
     assert probe_reached(accepted_privacy.replies)
 
@@ -550,11 +550,11 @@ async def test_terms_and_privacy_commands_show_the_document_then_what_was_accept
     # Once accepted, the document is shown read-only, with the date and version accepted.
     read_only = only_card(await say(user, "conditions"))
     assert not actions_of(read_only)
-    assert t("fr", "consent.terms.accepted", date="02/03/2026", time="10:00", version="2026-01") in card_text(
+    assert t("fr", "consent.terms.accepted", date="2 mars 2026", time="10:00", version="2026-01") in card_text(
         read_only)
     # The help card's button leads to the same place.
     from_help = await user.submit({"verb": Verb.SHOW_PRIVACY})
-    assert t("fr", "consent.privacy.accepted", date="02/03/2026", time="10:00", version="2026-01") in card_text(
+    assert t("fr", "consent.privacy.accepted", date="2 mars 2026", time="10:00", version="2026-01") in card_text(
         only_card(from_help))
     assert len(await consent_rows(real)) == 2
 

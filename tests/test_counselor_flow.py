@@ -349,7 +349,7 @@ async def test_a_no_show_is_asked_once_then_cancels_and_the_citizen_is_told_kind
     scene.clock.set(START + timedelta(minutes=3))
     body, _ = await _press(counselor, prompt, Verb.STAFF_OUTCOME, "absent_reported")
     noted = body["value"]
-    assert t("fr", "staff.prompt.absent_noted", minutes=10, time="10:10") in card_text(noted)
+    assert t("fr", "staff.prompt.absent_noted", minutes="10 minutes", time="10:10") in card_text(noted)
     assert actions_of(noted)  # the counselor can still report when the client arrives
 
     before = len(counselor.replies())
@@ -367,7 +367,7 @@ async def test_a_no_show_is_asked_once_then_cancels_and_the_citizen_is_told_kind
     await scene.runner.drain()
     notice = _cards(citizen.replies()[before:])
     assert len(notice) == 1
-    assert t("fr", "outcomes.no_show.text", minutes=10) in card_text(notice[0])
+    assert t("fr", "outcomes.no_show.text", minutes="10 minutes") in card_text(notice[0])
     assert action_with_verb(notice[0], Verb.MENU_BOOK)
     assert await scene.outcomes(booked.appointment.id) == ["absent_reported", "no_show"]
 
@@ -566,14 +566,14 @@ async def test_nobody_joined_is_answered_kindly_until_the_commitment_then_alerts
     scene.clock.set(START - timedelta(minutes=2))
     body, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED,
                                           dict(action_with_verb(reminder, Verb.APPT_NOBODY_JOINED)["data"]))
-    assert t("fr", "outcomes.wait.not_started", start="10:00", minutes=10, time="10:10") in card_text(
+    assert t("fr", "outcomes.wait.not_started", start="10:00", minutes="10 minutes", time="10:10") in card_text(
         _cards(replies)[0])
     # The reminder pressed stays in place as it was (its guide, its buttons), not an empty banner.
     assert body["type"] == "application/vnd.microsoft.card.adaptive"
     assert card_text(body["value"]) == card_text(reminder)
     scene.clock.set(START + timedelta(minutes=4))
     _, replies = await citizen.execute(Verb.APPT_NOBODY_JOINED, data)
-    assert t("fr", "outcomes.wait.started", minutes=10, time="10:10") in card_text(_cards(replies)[0])
+    assert t("fr", "outcomes.wait.started", minutes="10 minutes", time="10:10") in card_text(_cards(replies)[0])
     assert await scene.outcomes(booked.appointment.id) == []
 
     scene.clock.set(START + timedelta(minutes=11))

@@ -119,7 +119,7 @@ async def test_each_reminder_arrives_at_its_moment_in_the_citizens_language(worl
     await world.at(local(date(2026, 11, 25), 9))
     assert len(world.notifier.sent) == 2
     soon = world.notifier.texts()[1]
-    assert t("nl", "reminders.title_soon", duration=t("nl", "booking.duration.hour", count=1)) in soon
+    assert t("nl", "reminders.title_soon", duration="1 uur") in soon
     # An hour before, the cut-off (two hours) has passed: the chat sends to the phone instead.
     assert t("nl", "booking.list.reschedule") not in soon
     assert t("nl", "reminders.too_late_to_change", phone=world.services.agency.contact.phone) in soon

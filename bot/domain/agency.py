@@ -6,6 +6,7 @@ errors that name the field. Pure data and rules: no I/O beyond reading the file 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date, time
 from enum import StrEnum
@@ -365,6 +366,30 @@ class Agency(_Model):
         name = document.files.get(language) or document.files[self.default_language]
         return (self.base_dir / name).read_text(encoding="utf-8")
 
+    def document_delays(self) -> dict[str, int]:
+        """The delays, in minutes, a terms or privacy document may state as `{name}` placeholders: the
+        text is filled from this file's rules, so the two cannot disagree."""
+        return {
+            "no_show_delay": self.no_show_minutes,
+            "wait_commitment": self.agency_wait_commitment_minutes,
+            "change_cutoff": self.booking.cancellation_cutoff_minutes,
+        }
+
+
+# `{name}` in a document's text: one of `Agency.document_delays`.
+DOCUMENT_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def _check_placeholders(path: Path, agency: Agency, doc: Document, language: str, text: str) -> None:
+    where = f"{path}: documents: {doc.kind.value} {doc.version} {language}"
+    delays = agency.document_delays()
+    for name in sorted(set(DOCUMENT_PLACEHOLDER.findall(text))):
+        if name not in delays:
+            raise AgencyConfigError(f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(delays))})")
+        if delays[name] == 0:
+            # "up to 0 minutes before the start" misleads: such a rule is written out in the text.
+            raise AgencyConfigError(f"{where}: {{{name}}} is 0 minutes in this file; write the rule out instead")
+
 
 def valid_phone_number(text: str, country: str) -> bool:
     """Whether `text` reads as a phone number one can dial: digits of a possible length for the agency's
@@ -398,4 +423,5 @@ def load_agency(path: Path | str) -> Agency:
             if not (agency.base_dir / name).is_file():
                 raise AgencyConfigError(f"{path}: documents: {doc.kind.value} {doc.version} "
                                         f"{language}: file {name!r} not found")
+            _check_placeholders(path, agency, doc, language, (agency.base_dir / name).read_text(encoding="utf-8"))
     return agency

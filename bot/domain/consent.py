@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
-from bot.domain.agency import Agency, Document, DocumentKind
+from bot.domain.agency import DOCUMENT_PLACEHOLDER, Agency, Document, DocumentKind
 
 
 class ConsentAction(StrEnum):
@@ -88,17 +88,26 @@ class PendingDocument:
 
 
 @cache
-def _hash_files(base_dir: Path, files: tuple[tuple[str, str], ...]) -> str:
+def _hash_files(base_dir: Path, files: tuple[tuple[str, str], ...], delays: tuple[tuple[str, int], ...]) -> str:
     digest = hashlib.sha256()
+    used: set[str] = set()
     for language, name in sorted(files):
+        text = (base_dir / name).read_bytes()
+        used.update(DOCUMENT_PLACEHOLDER.findall(text.decode("utf-8")))
         digest.update(language.encode() + b"\0")
-        digest.update((base_dir / name).read_bytes() + b"\0")
+        digest.update(text + b"\0")
+    # The delays the text states come from the agency file: a changed delay is a changed text, which
+    # the citizen accepts again. A document without placeholders keeps the hash it always had.
+    for placeholder, minutes in delays:
+        if placeholder in used:
+            digest.update(f"{placeholder}={minutes}".encode() + b"\0")
     return digest.hexdigest()
 
 
 def content_hash(agency: Agency, document: Document) -> str:
-    """SHA-256 over every language of the document (cached: documents do not change while running)."""
-    return _hash_files(agency.base_dir, tuple(document.files.items()))
+    """SHA-256 over every language of the document and the delays it states (cached: documents do not
+    change while running)."""
+    return _hash_files(agency.base_dir, tuple(document.files.items()), tuple(sorted(agency.document_delays().items())))
 
 
 def is_current(agency: Agency, kind: DocumentKind, latest: LatestConsent | None) -> bool:

@@ -6,6 +6,7 @@ until the citizen gives them, and again after erasure. Storage maps these classe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -82,3 +83,14 @@ class CounselorAccount:
     active: bool = True
     # The Teams locale of their chat with the bot, for the prompts it sends them.
     locale: str | None = None
+
+
+# The key under which a chat's stored conversation reference keeps the client's IANA time zone (from
+# Teams' clientInfo), so messages sent later name the agency's zone as the turn's replies did.
+CLIENT_TIMEZONE_KEY = "guichetClientTimezone"
+
+
+def client_timezone(reference: Mapping[str, Any] | None) -> str | None:
+    """The client's time zone stored with a conversation reference, if any."""
+    zone = (reference or {}).get(CLIENT_TIMEZONE_KEY)
+    return zone if isinstance(zone, str) else None

@@ -3,6 +3,10 @@ the Teams package and calendar files.
 
 Each feature owns one TOML file per language: `bot/i18n/locales/<lang>/<feature>.toml`. Keys are
 addressed as `<feature>.<key>` (nested tables add dots). Placeholders use `str.format` names.
+
+A message that holds a count is a table of CLDR plural categories (`{one = "…", other = "…"}`),
+read with `tn`, which picks the language's own category for the count (French says "0 heure",
+English "0 hours"); `other` is always present and stands in for a category a language leaves out.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from babel import Locale
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES = ("fr", "nl", "de", "en")
@@ -51,3 +57,18 @@ def t(language: str, key: str, /, **params: object) -> str:
     if text is None:
         raise KeyError(f"no message {key!r}")
     return text.format(**params) if params else text
+
+
+@cache
+def _plural_form(language: str) -> Any:
+    return Locale.parse(language).plural_form
+
+
+def tn(language: str, key: str, count: int, /, **params: object) -> str:
+    """The plural message `key` for `count` in `language`: its CLDR category's text ("1 minute",
+    "2 minutes"), or `other`; `{count}` and `params` are filled in."""
+    category = _plural_form(language)(count)
+    messages = catalog(language)
+    if f"{key}.{category}" not in messages and f"{key}.other" in messages:
+        category = "other"
+    return t(language, f"{key}.{category}", count=count, **params)

@@ -6,10 +6,12 @@ from functools import partial
 
 from bot.domain.booking_rules import can_change
 from bot.domain.jobs import Job
+from bot.domain.people import client_timezone
 from bot.jobs.runner import Failed, Finished, Result
 from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
 from bot.services.reminders import ReminderService
+from cards.formatting import client_zone
 from cards.reminders import build_reminder_card
 
 
@@ -26,8 +28,9 @@ class ReminderJob:
             return Finished(due)
         agency = self._services.agency
         changeable = can_change(due.appointment.starts_at, self._services.clock.now(), agency.booking)
-        card = build_reminder_card(agency, due.language, due.appointment, offset_minutes=due.offset_minutes,
-                                   changeable=changeable, meetings=self._meetings)
+        with client_zone(client_timezone(due.reference)):
+            card = build_reminder_card(agency, due.language, due.appointment, offset_minutes=due.offset_minutes,
+                                       changeable=changeable, meetings=self._meetings)
         try:
             await self._notifier.send(due.reference, OutgoingMessage(card=card))
         except RecipientUnreachable as error:

@@ -19,7 +19,7 @@ from bot.domain.agency import Mode, RecordingPolicy
 from bot.domain.appointment import Appointment, MeetingState
 from bot.domain.audit import EventType
 from bot.domain.jobs import JobKind
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.services.audit import SYSTEM_ACTOR
 from bot.services.container import Services
 from bot.services.ports import Meeting, MeetingRequest, UnitOfWork
@@ -72,7 +72,8 @@ class MeetingService:
             appointment_id=appointment.id, organizer_id=appointment.counselor_id,
             starts_at=appointment.starts_at, ends_at=appointment.ends_at,
             subject=t(language, "meetings.subject", subject=subject_name, agency=agency_name),
-            body=t(language, "meetings.body", agency=agency_name, minutes=self._agency.no_show_minutes),
+            body=t(language, "meetings.body", agency=agency_name,
+                   minutes=tn(language, "common.count.minutes", self._agency.no_show_minutes)),
             transaction_id=str(transaction),
             allow_recording=RecordingPolicy(self._agency.recording) is not RecordingPolicy.FORBIDDEN,
         )

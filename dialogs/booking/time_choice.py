@@ -22,7 +22,7 @@ from cards.booking import (
     build_slot_taken_card,
     build_summary_card,
 )
-from cards.formatting import format_day_short, format_time, to_local
+from cards.formatting import format_day_short, format_time, name_zone, to_local
 from cards.verbs import Verb
 from dialogs.booking.flow import BookingFlow
 from dialogs.booking.state import TimeChoiceState
@@ -127,7 +127,8 @@ class TimeChoice(BookingFlow[T]):
     def _chosen_time_text(self, state: T, language: str) -> str:
         start = to_local(state.chosen_slot.start, self._agency.zone)
         day = format_day_short(start, language, country=self._agency.country)
-        return f"{day}, {format_time(start, language, country=self._agency.country)}"
+        return name_zone(f"{day}, {format_time(start, language, country=self._agency.country)}", start,
+                         self._agency.zone, language)
 
     async def _on_slot(self, dc: DialogContext, state: T, verb: str, data: dict[str, Any]) -> DialogTurnResult:
         language = self._info(dc).language
