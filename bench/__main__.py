@@ -39,6 +39,7 @@ SMOKE_SIZES: dict[str, dict[str, Any]] = {
     # Seven servers, each started in its own process: SQLite only keeps it short.
     "concurrent_citizens": {"CITIZENS": 3, "TEXT_TURNS": 2, "THINK_SECONDS": (0.0, 0.05), "BACKENDS": ("sqlite",)},
     "reminder_dispatch": {"CONVERSATIONS": 2, "PER_CONVERSATION": 2, "TRANSIENT_503_RATE": 0.0, "CLAIM_JOBS": 20},
+    "metrics_overhead": {"ROUNDS": 2, "BOOKINGS_PER_ROUND": 1, "WARMUP_BOOKINGS": 1, "RECORDING_CALLS": 1_000},
 }
 # Modules whose sizes another benchmark reads (bench/booking.py builds slot_search's calendar).
 _SMOKE_SHARED = {"booking": ("slot_search",)}

@@ -106,7 +106,7 @@ def proactive_cards(agency: Agency, language: str) -> Iterator[tuple[str, dict[s
             yield f"wait-{name}-{started}", build_wait_card(agency, language, appointment, started=started,
                                                             until=START + timedelta(minutes=15))
     appointments = list(_appointments(agency))
-    entries = [DayEntry(appointment, NAME) for appointment in appointments * 6]
+    entries = [DayEntry(appointment, NAME, NAME) for appointment in appointments * 6]
     for supervisor in (False, True):
         yield f"day-{supervisor}", build_staff_day_card(agency, language, entries, first_day=START.date(), days=2,
                                                         supervisor=supervisor)

@@ -416,7 +416,7 @@ async def test_forged_reports_change_nothing_they_should_not(scene: Scene) -> No
     scene.clock.set(START + timedelta(minutes=2))
     before = len(citizen.replies())
     body, _ = await counselor.execute(Verb.STAFF_OUTCOME, {"appointment_id": appointment_id, "outcome": "no_show"})
-    assert t("fr", "staff.prompt.absent_noted", minutes=10, time="10:10") in card_text(body["value"])
+    assert t("fr", "staff.prompt.absent_noted", minutes="10 minutes", time="10:10") in card_text(body["value"])
     assert await scene.outcomes(appointment_id) == ["absent_reported"]
     assert (await scene.appointment(appointment_id)).status == AppointmentStatus.BOOKED
     await scene.runner.drain()
