@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # --- Operations: metrics and tracing ----------------------------------------------------------------
     metrics_token: str = Field(
         "", repr=False,
-        description="Bearer token /metrics requires (production refuses to start without one; open in development)",
+        description="Bearer token /metrics requires when set (production refuses to start without one of 32+ characters)",
     )
     applicationinsights_connection_string: str = Field(
         "", repr=False,
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         "development", validate_default=True,
         description="production refuses to start without Microsoft Graph (no local-mode meetings)",
     )
+
+    @field_validator("graph_certificate_path", mode="before")
+    @classmethod
+    def _no_certificate_when_empty(cls, value: object) -> object:
+        # `GUICHET_GRAPH_CERTIFICATE_PATH=` (an .env line left blank) means no certificate, not the current folder.
+        return None if value == "" else value
 
     @field_validator("graph_base_url")
     @classmethod

@@ -151,6 +151,18 @@ def test_production_with_graph_loads(clean_environment: pytest.MonkeyPatch) -> N
     assert "s3cr3t-value" not in repr(settings)
 
 
+def test_a_blank_certificate_line_in_the_env_file_means_no_certificate(clean_environment: pytest.MonkeyPatch) -> None:
+    # deployment/.env.example lists every setting: an administrator who fills the secret leaves this one blank.
+    clean_environment.setenv("GUICHET_GRAPH_TENANT_ID", TENANT)
+    clean_environment.setenv("GUICHET_GRAPH_CLIENT_ID", APP)
+    clean_environment.setenv("GUICHET_GRAPH_CLIENT_SECRET", "s3cr3t-value")
+    clean_environment.setenv("GUICHET_GRAPH_CERTIFICATE_PATH", "")
+
+    settings = load_settings()
+
+    assert settings.graph_configured and settings.graph_certificate_path is None
+
+
 def test_development_without_graph_is_local_mode(clean_environment: pytest.MonkeyPatch, agency: Agency) -> None:
     settings = load_settings()
 
