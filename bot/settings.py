@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # --- Operations: metrics and tracing ----------------------------------------------------------------
     metrics_token: str = Field(
         "", repr=False,
-        description="Bearer token /metrics requires when set (production refuses to start without one of 32+ characters)",
+        description="Bearer token /metrics requires when set (production needs one of 32 characters or more)",
     )
     applicationinsights_connection_string: str = Field(
         "", repr=False,
