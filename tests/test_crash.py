@@ -94,17 +94,21 @@ async def test_a_killed_bot_loses_no_confirmed_booking_and_half_writes_nothing(
         for user in citizens:
             user.bot_url = bot.url
 
-        async def book_then_maybe_kill(user: TeamsUser, answers: dict[str, str]) -> dict[str, object]:
-            try:
-                return await book_through_cards(user, answers)
-            finally:
-                if len(_confirmed(connector)) >= KILL_AFTER_CONFIRMATIONS and bot.process.returncode is None:
-                    bot.process.kill()  # SIGKILL: no shutdown, nothing flushed, others mid-turn
+        async def kill_after_confirmations() -> None:
+            # Watch the connector rather than each booking's end: a confirmation may land after its turn's
+            # answer, and a kill that never comes would leave this test waiting for ever.
+            for _ in range(6000):  # at most a minute
+                if len(_confirmed(connector)) >= KILL_AFTER_CONFIRMATIONS:
+                    break
+                await asyncio.sleep(0.01)
+            bot.process.kill()  # SIGKILL: no shutdown, nothing flushed, others mid-turn
 
-        outcomes = await asyncio.gather(*(book_then_maybe_kill(user, answers)
+        killer = asyncio.create_task(kill_after_confirmations())
+        outcomes = await asyncio.gather(*(book_through_cards(user, answers)
                                           for user, answers in zip(citizens, details, strict=True)),
                                         return_exceptions=True)
-        await bot.process.wait()
+        await asyncio.wait_for(killer, 90)
+        await asyncio.wait_for(bot.process.wait(), 60)
     seen_confirmed = _confirmed(connector)
     cut_off = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)]
     assert len(seen_confirmed) >= KILL_AFTER_CONFIRMATIONS
