@@ -112,7 +112,9 @@ async def test_a_whole_booking_shows_in_the_metrics_without_personal_data(world:
                BE_DETAILS["email"], "example.org", user.aad_object_id, user.user_id, user.conversation_id,
                appointment.id, appointment.citizen_id, appointment.counselor_id, appointment.join_url or "no link",
                *world.graph.events, *world.graph.meetings, *(event["_user"] for event in world.graph.events.values())]
-    text = (await world.scrape())[2]
+    # Names, labels and help texts, not the sample values: a figure such as 0.0470 is no phone number.
+    page = (await world.scrape())[2]
+    text = "\n".join(line if line.startswith("#") else line.rsplit(" ", 1)[0] for line in page.splitlines())
     found = [secret for secret in secrets if secret and secret.lower() in text.lower()]
     assert found == []
 
