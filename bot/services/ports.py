@@ -232,6 +232,18 @@ class OutcomeRepository(Protocol):
     async def between(self, agency_id: str, start: datetime, end: datetime) -> list[tuple[str, datetime]]: ...
 
 
+class WebIdentityRepository(Protocol):
+    async def bind(self, user_id: str, citizen_id: str, *, proof: str, now: datetime) -> None: ...
+
+    async def citizen_of(self, user_id: str) -> str | None: ...
+
+    async def link_epoch(self, citizen_id: str) -> int: ...
+
+    async def revoke(self, citizen_id: str) -> int:
+        """Revoke the citizen's manage links and web bindings; the bindings removed."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: `async with factory() as uow: ...; await uow.commit()`; leaving without commit
     rolls back. Entities read inside stay readable after the block."""
@@ -263,6 +275,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outcomes(self) -> OutcomeRepository: ...
+
+    @property
+    def web_identities(self) -> WebIdentityRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 
