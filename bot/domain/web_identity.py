@@ -26,6 +26,8 @@ from enum import StrEnum
 _PURPOSE = b"guichet-manage-link-v1."
 # Longer input is refused before any decoding (a real token is ~150 characters).
 MAX_TOKEN_LENGTH = 512
+# The channels of the agency's website (Azure Bot Service's Web Chat / Direct Line).
+WEB_CHANNELS = frozenset({"webchat", "directline"})
 # Web citizens signed in by the agency are stored under this tenant, their subject key as the object id.
 SIGN_IN_TENANT = "web-sign-in"
 
@@ -106,3 +108,9 @@ def subject_key(issuer: str, subject: str) -> str:
     """A stable key for the agency's signed-in subject (64 hex characters): the same person on every visit,
     without storing the subject (an eID subject can be a national number)."""
     return hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()
+
+
+def reached_by_email(*, tenant_id: str | None, channel_id: str | None, blocked_the_bot: bool) -> bool:
+    """Whether what the chat would carry (a confirmation, a link) goes by e-mail too: a citizen of the agency's
+    website may have left the page, and one who blocked the bot in Teams cannot be written to there."""
+    return tenant_id == SIGN_IN_TENANT or channel_id in WEB_CHANNELS or blocked_the_bot

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -325,6 +326,15 @@ class MessageRejected(Exception):
 class RecipientUnreachable(Exception):
     """The person blocked or removed the bot (Teams' 403 MessageWritesBlocked), or the conversation is
     gone: retrying cannot help until they write to the bot again."""
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage, *, key: str) -> None:
+        """Send an e-mail built with the standard library; `key` names it once (the job's idempotency key).
+
+        Raises SendFailed (retry later) or MessageRejected (stop).
+        """
+        ...
 
 
 class Notifier(Protocol):
