@@ -147,6 +147,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL")
         return value.rstrip("/")
 
+    @field_validator("manage_link_secret")
+    @classmethod
+    def _long_secret(cls, value: str) -> str:
+        # Whoever guesses it can sign a link to anyone's appointments.
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
     @field_validator("web_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from bot.domain.agency import Agency
 from bot.domain.clock import FixedClock
 from bot.services.privacy import PrivacyService
 from bot.services.web_identity import WebIdentityService
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from tests.directline_server import DirectLineStandIn
 from tests.harness import RunningBot, start_bot
 
@@ -241,3 +241,10 @@ async def test_assertions_without_subject_too_long_lived_or_expired_are_refused(
     # Valid assertions come from the agency's server, all from one address: they are not held back.
     statuses = [(await site.ask({"assertion": site.assertion(f"person-{n}")}, origin=None))[0] for n in range(8)]
     assert statuses == [200] * 8
+
+
+def test_settings_refuse_a_short_link_secret_and_origins_with_a_path() -> None:
+    with pytest.raises(SettingsError, match="manage_link_secret"):
+        load_settings(manage_link_secret="short")
+    with pytest.raises(SettingsError, match="web_origins"):
+        load_settings(web_origins=["https://www.agency.example/chat"])

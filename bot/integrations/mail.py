@@ -13,6 +13,7 @@ import re
 from email.message import EmailMessage
 from pathlib import Path
 
+from msgraph.generated.models.attachment import Attachment
 from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.file_attachment import FileAttachment
@@ -35,11 +36,12 @@ def _part(message: EmailMessage, subtype: str) -> str:
 
 def graph_message(message: EmailMessage) -> Message:
     """The Graph message of an e-mail: its HTML part (Exchange derives the plain text), its attachments."""
-    attachments = []
+    attachments: list[Attachment] = []
     for part in message.iter_attachments():
+        content = part.get_payload(decode=True)
         attachments.append(FileAttachment(odata_type="#microsoft.graph.fileAttachment", name=part.get_filename(),
                                           content_type=part.get_content_type(),
-                                          content_bytes=part.get_payload(decode=True)))
+                                          content_bytes=content if isinstance(content, bytes) else b""))
     return Message(
         subject=str(message["Subject"]),
         body=ItemBody(content_type=BodyType.Html, content=_part(message, "html") or _part(message, "plain")),
