@@ -81,6 +81,7 @@ async def site(tmp_path: Path, agency_path: Path, agency: Agency) -> AsyncIterat
     )
     clock = FixedClock(NOW)
     async with start_bot(settings, agency, clock) as bot, aiohttp.ClientSession() as http:
+        directline.bot_messages_url = f"{bot.url}/api/messages"
         yield Site(bot, directline, http, clock, key)
     await directline.stop()
 
@@ -248,3 +249,23 @@ def test_settings_refuse_a_short_link_secret_and_origins_with_a_path() -> None:
         load_settings(manage_link_secret="short")
     with pytest.raises(SettingsError, match="web_origins"):
         load_settings(web_origins=["https://www.agency.example/chat"])
+
+
+async def test_a_page_cannot_speak_as_another_user_id_through_direct_line(site: Site) -> None:
+    """With enhanced authentication Direct Line puts the token's user id on every activity: a page that sends
+    another citizen's `dl_` id is still the visitor the token was made for (the stand-in does as Azure does)."""
+    answer = (await site.ask())[2]
+    auth = {"Authorization": f"Bearer {answer['token']}"}
+    async with site.http.post(f"{site.directline.url}/v3/directline/conversations", headers=auth) as response:
+        conversation_id = (await response.json())["conversationId"]
+    message = {"type": "message", "text": "aide", "locale": "fr-BE", "from": {"id": "dl_someone-else"}}
+    async with site.http.post(f"{site.directline.url}/v3/directline/conversations/{conversation_id}/activities",
+                              json=message, headers=auth) as response:
+        assert response.status == 200
+    assert [activity["from"]["id"] for activity in site.directline.to_bot] == [answer["user_id"]]
+    async with site.http.get(f"{site.directline.url}/v3/directline/conversations/{conversation_id}/activities",
+                             headers=auth) as response:
+        activities = (await response.json())["activities"]
+    replies = [activity for activity in activities if activity["from"]["id"] != answer["user_id"]]
+    assert replies, "the bot answered in the Direct Line conversation"
+    assert await site.identities.who_is(answer["user_id"]) is None
