@@ -23,6 +23,19 @@ from tests.harness import free_port
 BOT_ID = "guichet-bot"
 
 
+@web.middleware
+async def _cors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Direct Line answers browsers from any origin (its tokens, not CORS, protect conversations)."""
+    asked = request.headers.get("Access-Control-Request-Headers", "")
+    headers = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": asked or "Authorization",
+               "Access-Control-Allow-Methods": "GET, POST"}
+    if request.method == "OPTIONS":
+        return web.Response(status=204, headers=headers)
+    response = await handler(request)
+    response.headers.update(headers)
+    return response
+
+
 @dataclass
 class DirectLineStandIn:
     secret: str = "dl-secret-for-tests"
@@ -41,7 +54,7 @@ class DirectLineStandIn:
     url: str = ""
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[_cors])
         base = "/v3/directline"
         app.router.add_post(base + "/tokens/generate", self._generate)
         app.router.add_post(base + "/conversations", self._start_conversation)
@@ -83,7 +96,8 @@ class DirectLineStandIn:
             return web.json_response({"error": {"code": "TokenExpired"}}, status=403)
         conversation_id = secrets.token_hex(10)
         self.conversations[conversation_id] = []
-        return web.json_response({"conversationId": conversation_id, "expires_in": 3600}, status=201)
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        return web.json_response({"conversationId": conversation_id, "token": token, "expires_in": 3600}, status=201)
 
     async def _from_client(self, request: web.Request) -> web.Response:
         user_id, conversation_id = self._user_of(request), request.match_info["cid"]

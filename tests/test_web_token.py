@@ -4,6 +4,7 @@ server, CORS, a rate limit, and the two proofs of identity (manage links, the ag
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -23,7 +25,7 @@ from bot.services.privacy import PrivacyService
 from bot.services.web_identity import WebIdentityService
 from bot.settings import Settings, SettingsError, load_settings
 from tests.directline_server import DirectLineStandIn
-from tests.harness import RunningBot, start_bot
+from tests.harness import RunningBot, free_port, start_bot
 
 ORIGIN = "https://www.agency.example"
 LINK_SECRET = "manage-link-secret-0123456789abcdef"
@@ -39,6 +41,8 @@ class Site:
     http: aiohttp.ClientSession
     clock: FixedClock
     signing_key: ec.EllipticCurvePrivateKey
+    # An origin of the agency's pages served by the browser test (allowed, like ORIGIN).
+    page_port: int
 
     @property
     def identities(self) -> WebIdentityService:
@@ -73,16 +77,18 @@ async def site(tmp_path: Path, agency_path: Path, agency: Agency) -> AsyncIterat
     public = tmp_path / "agency-signin.pem"
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+    page_port = free_port()
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_path,
-        directline_secret=directline.secret, directline_endpoint=directline.url, web_origins=[ORIGIN],
+        directline_secret=directline.secret, directline_endpoint=directline.url,
+        web_origins=[ORIGIN, f"http://127.0.0.1:{page_port}"],
         web_tokens_per_minute=0.1, manage_link_secret=LINK_SECRET, signin_public_key_path=public,
         signin_issuer=ISSUER, signin_audience=AUDIENCE,
     )
     clock = FixedClock(NOW)
     async with start_bot(settings, agency, clock) as bot, aiohttp.ClientSession() as http:
         directline.bot_messages_url = f"{bot.url}/api/messages"
-        yield Site(bot, directline, http, clock, key)
+        yield Site(bot, directline, http, clock, key, page_port)
     await directline.stop()
 
 
@@ -269,3 +275,57 @@ async def test_a_page_cannot_speak_as_another_user_id_through_direct_line(site: 
     replies = [activity for activity in activities if activity["from"]["id"] != answer["user_id"]]
     assert replies, "the bot answered in the Direct Line conversation"
     assert await site.identities.who_is(answer["user_id"]) is None
+
+
+WEBCHAT_PAGE = Path(__file__).resolve().parent.parent / "deployment" / "webchat"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+async def _serve_page(site: Site) -> web.AppRunner:
+    """deployment/webchat as the agency's website would serve it, pointed at this bot and Direct Line."""
+    page = (WEBCHAT_PAGE / "index.html").read_text(encoding="utf-8")
+    page = page.replace('data-bot="http://localhost:3978"', f'data-bot="{site.bot.url}" data-websocket="false"')
+    page = page.replace("https://europe.directline.botframework.com/v3/directline",
+                        f"{site.directline.url}/v3/directline")
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/chat", index)
+    app.router.add_static("/", WEBCHAT_PAGE)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", site.page_port).start()
+    return runner
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+async def test_the_example_page_opened_from_a_manage_link_binds_its_conversation(site: Site) -> None:
+    """Headless Chromium opens deployment/webchat from an e-mail's manage link: the page takes the token out of
+    the address, Web Chat talks to the bot through Direct Line as the fresh user id bound to that citizen."""
+    async_playwright = pytest.importorskip("playwright.async_api").async_playwright
+    citizen_id = await site.citizen()
+    link = await site.identities.manage_link_token(citizen_id)
+    runner = await _serve_page(site)
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = await browser.new_page(locale="fr-BE")
+            await page.goto(f"http://127.0.0.1:{site.page_port}/chat#manage={link}")
+            box = page.locator("input[data-id=webchat-sendbox-input], textarea[data-id=webchat-sendbox-input]")
+            await box.first.fill("aide")
+            await box.first.press("Enter")
+            await page.locator(".webchat__bubble:not(.webchat__bubble--from-user)").first.wait_for()
+            address = page.url
+            manage_note_shown = await page.locator("#manage-note").is_visible()
+            await browser.close()
+    finally:
+        await runner.cleanup()
+    assert "manage=" not in address and manage_note_shown
+    users = {activity["from"]["id"] for activity in site.directline.to_bot}
+    assert len(users) == 1
+    [user_id] = users
+    assert await site.identities.who_is(user_id) == citizen_id
+    received = [(activity["type"], activity.get("name") or activity.get("text")) for activity in site.directline.to_bot]
+    assert ("event", "webchat/join") in received and ("message", "aide") in received

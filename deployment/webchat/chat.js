@@ -57,7 +57,9 @@
         };
       });
       window.WebChat.renderWebChat({
-        directLine: window.WebChat.createDirectLine({ token: answer.token, domain: domain }),
+        // data-websocket="false": polling instead of a WebSocket (proxies that refuse WebSockets; tests).
+        directLine: window.WebChat.createDirectLine({ token: answer.token, domain: domain,
+                                                      webSocket: script.getAttribute('data-websocket') !== 'false' }),
         store: store,
         locale: locale
       }, document.getElementById('webchat'));
