@@ -329,3 +329,13 @@ async def test_the_example_page_opened_from_a_manage_link_binds_its_conversation
     assert await site.identities.who_is(user_id) == citizen_id
     received = [(activity["type"], activity.get("name") or activity.get("text")) for activity in site.directline.to_bot]
     assert ("event", "webchat/join") in received and ("message", "aide") in received
+
+
+async def test_after_erasure_the_same_sign_in_starts_afresh(site: Site) -> None:
+    first = (await site.ask({"assertion": site.assertion()}, origin=None))[2]["user_id"]
+    erased = await site.identities.who_is(first)
+    assert erased is not None
+    await PrivacyService(site.bot.app[SERVICES]).erase(erased, language="fr")
+    assert await site.identities.who_is(first) is None
+    again = (await site.ask({"assertion": site.assertion()}, origin=None))[2]["user_id"]
+    assert await site.identities.who_is(again) not in (None, erased)
