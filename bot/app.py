@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.activity_json import NotPlain, activity_from_json
 from bot.adapter import close_adapter, create_adapter
+from bot.directline import add_token_route
 from bot.domain.agency import Agency
 from bot.domain.slots import claim_grid_problems
 from bot.jobs.lock import RunnerLockBusy
@@ -265,6 +266,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.on_startup.append(partial(_warn_unreachable_counselors, staff, agency.id))
     app.on_startup.append(_freeze_startup_objects)
     app.router.add_post("/api/messages", messages)
+    add_token_route(app, settings, services)  # the agency's Web Chat page
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page(settings, wiring.metrics, wiring.engine, services.uow, services.clock))

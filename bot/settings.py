@@ -80,6 +80,35 @@ class Settings(BaseSettings):
         "", description="The Teams app's id in the organisation's app catalog, to install the bot for counselors"
     )
 
+    # --- The agency's website: Web Chat over Direct Line, proofs of identity, e-mail -----------------------
+    directline_secret: str = Field(
+        "", repr=False, description="Direct Line channel secret; used server-side only, to make tokens",
+    )
+    directline_endpoint: str = Field(
+        "https://directline.botframework.com",
+        description="Direct Line endpoint, regional if the bot is, e.g. https://europe.directline.botframework.com",
+    )
+    web_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins of the agency\'s pages allowed to ask for tokens, JSON: ["https://www.agency.example"]',
+    )
+    web_tokens_per_minute: float = Field(10.0, gt=0, description="Tokens one client address may ask for a minute")
+    manage_link_secret: str = Field(
+        "", repr=False, description="Secret signing the manage links sent by e-mail (32+ random characters)",
+    )
+    manage_link_url: str = Field(
+        "", description="The agency's Web Chat page; a manage link is this address with #manage=<token>",
+    )
+    signin_public_key_path: Path | None = Field(
+        None, description="PEM public key (RSA or EC) the agency's website signs its sign-in assertions with",
+    )
+    signin_issuer: str = Field("", description="The `iss` of the agency's sign-in assertions")
+    signin_audience: str = Field("", description="The `aud` the assertions must name (this bot)")
+    mail: Literal["off", "folder", "graph"] = Field(
+        "off", description="graph: sendMail from the agency's mailbox; folder: .eml files in mail_folder",
+    )
+    mail_folder: Path = Field(Path("./mail-outbox"), description="Where the folder mailer writes its .eml files")
+
     # --- Operations: metrics and tracing ----------------------------------------------------------------
     metrics_token: str = Field(
         "", repr=False,
@@ -114,6 +143,32 @@ class Settings(BaseSettings):
         if not parts.path.strip("/"):
             raise ValueError("must end with the API version, e.g. https://graph.microsoft.com/v1.0")
         return value.rstrip("/")
+
+    @field_validator("directline_endpoint")
+    @classmethod
+    def _directline_endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        # Plain http only to this machine (the Direct Line stand-in of the tests).
+        if not parts.hostname or not (parts.scheme == "https" or parts.hostname in ("localhost", "127.0.0.1")):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("manage_link_secret")
+    @classmethod
+    def _long_secret(cls, value: str) -> str:
+        # Whoever guesses it can sign a link to anyone's appointments.
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("web_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("https", "http") or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"{origin!r} is not an origin such as https://www.agency.example")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("graph_authority_host")
     @classmethod

@@ -21,15 +21,18 @@ from bot.domain.clock import SystemClock
 from bot.domain.slots import SlotEngine
 from bot.integrations.graph import build_meeting_provider
 from bot.integrations.graph_availability import GraphAvailability
+from bot.integrations.graph_client import GraphClient
 from bot.integrations.graph_install import TeamsAppInstaller
+from bot.integrations.mail import FolderMailer, GraphMailer
 from bot.metrics import Metrics
 from bot.proactive import TeamsNotifier
 from bot.rate_limit import RateLimiter
 from bot.services.audit import AuditTrail
 from bot.services.container import Services
-from bot.services.ports import AppInstaller, AvailabilityProvider, Clock, MeetingProvider, Notifier
+from bot.services.emails import EmailChannel
+from bot.services.ports import AppInstaller, AvailabilityProvider, Clock, Mailer, MeetingProvider, Notifier
 from bot.services.ports import UnitOfWorkFactory as UnitOfWorkFactoryPort
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from storage.db import create_engine, create_session_factory
 from storage.unit_of_work import UnitOfWorkFactory
 
@@ -63,6 +66,7 @@ def build_services(
     installer: AppInstaller | None = None,
     graph_credential: AsyncTokenCredential | None = None,
     metrics: Metrics | None = None,
+    mailer: Mailer | None = None,
 ) -> Wiring:
     """Everything the services need, built from the settings; the keyword arguments replace the defaults.
 
@@ -84,17 +88,20 @@ def build_services(
         notifier = TeamsNotifier(auth, app_id=settings.app_id,
                                  limiter=RateLimiter(tenant_per_second=settings.tenant_messages_per_second))
     availability: AvailabilityProvider | None = None
+    graph: GraphClient | None = None
     if meetings is None:
         provider = build_meeting_provider(settings, agency, credential=graph_credential, metrics=metrics)
         if provider is not None:
             closers.append(provider.close)
             meetings = provider
+            graph = provider.graph
             if agency.outlook_availability:
                 availability = GraphAvailability(provider.graph, clock=clock)
             if installer is None and settings.teams_app_id:
                 installer = InstallerForApp(TeamsAppInstaller(provider.graph), settings.teams_app_id)
+    email = email_channel(settings, agency, mailer, graph=graph)
     services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings, installer=installer,
-                                 availability=availability)
+                                 availability=availability, email=email)
     return Wiring(settings=settings, services=services, engine=engine, uow=uow, metrics=metrics, _closers=closers)
 
 
@@ -111,7 +118,22 @@ class InstallerForApp:
 
 def assemble_services(agency: Agency, uow: UnitOfWorkFactoryPort, clock: Clock, *, notifier: Notifier | None = None,
                       meetings: MeetingProvider | None = None, installer: AppInstaller | None = None,
-                      availability: AvailabilityProvider | None = None) -> Services:
+                      availability: AvailabilityProvider | None = None, email: EmailChannel | None = None) -> Services:
     """The services over a given unit of work and clock (tests hand in their own)."""
     return Services(agency=agency, uow=uow, clock=clock, audit=AuditTrail(agency.id, clock), slots=SlotEngine(agency),
-                    notifier=notifier, meetings=meetings, installer=installer, availability=availability)
+                    notifier=notifier, meetings=meetings, installer=installer, availability=availability, email=email)
+
+
+def email_channel(settings: Settings, agency: Agency, mailer: Mailer | None, *,
+                  graph: GraphClient | None) -> EmailChannel | None:
+    """E-mail to citizens (GUICHET_MAIL): .eml files in a folder, or Graph sendMail from the agency's mailbox."""
+    if settings.mail == "off" and mailer is None:
+        return None
+    if mailer is None and settings.mail == "folder":
+        mailer = FolderMailer(settings.mail_folder)
+    elif mailer is None:
+        if graph is None or not agency.mailbox:
+            raise SettingsError("invalid setting mail: graph needs Microsoft Graph and the agency file's mailbox")
+        mailer = GraphMailer(graph, agency.mailbox)
+    return EmailChannel(mailer, sender=agency.mailbox or f"no-reply@{agency.id}.invalid",
+                        link_secret=settings.manage_link_secret, manage_page=settings.manage_link_url)

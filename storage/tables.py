@@ -1,4 +1,5 @@
-"""The tables: citizens, counselors, consents, appointments, slot and citizen claims, jobs, audit, bot state.
+"""The tables: citizens, counselors, consents, appointments, slot and citizen claims, jobs, web identities, audit,
+bot state.
 
 Plain SQLAlchemy Core tables; `storage.mapping` maps the domain's entities onto them, so the domain
 classes know nothing of the database (SQLAlchemy's imperative mapping). Migrations build exactly
@@ -189,6 +190,25 @@ scheduled_jobs = Table(
     Column("outcome", String(32)),
     _when("finished_at", nullable=True),
     Index("ix_job_due", "status", "run_at"),
+)
+
+# Web Chat conversations bound to a citizen by a proof (bot.domain.web_identity): the Direct Line user id
+# the token endpoint made, never one a page chose.
+web_identities = Table(
+    "web_identities",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("citizen_id", ForeignKey("citizens.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("proof", String(16), nullable=False),  # manage_link | sign_in
+    _when("created_at"),
+)
+
+# Each citizen's manage-link epoch: links signed with an older one are revoked (erasure raises it).
+web_link_epochs = Table(
+    "web_link_epochs",
+    metadata,
+    Column("citizen_id", ForeignKey("citizens.id", ondelete="CASCADE"), primary_key=True),
+    Column("epoch", Integer, nullable=False),
 )
 
 # Append-only, hash-chained events; personal data never enters the hashed payload.

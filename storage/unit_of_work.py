@@ -29,6 +29,7 @@ from storage.repositories.counselors import CounselorRepository
 from storage.repositories.jobs import JobRepository
 from storage.repositories.outcomes import OutcomeRepository
 from storage.repositories.privacy import PrivacyRepository
+from storage.repositories.web_identities import WebIdentityRepository
 
 
 class UnitOfWork:
@@ -41,6 +42,7 @@ class UnitOfWork:
     audit: AuditRepository
     privacy: PrivacyRepository
     outcomes: OutcomeRepository
+    web_identities: WebIdentityRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, read_only: bool = False,
                  on_due_jobs: Callable[[], None] | None = None) -> None:
@@ -74,6 +76,7 @@ class UnitOfWork:
         self.audit = AuditRepository(session)
         self.privacy = PrivacyRepository(session)
         self.outcomes = OutcomeRepository(session)
+        self.web_identities = WebIdentityRepository(session)
         return self
 
     async def __aexit__(

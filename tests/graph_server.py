@@ -21,6 +21,7 @@ missing Teams application access policy, 404.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import secrets
@@ -133,6 +134,8 @@ class GraphServer:
     meetings: dict[str, dict[str, Any]] = field(default_factory=dict)
     installed: set[tuple[str, str]] = field(default_factory=set)
     tokens_issued: list[dict[str, str]] = field(default_factory=list)
+    # Mailbox -> the messages sent from it with sendMail (the JSON message, attachments as sent).
+    sent_mail: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # When set, the token endpoint refuses any other client secret, as Entra does.
     accepted_secrets: set[str] | None = None
     failures: list[Failure] = field(default_factory=list)
@@ -155,6 +158,7 @@ class GraphServer:
         app.router.add_patch(users + "/onlineMeetings/{meeting}", self._patch_meeting)
         app.router.add_post(users + "/calendar/getSchedule", self._get_schedule)
         app.router.add_post(users + "/teamwork/installedApps", self._install_app)
+        app.router.add_post(users + "/sendMail", self._send_mail)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid_configuration)
         # A request left waiting (a simulated timeout) must not hold the test's end for long.
@@ -441,6 +445,23 @@ class GraphServer:
         self.installed.add((user, app_id))
         return web.Response(status=201)
 
+    # --- mail ----------------------------------------------------------------------------------------
+
+    async def _send_mail(self, request: web.Request) -> web.Response:
+        """sendMail: 202 with no body; the message is checked as Graph's deserializer would."""
+        body = action_parameters(request[BODY], "sendMail")
+        check_object(body, {"message": _MESSAGE, "saveToSentItems": is_bool}, None, "sendMail")
+        message = body.get("message")
+        if not isinstance(message, dict) or not message.get("toRecipients"):
+            raise GraphBadRequest("At least one recipient is required, but none were found.")
+        for attachment in message.get("attachments") or []:
+            try:
+                base64.b64decode(attachment.get("contentBytes") or "", validate=True)
+            except ValueError:
+                raise GraphBadRequest("attachments.contentBytes: invalid base64.") from None
+        self.sent_mail.setdefault(request.match_info["user"], []).append(message)
+        return web.Response(status=202)
+
     # --- Entra sign-in -------------------------------------------------------------------------------
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -603,3 +624,14 @@ def _error_body(code: str, message: str) -> dict[str, Any]:
 
 def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(_error_body(code, message), status=status, headers=headers)
+
+
+_RECIPIENT = obj({"emailAddress": obj({"address": is_str, "name": is_str}, "microsoft.graph.emailAddress",
+                                      required=("address",))}, "microsoft.graph.recipient")
+_MESSAGE = obj({
+    "subject": is_str,
+    "body": obj({"contentType": one_of({"text", "html"}), "content": is_str}, "microsoft.graph.itemBody"),
+    "toRecipients": list_of(_RECIPIENT),
+    "attachments": list_of(obj({"name": is_str, "contentType": is_str, "contentBytes": is_str},
+                               "microsoft.graph.fileAttachment", required=("name", "contentBytes"))),
+}, "microsoft.graph.message")

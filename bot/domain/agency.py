@@ -224,6 +224,10 @@ class Agency(_Model):
     # Remove the counselors' Outlook busy times from the times offered (needs Microsoft Graph and their e-mail).
     outlook_availability: bool = False
     retention: Retention = Retention()
+    # The agency's mailbox e-mails to citizens are sent from (Microsoft Graph sendMail).
+    mailbox: str | None = None
+    # Days a manage link sent by e-mail opens the citizen's appointments on the agency's website.
+    manage_link_days: Annotated[int, Field(gt=0, le=365)] = 30
     documents: list[Document] = Field(min_length=2)
 
     # Set by `load_agency`: where the documents live.

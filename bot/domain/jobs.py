@@ -30,6 +30,8 @@ class JobKind(StrEnum):
     MEETING_CREATE = "meeting_create"
     MEETING_MOVE = "meeting_move"
     MEETING_CANCEL = "meeting_cancel"
+    # An e-mail to a citizen the chat cannot reach (the agency's website, or a blocked bot): the confirmation.
+    EMAIL = "email"
 
 
 # Messages for the agency's staff. One that fails for good leaves a counselor unaware of a client (a prompt, a

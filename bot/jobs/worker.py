@@ -11,6 +11,7 @@ from functools import partial
 
 from bot.domain.jobs import JobKind
 from bot.jobs.closing import CloseEndedJob, ensure_closing_planned
+from bot.jobs.email import EmailJob
 from bot.jobs.lock import RunnerLock
 from bot.jobs.meetings import MeetingCancelJob, MeetingCreateJob, MeetingMoveJob
 from bot.jobs.notices import CitizenNoticeJob
@@ -47,6 +48,8 @@ def job_handlers(services: Services) -> Mapping[str, JobHandler]:
             str(JobKind.MEETING_MOVE): MeetingMoveJob(services, services.meetings),
             str(JobKind.MEETING_CANCEL): MeetingCancelJob(services, services.meetings),
         })
+    if services.email is not None:
+        handlers[str(JobKind.EMAIL)] = EmailJob(services, services.email)
     return handlers
 
 

@@ -48,6 +48,7 @@ from bot.domain.slots import BusyIndex, CitizenBusy, Slot, SlotTaken, claim_step
 from bot.services.audit import citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.container import Services
+from bot.services.emails import plan_confirmation_email
 from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import AppointmentRow, UnitOfWork
 
@@ -690,7 +691,7 @@ class BookingService:
         self, uow: UnitOfWork, appointment_id: str, start: datetime, now: datetime, *, reminders_allowed: bool,
         revision: int, meeting: JobKind | None = None,
     ) -> None:
-        """The appointment's reminders, prompt, no-show check and meeting job, in one statement."""
+        """The appointment's reminders, prompt, no-show check and meeting job, in one statement; the e-mail."""
         jobs: list[NewJob] = []
         if meeting is not None:
             # Due now: the link should reach the citizen within the minute (the runner is woken at commit).
@@ -704,6 +705,8 @@ class BookingService:
                 payload["offset_minutes"] = job.offset_minutes
             jobs.append(NewJob(str(job.kind), job.run_at, payload, f"{key}:r{revision}"))
         await uow.jobs.schedule_many(jobs, appointment_id=appointment_id, now=now)
+        if self._services.email is not None:  # for a citizen the chat may not reach (bot.jobs.email decides)
+            await plan_confirmation_email(uow, appointment_id, start, now)
 
     def _local_today(self, now: datetime) -> date:
         return now.astimezone(self._agency.zone).date()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.domain.agency import Agency
 from bot.domain.slots import SlotEngine
 from bot.services.audit import AuditTrail
+from bot.services.emails import EmailChannel
 from bot.services.ports import AppInstaller, AvailabilityProvider, Clock, MeetingProvider, Notifier, UnitOfWorkFactory
 
 
@@ -25,3 +26,5 @@ class Services:
     installer: AppInstaller | None = None
     # Counselors' Outlook busy times, when the agency asks for them (agency.outlook_availability).
     availability: AvailabilityProvider | None = None
+    # E-mails to citizens the chat may not reach (bot.jobs.email); None when GUICHET_MAIL is off.
+    email: EmailChannel | None = None

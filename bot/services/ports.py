@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -232,6 +233,18 @@ class OutcomeRepository(Protocol):
     async def between(self, agency_id: str, start: datetime, end: datetime) -> list[tuple[str, datetime]]: ...
 
 
+class WebIdentityRepository(Protocol):
+    async def bind(self, user_id: str, citizen_id: str, *, proof: str, now: datetime) -> None: ...
+
+    async def citizen_of(self, user_id: str) -> str | None: ...
+
+    async def link_epoch(self, citizen_id: str) -> int: ...
+
+    async def revoke(self, citizen_id: str) -> int:
+        """Revoke the citizen's manage links and web bindings; the bindings removed."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: `async with factory() as uow: ...; await uow.commit()`; leaving without commit
     rolls back. Entities read inside stay readable after the block."""
@@ -263,6 +276,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outcomes(self) -> OutcomeRepository: ...
+
+    @property
+    def web_identities(self) -> WebIdentityRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 
@@ -310,6 +326,15 @@ class MessageRejected(Exception):
 class RecipientUnreachable(Exception):
     """The person blocked or removed the bot (Teams' 403 MessageWritesBlocked), or the conversation is
     gone: retrying cannot help until they write to the bot again."""
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage, *, key: str) -> None:
+        """Send an e-mail built with the standard library; `key` names it once (the job's idempotency key).
+
+        Raises SendFailed (retry later) or MessageRejected (stop).
+        """
+        ...
 
 
 class Notifier(Protocol):

@@ -449,6 +449,7 @@ async def erase_in(
         deleted = await repository.delete_appointments(appointment_ids)
     await repository.delete_bot_state({*state_keys, *conversation_keys(citizen.conversation_reference)})
     await repository.erase_identity(citizen_id, now)
+    await uow.web_identities.revoke(citizen_id)  # every manage link and web conversation of theirs
 
     for appointment in upcoming:
         await services.audit.record(uow, EventType.CANCELLED, actor=actor, citizen_id=citizen_id,
