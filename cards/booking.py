@@ -482,7 +482,7 @@ def office_hours_lines(agency: Agency, office_id: str, language: str) -> list[st
     # An office with hours of its own follows only those; the others follow the general office hours.
     hours = own or [h for h in agency.opening_hours if h.mode is Mode.OFFICE and h.office is None]
     windows: list[tuple[tuple[time, time], ...]] = [
-        tuple(sorted((h.start, h.end) for h in hours if any(d.index == index for d in h.days))) for index in range(7)
+        tuple(sorted((h.start, h.end) for h in hours if any(d.number == index for d in h.days))) for index in range(7)
     ]
     names = _day_names(agency, language)
 

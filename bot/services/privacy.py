@@ -29,6 +29,7 @@ from bot.domain.booking_rules import plan_jobs
 from bot.domain.consent import ConsentRecord
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind
+from bot.domain.json_parts import object_at
 from bot.domain.people import Citizen
 from bot.domain.personal_data import validate_personal_data
 from bot.services.audit import citizen_actor
@@ -105,8 +106,8 @@ def conversation_keys(reference: Mapping[str, Any] | None) -> set[str]:
     if not isinstance(reference, Mapping):
         return set()
     channel = reference.get("channelId") or reference.get("channel_id")
-    conversation = reference.get("conversation") if isinstance(reference.get("conversation"), Mapping) else {}
-    user = reference.get("user") if isinstance(reference.get("user"), Mapping) else {}
+    conversation = object_at(reference, "conversation")
+    user = object_at(reference, "user")
     keys: set[str] = set()
     if isinstance(channel, str) and channel:
         if isinstance(conversation.get("id"), str) and conversation["id"]:
@@ -383,6 +384,7 @@ class PrivacyService:
                 cancelled = await uow.privacy.cancel_pending_jobs([a.id for a in upcoming], NON_ESSENTIAL_JOBS)
             elif now_allowed and not was_allowed:
                 planned = await self._plan_reminders(uow, upcoming, now)
+            payload: dict[str, Any]
             if restricted is not None:
                 event, payload = EventType.PROCESSING_RESTRICTED, {"restricted": restricted}
             else:
