@@ -10,7 +10,7 @@ from typing import Any
 from bot.domain.jobs import Job
 from bot.i18n import language_of
 from bot.jobs.runner import Failed, Finished, Result
-from bot.services.booking import BookingService, appointment_view
+from bot.services.booking import BookingService
 from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
 from bot.services.reminders import ReminderService
@@ -40,15 +40,15 @@ class CitizenNoticeJob:
         notice = job.payload.get("notice")
         card: dict[str, Any]
         if notice == "no_show":
-            card = build_no_show_notice(agency, language, appointment_view(agency, appointment))
+            card = build_no_show_notice(agency, language, appointment.view())
         elif notice == "not_verified":
             reason = job.payload.get("reason")
-            card = build_not_verified_notice(agency, language, appointment_view(agency, appointment),
+            card = build_not_verified_notice(agency, language, appointment.view(),
                                              reason if isinstance(reason, str) else None)
         elif notice in ("link", "link_changed"):
             if not appointment.is_active(self._services.clock.now()) or not appointment.join_url:
                 return Finished("skipped_inactive")
-            card = build_link_card(agency, language, appointment_view(agency, appointment),
+            card = build_link_card(agency, language, appointment.view(),
                                    changed=notice == "link_changed")
         elif notice == "technical":
             offered = await self._booking.rebook_offers(citizen.id, appointment.id)

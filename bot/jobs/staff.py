@@ -16,7 +16,6 @@ from typing import Any
 from bot.domain.appointment import PRESENCE, Outcome
 from bot.domain.jobs import Job
 from bot.jobs.runner import Failed, Finished, Result, RetryLater
-from bot.services.booking import appointment_view
 from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
 from bot.services.staff import StaffService, citizen_name
@@ -138,7 +137,7 @@ class StaffAlertJob:
                 if appointment is not None and appointment.citizen_id else None
         if appointment is None:
             return Finished("skipped_inactive")
-        view = appointment_view(self._services.agency, appointment)
+        view = appointment.view()
         counselor = self._staff.member(appointment.counselor_id)
         counselor_name = counselor.display_name if counselor else appointment.counselor_id
         name = citizen_name(citizen)

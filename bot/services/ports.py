@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
-from bot.domain.appointment import Appointment, AppointmentOutcome
+from bot.domain.appointment import Appointment, AppointmentOutcome, AppointmentView
 from bot.domain.audit import AuditEvent, ChainHead
 from bot.domain.clock import Clock
 from bot.domain.consent import ConsentRecord, LatestConsentRecord
@@ -22,7 +22,7 @@ from bot.domain.jobs import FAILED_OUTCOME, Job, NewJob
 from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 
 __all__ = [
-    "AppInstaller", "AppointmentRepository", "AppointmentRow", "AuditRepository", "AvailabilityProvider",
+    "AppInstaller", "AppointmentRepository", "AuditRepository", "AvailabilityProvider",
     "CitizenRepository", "Clock", "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository",
     "Meeting", "MeetingProvider", "MeetingRefused", "MeetingRequest", "MeetingUnavailable", "MessageRejected",
     "Notifier", "OutcomeRepository", "OutgoingMessage", "RecipientUnreachable", "SendFailed", "SlotClaimRepository",
@@ -83,23 +83,6 @@ class ConsentRepository(Protocol):
     async def history(self, citizen_id: str) -> list[ConsentRecord]: ...
 
 
-class AppointmentRow(Protocol):
-    """What an appointment card shows, read without building an entity."""
-
-    id: str
-    mode: str
-    subject_id: str
-    office_id: str | None
-    starts_at: datetime
-    ends_at: datetime
-    status: str
-    interview_language: str
-    join_url: str | None
-    counselor_id: str
-    cancel_reason: str | None
-    updated_at: datetime | None
-
-
 class AppointmentRepository(Protocol):
     async def book(self, values: Mapping[str, Any], steps: Sequence[datetime]) -> None:
         """A booked appointment with the slot claims of `steps`, or SlotTaken and nothing written."""
@@ -120,7 +103,7 @@ class AppointmentRepository(Protocol):
 
     async def upcoming_for_citizen(self, citizen_id: str, now: datetime) -> list[Appointment]: ...
 
-    async def upcoming_views_for_citizen(self, citizen_id: str, now: datetime) -> Sequence[AppointmentRow]: ...
+    async def upcoming_views_for_citizen(self, citizen_id: str, now: datetime) -> list[AppointmentView]: ...
 
     async def all_for_citizen(self, citizen_id: str) -> list[Appointment]: ...
 

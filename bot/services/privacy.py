@@ -23,7 +23,7 @@ from typing import Any
 from uuid import uuid4
 
 from bot.domain.agency import PersonalField
-from bot.domain.appointment import Appointment, CancelReason
+from bot.domain.appointment import Appointment, AppointmentView, CancelReason
 from bot.domain.audit import AuditEvent, EventType
 from bot.domain.booking_rules import plan_jobs
 from bot.domain.consent import ConsentRecord
@@ -54,15 +54,6 @@ class ConsentView:
 
 
 @dataclass(frozen=True)
-class AppointmentSummary:
-    id: str
-    starts_at: datetime
-    subject_id: str
-    mode: str
-    status: str
-
-
-@dataclass(frozen=True)
 class Overview:
     """What the agency holds about one citizen, as the "my data" card shows it."""
 
@@ -70,7 +61,7 @@ class Overview:
     interview_language: str | None
     has_teams_identity: bool
     consents: list[ConsentView]
-    upcoming: list[AppointmentSummary]
+    upcoming: list[AppointmentView]
     past_count: int
     processing_restricted: bool
     reminders_opt_out: bool
@@ -92,7 +83,7 @@ class RectifyResult:
 
 @dataclass(frozen=True)
 class EraseResult:
-    cancelled: tuple[AppointmentSummary, ...] = ()
+    cancelled: tuple[AppointmentView, ...] = ()
     anonymised: int = 0
     deleted: int = 0
     consents_withdrawn: tuple[str, ...] = ()
@@ -122,10 +113,6 @@ def state_key(channel_id: str, conversation_id: str) -> str:
     return f"{channel_id}/conversations/{conversation_id}"
 
 
-def _summary(row: Appointment) -> AppointmentSummary:
-    return AppointmentSummary(row.id, row.starts_at, row.subject_id, row.mode, row.status)
-
-
 def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -148,7 +135,7 @@ class PrivacyService:
         latest: dict[str, ConsentRecord] = {}
         for record in history:
             latest[record.document_kind] = record
-        upcoming = [_summary(a) for a in appointments if a.is_active(now)]
+        upcoming = [a.view() for a in appointments if a.is_active(now)]
         return Overview(
             personal=self._personal(citizen),
             interview_language=citizen.interview_language,
@@ -434,7 +421,7 @@ async def erase_in(
     upcoming = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.is_active(now)]
     for appointment in upcoming:
         await cancel_appointment(uow, appointment, reason=CancelReason.ERASURE, now=now)
-    cancelled = tuple(_summary(a) for a in upcoming)
+    cancelled = tuple(a.view() for a in upcoming)
 
     # Consent ends with the data: the withdrawal record starts the proofs' retention period.
     withdrawn = [kind.value for kind in await append_withdrawals(

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.domain.appointment import AppointmentView
 from bot.domain.audit import EventType
 from bot.domain.jobs import Job
 from bot.domain.reminders import reminder_is_late
 from bot.i18n import language_of
 from bot.services.audit import SYSTEM_ACTOR
-from bot.services.booking import AppointmentView, appointment_view
 from bot.services.container import Services
 from bot.services.ports import UnitOfWork
 
@@ -70,7 +70,7 @@ class ReminderService:
         if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=now, tolerance=tolerance):
             return Skip.LATE
         return DueReminder(
-            appointment=appointment_view(self._agency, appointment), citizen_id=citizen.id,
+            appointment=appointment.view(), citizen_id=citizen.id,
             reference=citizen.conversation_reference,
             language=language_of(citizen.locale) or self._agency.default_language,
             offset_minutes=offset if isinstance(offset, int) else None,
