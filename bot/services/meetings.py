@@ -18,7 +18,7 @@ from datetime import datetime
 from bot.domain.agency import Mode, RecordingPolicy
 from bot.domain.appointment import Appointment, MeetingState
 from bot.domain.audit import EventType
-from bot.domain.jobs import JobKind
+from bot.domain.jobs import JobKind, NoticeKind
 from bot.i18n import t, tn
 from bot.services.audit import SYSTEM_ACTOR
 from bot.services.container import Services
@@ -96,7 +96,7 @@ class MeetingService:
         appointment.meeting_state = MeetingState.READY.value
         appointment.updated_at = now
         if not moved or changed:
-            notice = "link_changed" if changed else "link"
+            notice = NoticeKind.LINK_CHANGED if changed else NoticeKind.LINK
             await uow.jobs.schedule(str(JobKind.CITIZEN_NOTICE), now, {"appointment_id": appointment_id,
                                                                         "notice": notice},
                                     f"{JobKind.CITIZEN_NOTICE}:{appointment_id}:{notice}:{meeting.join_url}", now=now)

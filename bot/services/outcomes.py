@@ -31,7 +31,7 @@ from bot.domain.appointment import (
     no_show_reached,
 )
 from bot.domain.audit import EventType
-from bot.domain.jobs import JobKind
+from bot.domain.jobs import JobKind, NoticeKind
 from bot.services.audit import SYSTEM_ACTOR, citizen_actor, counselor_actor
 from bot.services.container import Services
 from bot.services.meetings import plan_meeting_cancel
@@ -275,9 +275,9 @@ class OutcomeService:
 
 # What the citizen is told after each outcome, and who on the agency's side hears of what the citizen says.
 _CITIZEN_NOTICE = {
-    Outcome.NO_SHOW: "no_show",
-    Outcome.IDENTITY_NOT_VERIFIED: "not_verified",
-    Outcome.TECHNICAL_PROBLEM: "technical",
+    Outcome.NO_SHOW: NoticeKind.NO_SHOW,
+    Outcome.IDENTITY_NOT_VERIFIED: NoticeKind.NOT_VERIFIED,
+    Outcome.TECHNICAL_PROBLEM: NoticeKind.TECHNICAL,
 }
 _STAFF_ALERT = {
     (Outcome.TECHNICAL_PROBLEM, "citizen"): "citizen_technical",

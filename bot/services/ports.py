@@ -18,7 +18,7 @@ from bot.domain.appointment import Appointment, AppointmentOutcome, AppointmentV
 from bot.domain.audit import AuditEvent, ChainHead
 from bot.domain.clock import Clock
 from bot.domain.consent import ConsentRecord, LatestConsentRecord
-from bot.domain.jobs import FAILED_OUTCOME, Job, NewJob
+from bot.domain.jobs import Job, JobResult, NewJob
 from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 
 __all__ = [
@@ -143,7 +143,7 @@ class JobRepository(Protocol):
     async def mark_done(self, job_id: int, *, outcome: str = "done", now: datetime | None = None) -> bool: ...
 
     async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None, *,
-                          now: datetime | None = None, outcome: str = FAILED_OUTCOME) -> bool: ...
+                          now: datetime | None = None, outcome: JobResult = JobResult.FAILED) -> bool: ...
 
     async def retry(self, job_id: int, now: datetime) -> bool: ...
 
