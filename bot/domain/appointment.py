@@ -59,7 +59,7 @@ class CancelReason(StrEnum):
     AGENCY = "agency"
 
 
-def is_active(status: str, ends_at: datetime, now: datetime) -> bool:
+def is_active(status: AppointmentStatus, ends_at: datetime, now: datetime) -> bool:
     """Booked and not yet over (one in progress still counts: it can be joined, and reported on)."""
     return status == AppointmentStatus.BOOKED and ends_at > now
 
@@ -80,12 +80,12 @@ class Appointment:
     created_at: datetime
     updated_at: datetime
     office_id: str | None = None
-    status: str = AppointmentStatus.BOOKED.value
+    status: AppointmentStatus = AppointmentStatus.BOOKED
     cancel_reason: str | None = None
     cancel_note: str | None = None
     meeting_id: str | None = None
     join_url: str | None = None
-    meeting_state: str = MeetingState.NONE.value
+    meeting_state: MeetingState = MeetingState.NONE
     identity_check: str | None = None
     anonymised_at: datetime | None = None
 
@@ -95,7 +95,7 @@ class Appointment:
     def view(self) -> AppointmentView:
         return AppointmentView(
             id=self.id, mode=Mode(self.mode), subject_id=self.subject_id, office_id=self.office_id,
-            starts_at=self.starts_at, ends_at=self.ends_at, status=AppointmentStatus(self.status),
+            starts_at=self.starts_at, ends_at=self.ends_at, status=self.status,
             interview_language=self.interview_language, join_url=self.join_url, counselor_id=self.counselor_id,
             cancel_reason=self.cancel_reason, updated_at=self.updated_at,
         )
@@ -188,7 +188,7 @@ class AppointmentOutcome:
 
     appointment_id: str
     agency_id: str
-    outcome: str  # Outcome
+    outcome: Outcome
     actor: str  # counselor:<id> | citizen:<pseudonym> | system
     occurred_at: datetime
     reason: str | None = None

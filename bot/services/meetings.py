@@ -93,7 +93,7 @@ class MeetingService:
         changed = appointment.join_url is not None and appointment.join_url != meeting.join_url
         appointment.meeting_id = meeting.event_id
         appointment.join_url = meeting.join_url
-        appointment.meeting_state = MeetingState.READY.value
+        appointment.meeting_state = MeetingState.READY
         appointment.updated_at = now
         if not moved or changed:
             notice = NoticeKind.LINK_CHANGED if changed else NoticeKind.LINK
@@ -115,7 +115,7 @@ class MeetingService:
         appointment = await uow.appointments.get(appointment_id)
         if appointment is None:
             return
-        appointment.meeting_state = MeetingState.FAILED.value
+        appointment.meeting_state = MeetingState.FAILED
         if left_event:
             await plan_meeting_cancel(uow, appointment, now, event_id=left_event)
         await self._alert(uow, appointment_id, "meeting_failed", now)
