@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.domain.agency import Agency, Mode, PersonalField
-from bot.domain.appointment import AppointmentView, NotVerifiedReason, Outcome
+from bot.domain.appointment import AppointmentStatus, AppointmentView, NotVerifiedReason, Outcome
 from bot.i18n import t
 from cards.booking import (
     interview_language_name,
@@ -138,14 +138,14 @@ def build_no_show_question_card(agency: Agency, language: str, appointment: Appo
 
 def build_recorded_card(agency: Agency, language: str, appointment: AppointmentView, *, outcome: Outcome | None,
                         by: str | None, at: datetime | None, reason: str | None = None,
-                        status: str | None = None) -> dict[str, Any]:
+                        status: AppointmentStatus | None = None) -> dict[str, Any]:
     """What a pressed prompt becomes: the outcome recorded, by whom and when, and no button left."""
     if outcome is not None:
         what = t(language, f"staff.outcome.{outcome.value}")
         if reason:
             what = f"{what} ({t(language, f'staff.reason.{reason}')})"
     else:
-        what = t(language, f"staff.status.{status or 'booked'}")
+        what = t(language, f"staff.status.{status or AppointmentStatus.BOOKED}")
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": "emphasis", "items": [heading(what)]},
         text_block(t(language, "staff.recorded.about", time=_clock(agency, language, appointment.starts_at),
@@ -214,7 +214,8 @@ def build_staff_day_card(agency: Agency, language: str, entries: Sequence[Any], 
             if supervisor:
                 details.insert(0, escape_markdown(entry.counselor_name))
             items: list[dict[str, Any]] = [text_block(title), subtle(" · ".join(details))]
-            if Mode(appointment.mode) is Mode.VIDEO and appointment.join_url and appointment.status == "booked":
+            if Mode(appointment.mode) is Mode.VIDEO and appointment.join_url \
+                    and appointment.status == AppointmentStatus.BOOKED:
                 items.append({"type": "ActionSet", "actions": [{
                     "type": "Action.OpenUrl", "title": t(language, "staff.prompt.join"), "url": appointment.join_url}]})
             body.append({"type": "Container", "separator": True, "items": items})
