@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/hadolint deployment/Dockerfile
 	$(BIN)/python -m pytest -q
 

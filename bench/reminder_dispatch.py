@@ -31,7 +31,7 @@ from bot.adapter import ReusingAuthentication, bot_framework_configuration
 from bot.connector_http import RetryPolicy
 from bot.domain.agency import load_agency
 from bot.domain.clock import SystemClock
-from bot.domain.jobs import Job, JobKind
+from bot.domain.jobs import Job, JobKind, JobResult
 from bot.jobs.reminders import ReminderJob
 from bot.jobs.runner import Finished, JobRunner, RunnerSettings
 from bot.proactive import TeamsNotifier
@@ -147,7 +147,7 @@ class _Probe:
 
     async def __call__(self, job: Job) -> Finished:
         self.ran[job.id] += 1
-        return Finished("done")
+        return Finished(JobResult.DONE)
 
 
 async def _claim_throughput(urls: list[str]) -> dict[str, Any]:

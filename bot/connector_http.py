@@ -289,7 +289,8 @@ class QuickConversations:
             "Accept": "application/json", "Content-Type": "application/json; charset=utf-8", **headers,
             "User-Agent": self._user_agent,
         }, data=body)
-        response = (await self._pipeline.run(request)).http_response
+        # msrest annotates run() as taking its pipeline Request, but wraps the ClientRequest it is given in one.
+        response = (await self._pipeline.run(request)).http_response  # type: ignore[arg-type]
         if response.status_code not in (200, 201, 202):
             raise ErrorResponseException(self._inner._deserialize, response)
         return _resource_response(response)

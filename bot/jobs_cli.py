@@ -19,7 +19,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bot.domain.jobs import STAFF_MESSAGE_LOST, JobStatus
+from bot.domain.jobs import JobResult, JobStatus
 from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.worker import running_jobs
 from bot.settings import Settings
@@ -97,7 +97,7 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         print("totals: " + ", ".join(f"{status}{'/' + outcome if outcome else ''} {count}"
                                      for (status, outcome), count in sorted(counts.items(), key=_key)))
         # Counted apart: each is a counselor who never heard of a client (see the runner's error log).
-        lost = sum(count for (_status, outcome), count in counts.items() if outcome == STAFF_MESSAGE_LOST)
+        lost = sum(count for (_status, outcome), count in counts.items() if outcome == JobResult.STAFF_MESSAGE_LOST)
         print(f"staff messages that reached nobody: {lost}")
         return 0
     finally:

@@ -29,6 +29,7 @@ from botframework.connector.models import ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
 from bot.connector_http import retry_after_seconds
+from bot.domain.json_parts import object_at
 from bot.rate_limit import RateLimiter
 from bot.services.ports import MessageRejected, OutgoingMessage, RecipientUnreachable, SendFailed
 from bot.teams_bot import card_attachment
@@ -60,7 +61,7 @@ class TeamsNotifier:
 
     async def send(self, reference: Mapping[str, Any], message: OutgoingMessage) -> str | None:
         service_url = reference.get("serviceUrl")
-        conversation = reference.get("conversation") if isinstance(reference.get("conversation"), Mapping) else {}
+        conversation = object_at(reference, "conversation")
         conversation_id = conversation.get("id")
         if not isinstance(service_url, str) or not isinstance(conversation_id, str):
             raise RecipientUnreachable("the stored conversation reference is incomplete")
@@ -130,8 +131,8 @@ def _answer(error: ErrorResponseException) -> tuple[int, str, float | None]:
 
 def _activity(reference: Mapping[str, Any], message: OutgoingMessage, conversation_id: str,
               tenant_id: str | None) -> Activity:
-    bot = reference.get("bot") if isinstance(reference.get("bot"), Mapping) else {}
-    user = reference.get("user") if isinstance(reference.get("user"), Mapping) else {}
+    bot = object_at(reference, "bot")
+    user = object_at(reference, "user")
     channel_data: dict[str, Any] = {"notification": {"alert": True}}  # shows in the person's activity feed
     if tenant_id:
         channel_data["tenant"] = {"id": tenant_id}

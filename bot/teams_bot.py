@@ -19,6 +19,7 @@ from botbuilder.schema import (
 from bot.activity_json import serialize
 from bot.adapter import Outbox
 from bot.domain.agency import Agency
+from bot.domain.json_parts import json_object
 from bot.domain.people import CLIENT_TIMEZONE_KEY, TeamsIdentity
 from bot.services.staff import StaffMember
 from bot.turn import (
@@ -231,8 +232,8 @@ class TeamsBot(TeamsActivityHandler):
         # The answer to a file the bot offered (FileConsentCard) whose context names a verb runs through
         # the dialogs like a card action, with the answer and the upload address as data (the privacy
         # export). Other offers go to on_teams_file_consent_accept / _decline.
-        value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
-        context = value.get("context") if isinstance(value.get("context"), dict) else {}
+        value = json_object(turn_context.activity.value)
+        context = json_object(value.get("context"))
         verb = context.get("verb")
         if not isinstance(verb, str) or not verb:
             return await super().on_teams_file_consent(turn_context, file_consent_card_response)

@@ -8,6 +8,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
+from bot.domain.json_parts import json_object, object_at
 from bot.domain.people import TeamsIdentity
 from bot.i18n import LANGUAGES, language_of
 from bot.services.staff import StaffMember
@@ -39,8 +40,7 @@ class TurnInfo:
 
 def identity_of(activity: Activity) -> TeamsIdentity:
     sender = activity.from_property
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = channel_data.get("tenant") if isinstance(channel_data.get("tenant"), dict) else {}
+    tenant = object_at(json_object(activity.channel_data), "tenant")
     tenant_id = tenant.get("id") if isinstance(tenant.get("id"), str) else None
     return TeamsIdentity(
         tenant_id=tenant_id,
@@ -77,9 +77,8 @@ def pick_language(locale: str | None, stored: str | None, agency_default: str) -
 def card_action_of(activity: Activity) -> CardAction | None:
     """The card action carried by an invoke (Action.Execute) or a message value (Action.Submit)."""
     if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
-        value = activity.value if isinstance(activity.value, dict) else {}
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        action = json_object(json_object(activity.value).get("action"))
+        data = json_object(action.get("data"))
         verb = action.get("verb") if isinstance(action.get("verb"), str) else data.get("verb")
         return CardAction(verb=verb if isinstance(verb, str) else "", data=data, via_invoke=True)
     if activity.type == ActivityTypes.message and isinstance(activity.value, dict):

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from babel.dates import get_day_names
 
 from bot.domain.agency import Agency, Mode, Office, PersonalField, RecordingPolicy
+from bot.domain.appointment import AppointmentView
 from bot.domain.interview_language import LanguageReason
 from bot.domain.personal_data import ERROR_REQUIRED, mask, phone_example
 from bot.i18n import t, tn
@@ -60,31 +61,6 @@ _FIELD_STYLE = {PersonalField.EMAIL: "email", PersonalField.PHONE: "tel"}
 _REDISPLAY_MAX = 300
 # The phone hint's sample number: the same for every citizen of a country, and slow to build.
 _phone_example = cache(phone_example)
-
-
-class AppointmentLike(Protocol):
-    """What the cards read from an appointment (the booking service's AppointmentView)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def mode(self) -> Mode: ...
-    @property
-    def subject_id(self) -> str: ...
-    @property
-    def office_id(self) -> str | None: ...
-    @property
-    def starts_at(self) -> datetime: ...
-    @property
-    def ends_at(self) -> datetime: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def interview_language(self) -> str: ...
-    @property
-    def join_url(self) -> str | None: ...
-    @property
-    def counselor_name(self) -> str | None: ...
 
 
 class SlotLike(Protocol):
@@ -482,7 +458,7 @@ def office_hours_lines(agency: Agency, office_id: str, language: str) -> list[st
     # An office with hours of its own follows only those; the others follow the general office hours.
     hours = own or [h for h in agency.opening_hours if h.mode is Mode.OFFICE and h.office is None]
     windows: list[tuple[tuple[time, time], ...]] = [
-        tuple(sorted((h.start, h.end) for h in hours if any(d.index == index for d in h.days))) for index in range(7)
+        tuple(sorted((h.start, h.end) for h in hours if any(d.number == index for d in h.days))) for index in range(7)
     ]
     names = _day_names(agency, language)
 
@@ -511,7 +487,7 @@ def appointment_actions(language: str, appointment_id: str, *, changeable: bool)
     return actions if changeable else []
 
 
-def video_guide(agency: Agency, language: str, appointment: AppointmentLike, *, meetings: bool) -> list[dict[str, Any]]:
+def video_guide(agency: Agency, language: str, appointment: AppointmentView, *, meetings: bool) -> list[dict[str, Any]]:
     """The join link (or when it comes), how to join from a computer or a phone, what to prepare, the rules.
 
     `meetings`: whether this installation creates Teams meetings (Microsoft Graph configured)."""
@@ -564,7 +540,7 @@ def video_guide(agency: Agency, language: str, appointment: AppointmentLike, *, 
     return body
 
 
-def office_guide(agency: Agency, language: str, appointment: AppointmentLike) -> list[dict[str, Any]]:
+def office_guide(agency: Agency, language: str, appointment: AppointmentView) -> list[dict[str, Any]]:
     """The office's opening hours and what to bring."""
     office = agency.office(appointment.office_id) if appointment.office_id else None
     body: list[dict[str, Any]] = []
@@ -588,22 +564,28 @@ def office_guide(agency: Agency, language: str, appointment: AppointmentLike) ->
     return body
 
 
-def booked_facts(agency: Agency, language: str, appointment: AppointmentLike, *,
+def booked_facts(agency: Agency, language: str, appointment: AppointmentView, *,
                  counselor: bool = True) -> list[dict[str, Any]]:
     """A booked appointment's facts, then (`counselor`) who the citizen will meet when that is known."""
     body = [appointment_facts(agency, language, mode=appointment.mode, subject_id=appointment.subject_id,
                               office_id=appointment.office_id, start=appointment.starts_at, end=appointment.ends_at,
                               interview_language=appointment.interview_language)]
-    if counselor and appointment.counselor_name:
-        body.append(subtle(t(language, "booking.confirmation.counselor",
-                             name=escape_markdown(appointment.counselor_name))))
+    name = counselor_name(agency, appointment)
+    if counselor and name:
+        body.append(subtle(t(language, "booking.confirmation.counselor", name=escape_markdown(name))))
     return body
+
+
+def counselor_name(agency: Agency, appointment: AppointmentView) -> str | None:
+    """The name of the counselor the citizen will meet, as the agency's file gives it."""
+    counselor = agency.counselor(appointment.counselor_id)
+    return counselor.display_name if counselor is not None and counselor.display_name else None
 
 
 def build_confirmation_card(
     agency: Agency,
     language: str,
-    appointment: AppointmentLike,
+    appointment: AppointmentView,
     *,
     title_key: str = "booking.confirmation.title",
     changeable: bool = True,
@@ -649,7 +631,7 @@ def reminder_times_text(agency: Agency, language: str, moments: Sequence[datetim
 # --- Existing appointments ---------------------------------------------------------------------------
 
 
-def _appointment_summary(agency: Agency, language: str, appointment: AppointmentLike) -> list[dict[str, Any]]:
+def _appointment_summary(agency: Agency, language: str, appointment: AppointmentView) -> list[dict[str, Any]]:
     return [
         text_block(when_text(agency, language, appointment.starts_at), weight="bolder"),
         subtle(_context_line(agency, language, appointment.mode, appointment.subject_id, appointment.office_id)),
@@ -659,7 +641,7 @@ def _appointment_summary(agency: Agency, language: str, appointment: Appointment
 def build_appointments_card(
     agency: Agency,
     language: str,
-    appointments: Sequence[AppointmentLike],
+    appointments: Sequence[AppointmentView],
     *,
     changeable: Collection[str],
 ) -> dict[str, Any]:
@@ -687,7 +669,7 @@ def build_appointments_card(
 
 
 def build_pick_appointment_card(
-    agency: Agency, language: str, appointments: Sequence[AppointmentLike], *, purpose: str
+    agency: Agency, language: str, appointments: Sequence[AppointmentView], *, purpose: str
 ) -> dict[str, Any]:
     """Which appointment to move or cancel ("reschedule" or "cancel"), when there are several."""
     verb = Verb.APPT_RESCHEDULE if purpose == "reschedule" else Verb.APPT_CANCEL
@@ -708,7 +690,7 @@ def build_no_upcoming_card(language: str) -> dict[str, Any]:
     ])
 
 
-def build_cancel_confirm_card(agency: Agency, language: str, appointment: AppointmentLike) -> dict[str, Any]:
+def build_cancel_confirm_card(agency: Agency, language: str, appointment: AppointmentView) -> dict[str, Any]:
     """Cancel this appointment? With an optional reason and Confirm / Keep."""
     body: list[dict[str, Any]] = [heading(t(language, "booking.cancel.title"))]
     body += _appointment_summary(agency, language, appointment)
@@ -725,7 +707,7 @@ def build_cancel_confirm_card(agency: Agency, language: str, appointment: Appoin
     return adaptive_card(language, body, actions)
 
 
-def build_cancelled_card(agency: Agency, language: str, appointment: AppointmentLike) -> dict[str, Any]:
+def build_cancelled_card(agency: Agency, language: str, appointment: AppointmentView) -> dict[str, Any]:
     body = [
         heading(t(language, "booking.cancel.done_title")),
         text_block(t(language, "booking.cancel.done_text", when=when_text(agency, language, appointment.starts_at),
@@ -736,7 +718,7 @@ def build_cancelled_card(agency: Agency, language: str, appointment: Appointment
     ])
 
 
-def build_cutoff_card(agency: Agency, language: str, appointment: AppointmentLike) -> dict[str, Any]:
+def build_cutoff_card(agency: Agency, language: str, appointment: AppointmentView) -> dict[str, Any]:
     """Too close to the start to change in the chat: how to reach the agency instead."""
     body = [
         heading(t(language, "booking.cutoff.title")),

@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from icalendar import Calendar, Event
 
 from bot.domain.agency import Agency, Mode
-from bot.domain.appointment import AppointmentStatus
+from bot.domain.appointment import AppointmentStatus, AppointmentView
 from bot.i18n import LANGUAGES, t
-from bot.services.booking import AppointmentView
-from cards.booking import localized
+from cards.booking import counselor_name, localized
 
 _SEQUENCE_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -43,8 +42,8 @@ def build_ics(agency: Agency, appointment: AppointmentView, language: str, *, no
             lines.append(t(lang, "ics.join_later"))
         else:
             lines.append(t(lang, "ics.join_local_mode", phone=agency.contact.phone))
-    if appointment.counselor_name:
-        lines.append(t(lang, "ics.counselor", name=appointment.counselor_name))
+    if name := counselor_name(agency, appointment):
+        lines.append(t(lang, "ics.counselor", name=name))
     if subject is not None and subject.documents_to_prepare:
         lines.append(t(lang, "ics.documents",
                        documents=localized(agency, subject.documents_to_prepare, lang)))

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.agency import Agency
+from bot.domain.appointment import AppointmentView
 from bot.i18n import t
-from cards.booking import AppointmentLike, SlotLike, subject_name, subtle, when_text
+from cards.booking import SlotLike, subject_name, subtle, when_text
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
 from cards.formatting import duration_text, format_day_short, format_time, name_zone, to_local
@@ -24,19 +25,19 @@ def _book_again(language: str) -> dict[str, Any]:
     return execute_action(t(language, "outcomes.book_again"), Verb.MENU_BOOK, style="positive")
 
 
-def _about(agency: Agency, language: str, appointment: AppointmentLike) -> dict[str, Any]:
+def _about(agency: Agency, language: str, appointment: AppointmentView) -> dict[str, Any]:
     return subtle(t(language, "outcomes.about", when=when_text(agency, language, appointment.starts_at),
                     subject=escape_markdown(subject_name(agency, appointment.subject_id, language))))
 
 
-def build_no_show_notice(agency: Agency, language: str, appointment: AppointmentLike) -> dict[str, Any]:
+def build_no_show_notice(agency: Agency, language: str, appointment: AppointmentView) -> dict[str, Any]:
     body = [heading(t(language, "outcomes.no_show.title")), _about(agency, language, appointment),
             text_block(t(language, "outcomes.no_show.text", minutes=duration_text(language, agency.no_show_minutes))),
             text_block(t(language, "outcomes.no_show.next", phone=agency.contact.phone))]
     return adaptive_card(language, body, [_book_again(language)])
 
 
-def build_not_verified_notice(agency: Agency, language: str, appointment: AppointmentLike,
+def build_not_verified_notice(agency: Agency, language: str, appointment: AppointmentView,
                               reason: str | None) -> dict[str, Any]:
     body = [heading(t(language, "outcomes.not_verified.title")), _about(agency, language, appointment),
             text_block(t(language, "outcomes.not_verified.rule"))]
@@ -46,7 +47,7 @@ def build_not_verified_notice(agency: Agency, language: str, appointment: Appoin
     return adaptive_card(language, body, [_book_again(language)])
 
 
-def build_new_times_card(agency: Agency, language: str, appointment: AppointmentLike, offers: Sequence[SlotLike],
+def build_new_times_card(agency: Agency, language: str, appointment: AppointmentView, offers: Sequence[SlotLike],
                          *, why: str, same_counselor: int, team_alerted: bool = True) -> dict[str, Any]:
     """`why`: "technical" or "agency_late"; the first `same_counselor` offers are with the same counselor.
     `team_alerted` False: no alert can reach anyone, so the citizen is given the agency's phone number instead.
@@ -83,7 +84,7 @@ def _offer_title(agency: Agency, language: str, offer: SlotLike) -> str:
     return f"{format_day_short(local, language, country=agency.country)} {format_time(local, language)}"
 
 
-def build_wait_card(agency: Agency, language: str, appointment: AppointmentLike, *, started: bool,
+def build_wait_card(agency: Agency, language: str, appointment: AppointmentView, *, started: bool,
                     until: datetime) -> dict[str, Any]:
     """"Nobody has joined yet", pressed before the agency's commitment has run out."""
     key = "outcomes.wait.started" if started else "outcomes.wait.not_started"
@@ -93,7 +94,7 @@ def build_wait_card(agency: Agency, language: str, appointment: AppointmentLike,
     return adaptive_card(language, [text_block(t(language, key, minutes=minutes, time=local_until, start=start))])
 
 
-def build_staff_alert_card(agency: Agency, language: str, appointment: AppointmentLike, *, alert: str,
+def build_staff_alert_card(agency: Agency, language: str, appointment: AppointmentView, *, alert: str,
                            counselor_name: str, citizen_name: str) -> dict[str, Any]:
     """For the counselor and the agency's channel: the citizen reports a technical problem, or is waiting."""
     start = format_time(to_local(appointment.starts_at, agency.zone), language)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot.domain.agency import Agency, PersonalField
 from bot.domain.personal_data import mask
 from bot.i18n import t
+from bot.services.privacy import ConsentView, Overview
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, heading, text_block
 from cards.formatting import format_date, months_text, to_local
@@ -23,30 +24,6 @@ from cards.verbs import Verb, execute_action
 
 FILE_CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"
 FILE_INFO_CARD = "application/vnd.microsoft.teams.card.file.info"
-
-
-class ConsentLike(Protocol):
-    kind: str
-    version: str
-    action: str
-    occurred_at: datetime
-
-
-class AppointmentLike(Protocol):
-    status: str
-
-
-class OverviewLike(Protocol):
-    """What the "my data" card reads (bot.services.privacy.Overview)."""
-
-    personal: Mapping[PersonalField, str | date]
-    interview_language: str | None
-    has_teams_identity: bool
-    consents: Sequence[ConsentLike]
-    upcoming: Sequence[AppointmentLike]
-    past_count: int
-    processing_restricted: bool
-    reminders_opt_out: bool
 
 
 def shown_value(agency: Agency, language: str, personal_field: PersonalField, value: str | date) -> str:
@@ -69,14 +46,14 @@ def _language_name(language: str, code: str) -> str:
     return t(language, f"personal_data.language_name.{code}")
 
 
-def _consent_line(agency: Agency, language: str, consent: ConsentLike) -> str:
+def _consent_line(agency: Agency, language: str, consent: ConsentView) -> str:
     when = format_date(to_local(consent.occurred_at, agency.zone), language, country=agency.country, weekday=False)
     document = t(language, f"privacy.document.{consent.kind}") if consent.kind in ("terms", "privacy") else consent.kind
     key = "privacy.my_data.consent_accepted" if consent.action == "accepted" else "privacy.my_data.consent_withdrawn"
     return t(language, key, document=document, version=escape_markdown(consent.version), date=when)
 
 
-def build_my_data_card(agency: Agency, language: str, overview: OverviewLike) -> dict[str, Any]:
+def build_my_data_card(agency: Agency, language: str, overview: Overview) -> dict[str, Any]:
     """What the agency holds, why, how long; Export / Correct / Erase / Restrict / Reminders."""
     retention = agency.retention
     body: list[dict[str, Any]] = [

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.agency import Agency, Mode
+from bot.domain.appointment import AppointmentView
 from bot.i18n import t
 from cards.booking import (
-    AppointmentLike,
     appointment_actions,
     booked_facts,
     office_guide,
@@ -27,7 +27,7 @@ from cards.verbs import SOURCE, SOURCE_ID, SOURCE_OFFSET, CardSource, Verb, exec
 def build_reminder_card(
     agency: Agency,
     language: str,
-    appointment: AppointmentLike,
+    appointment: AppointmentView,
     *,
     offset_minutes: int | None,
     changeable: bool,
@@ -62,7 +62,7 @@ def build_reminder_card(
                          {SOURCE: CardSource.REMINDER, SOURCE_ID: appointment.id, SOURCE_OFFSET: offset_minutes})
 
 
-def build_link_card(agency: Agency, language: str, appointment: AppointmentLike, *, changed: bool) -> dict[str, Any]:
+def build_link_card(agency: Agency, language: str, appointment: AppointmentView, *, changed: bool) -> dict[str, Any]:
     """The message that brings the join link as soon as the Teams meeting exists (or says it changed)."""
     title = t(language, "reminders.link_changed_title" if changed else "reminders.link_title")
     body: list[dict[str, Any]] = [

@@ -14,10 +14,9 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.domain.agency import Agency, Mode, PersonalField
-from bot.domain.appointment import NotVerifiedReason, Outcome
+from bot.domain.appointment import AppointmentStatus, AppointmentView, NotVerifiedReason, Outcome
 from bot.i18n import t
 from cards.booking import (
-    AppointmentLike,
     interview_language_name,
     mode_name,
     office_name,
@@ -45,7 +44,7 @@ def _outcome_action(language: str, label_key: str, appointment_id: str, outcome:
                           style=style)  # type: ignore[arg-type]
 
 
-def _appointment_rows(agency: Agency, language: str, appointment: AppointmentLike) -> list[tuple[str, str]]:
+def _appointment_rows(agency: Agency, language: str, appointment: AppointmentView) -> list[tuple[str, str]]:
     rows = [
         (t(language, "staff.prompt.subject"), escape_markdown(subject_name(agency, appointment.subject_id, language))),
         (t(language, "staff.prompt.mode"), mode_name(language, appointment.mode)),
@@ -66,7 +65,7 @@ def _identity_text(agency: Agency, language: str, value: str | date) -> str:
 def build_prompt_card(
     agency: Agency,
     language: str,
-    appointment: AppointmentLike,
+    appointment: AppointmentView,
     *,
     citizen_name: str,
     identity: Sequence[tuple[PersonalField, str | date]],
@@ -119,7 +118,7 @@ def build_prompt_card(
     return adaptive_card(language, body, actions)
 
 
-def build_no_show_question_card(agency: Agency, language: str, appointment: AppointmentLike, *,
+def build_no_show_question_card(agency: Agency, language: str, appointment: AppointmentView, *,
                                 citizen_name: str, counselor_name: str | None = None) -> dict[str, Any]:
     """Asked once, when the no-show delay has run out with nobody reported present."""
     body: list[dict[str, Any]] = [
@@ -137,16 +136,16 @@ def build_no_show_question_card(agency: Agency, language: str, appointment: Appo
     ])
 
 
-def build_recorded_card(agency: Agency, language: str, appointment: AppointmentLike, *, outcome: Outcome | None,
+def build_recorded_card(agency: Agency, language: str, appointment: AppointmentView, *, outcome: Outcome | None,
                         by: str | None, at: datetime | None, reason: str | None = None,
-                        status: str | None = None) -> dict[str, Any]:
+                        status: AppointmentStatus | None = None) -> dict[str, Any]:
     """What a pressed prompt becomes: the outcome recorded, by whom and when, and no button left."""
     if outcome is not None:
         what = t(language, f"staff.outcome.{outcome.value}")
         if reason:
             what = f"{what} ({t(language, f'staff.reason.{reason}')})"
     else:
-        what = t(language, f"staff.status.{status or 'booked'}")
+        what = t(language, f"staff.status.{status or AppointmentStatus.BOOKED}")
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": "emphasis", "items": [heading(what)]},
         text_block(t(language, "staff.recorded.about", time=_clock(agency, language, appointment.starts_at),
@@ -215,7 +214,8 @@ def build_staff_day_card(agency: Agency, language: str, entries: Sequence[Any], 
             if supervisor:
                 details.insert(0, escape_markdown(entry.counselor_name))
             items: list[dict[str, Any]] = [text_block(title), subtle(" · ".join(details))]
-            if Mode(appointment.mode) is Mode.VIDEO and appointment.join_url and appointment.status == "booked":
+            if Mode(appointment.mode) is Mode.VIDEO and appointment.join_url \
+                    and appointment.status == AppointmentStatus.BOOKED:
                 items.append({"type": "ActionSet", "actions": [{
                     "type": "Action.OpenUrl", "title": t(language, "staff.prompt.join"), "url": appointment.join_url}]})
             body.append({"type": "Container", "separator": True, "items": items})

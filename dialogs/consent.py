@@ -21,6 +21,7 @@ from botbuilder.dialogs import DialogTurnResult, WaterfallDialog, WaterfallStepC
 from bot.commands import Intent
 from bot.domain.agency import DocumentKind
 from bot.domain.consent import PendingDocument, Purpose
+from bot.domain.json_parts import json_object
 from bot.i18n import LANGUAGES, t
 from bot.services.consent import ConsentService, WithdrawResult, citizen_ref
 from bot.services.container import Services
@@ -154,9 +155,9 @@ class DocumentFlow(WaterfallDialog):
         assert citizen_id is not None  # checked by the first step, same person in the same chat
         kind = DocumentKind(step.values["kind"])
         language: str = step.values["language"]
-        result = step.result if isinstance(step.result, dict) else {}
+        result = json_object(step.result)
         verb = result.get("verb")
-        data = result.get("data") if isinstance(result.get("data"), dict) else {}
+        data = json_object(result.get("data"))
 
         if verb == Verb.CONSENT_LANGUAGE:
             wanted = data.get("language")

@@ -32,6 +32,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.commands import Intent
 from bot.domain.consent import Purpose
+from bot.domain.json_parts import json_object
 from bot.i18n import t
 from bot.integrations.file_upload import UploadFailed, upload_file
 from bot.services.consent import citizen_ref
@@ -151,7 +152,7 @@ class ExportFileDialog(Dialog):
         if data.get("file_action") != "accept":
             await context.send_activity(t(language, "privacy.export.declined"))
             return await dialog_context.end_dialog()
-        upload = data.get("upload_info") if isinstance(data.get("upload_info"), dict) else {}
+        upload = json_object(data.get("upload_info"))
         upload_url = upload.get("uploadUrl")
         document = await self._privacy.export(citizen_id, language)
         if document is None or not isinstance(upload_url, str):
@@ -221,7 +222,7 @@ class RectifyForm(Dialog):
         info = turn_info(context)
         language = info.language
         citizen_id = info.citizen_id or ""
-        data = result.get("data") if isinstance(result, dict) and isinstance(result.get("data"), dict) else {}
+        data = json_object(json_object(result).get("data"))
         typed = {f.value: data.get(f.value) for f in self._agency.personal_data_fields}
         outcome = await self._privacy.rectify(citizen_id, typed)
         if outcome.errors:

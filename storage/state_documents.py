@@ -19,7 +19,7 @@ from jsonpickle.unpickler import Unpickler
 
 ETAG = "e_tag"
 _OBJECT = "py/object"
-_CLASSES: dict[str, type] = {
+_CLASSES: dict[str, type[object]] = {
     f"{cls.__module__}.{cls.__qualname__}": cls for cls in (DialogState, DialogInstance)
 }
 _TAGS = {cls: name for name, cls in _CLASSES.items()}

@@ -24,7 +24,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from storage.types import UTCDateTime
+from bot.domain.appointment import AppointmentStatus, MeetingState, Outcome
+from bot.domain.jobs import JobResult, JobStatus
+from storage.types import StoredEnum, UTCDateTime
 
 # BIGINT on PostgreSQL, INTEGER (rowid alias, autoincrement) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -119,14 +121,15 @@ appointments = Table(
     Column("subject_id", String(64), nullable=False),
     _when("starts_at"),
     _when("ends_at"),
-    Column("status", String(16), nullable=False, default="booked"),
+    Column("status", StoredEnum(AppointmentStatus, 16), nullable=False, default=AppointmentStatus.BOOKED),
     Column("interview_language", String(8), nullable=False),
     Column("cancel_reason", String(32)),
     Column("cancel_note", Text),
     Column("meeting_id", String(512)),
     Column("join_url", Text),
     # MeetingState: none, pending (a job creates it), ready, failed.
-    Column("meeting_state", String(16), nullable=False, default="none", server_default="none"),
+    Column("meeting_state", StoredEnum(MeetingState, 16), nullable=False, default=MeetingState.NONE,
+           server_default="none"),
     Column("identity_check", String(16)),
     _when("created_at"),
     _when("updated_at"),
@@ -165,7 +168,7 @@ appointment_outcomes = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("appointment_id", ForeignKey("appointments.id", ondelete="CASCADE"), nullable=False),
     Column("agency_id", String(64), nullable=False),
-    Column("outcome", String(32), nullable=False),
+    Column("outcome", StoredEnum(Outcome, 32), nullable=False),
     Column("reason", String(32)),
     Column("actor", String(64), nullable=False),
     _when("occurred_at"),
@@ -182,12 +185,12 @@ scheduled_jobs = Table(
     Column("payload", _JSON, nullable=False),
     Column("dedupe_key", String(200), unique=True),
     Column("appointment_id", String(36), index=True),
-    Column("status", String(16), nullable=False, default="pending"),  # JobStatus
+    Column("status", StoredEnum(JobStatus, 16), nullable=False, default=JobStatus.PENDING),
     Column("attempts", Integer, nullable=False, default=0),
     _when("locked_until", nullable=True),
     Column("last_error", Text),
     _when("created_at"),
-    Column("outcome", String(32)),
+    Column("outcome", StoredEnum(JobResult, 32)),
     _when("finished_at", nullable=True),
     Index("ix_job_due", "status", "run_at"),
 )

@@ -22,6 +22,12 @@ os.environ["GUICHET_JOBS"] = "off"
 AGENCIES = PROJECT_ROOT / "deployment" / "agencies"
 
 
+def with_counselor_named(agency: Agency, name: str) -> Agency:
+    """The agency with its first counselor renamed (cards read the name from the agency's file)."""
+    first = agency.counselors[0].model_copy(update={"display_name": name})
+    return agency.model_copy(update={"counselors": [first, *agency.counselors[1:]]})
+
+
 @pytest.fixture
 def agency_path() -> Path:
     return AGENCIES / "example-be" / "agency.toml"

@@ -141,3 +141,38 @@ def test_the_real_adapters_fit_their_ports(port: type, implementation: type) -> 
         got = inspect.signature(real)
         assert list(got.parameters) == list(wanted.parameters), (name, got, wanted)
         assert inspect.iscoroutinefunction(real) == inspect.iscoroutinefunction(member), name
+
+
+def _status_words() -> set[str]:
+    from bot.domain.appointment import AppointmentStatus, MeetingState
+    from bot.domain.jobs import JobResult, JobStatus, NoticeKind
+
+    return {member.value for enum in (AppointmentStatus, MeetingState, JobStatus, JobResult, NoticeKind)
+            for member in enum}
+
+
+def _compared_strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """String constants on either side of a comparison (`x == "booked"`, `x in ("link", "link_changed")`)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                parts = side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+                found += [(node.lineno, part.value) for part in parts
+                          if isinstance(part, ast.Constant) and isinstance(part.value, str)]
+    return found
+
+
+def test_no_status_is_compared_as_a_string() -> None:
+    """Statuses, meeting states, job results and notice kinds are enums (bot/domain): code compares members,
+    so a renamed or misspelt value is a type error, not a branch that never runs. Migrations keep their
+    literals (they describe the schema as it was), and the Teams stand-in in bot/devtools reads card JSON."""
+    words = _status_words()
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}:{line} {value!r}"
+        for folder in ("bot", "cards", "dialogs", "storage") for path in _modules(folder)
+        if "migrations" not in path.parts and "devtools" not in path.parts
+        for line, value in _compared_strings(ast.parse(path.read_text(encoding="utf-8")))
+        if value in words
+    ]
+    assert offenders == []

@@ -36,7 +36,7 @@ from cards.verbs import Verb
 from dialogs.await_card import CARD_ID
 from storage import state_documents
 from tests.booking_support import build_booking
-from tests.conftest import AGENCIES, RunningBot
+from tests.conftest import AGENCIES, RunningBot, with_counselor_named
 from tests.harness import (
     FakeConnector,
     Recorded,
@@ -1031,7 +1031,8 @@ async def test_another_citizen_cannot_fetch_the_calendar_file(
 
 def _sample_cards(agency: Agency, language: str) -> list[tuple[str, dict[str, Any]]]:
     from bot.domain.agency import Mode
-    from bot.services.booking import AppointmentView, SlotOffer
+    from bot.domain.appointment import AppointmentStatus, AppointmentView
+    from bot.services.booking import SlotOffer
     from cards import booking as cards
 
     zone = agency.zone
@@ -1041,8 +1042,8 @@ def _sample_cards(agency: Agency, language: str) -> list[tuple[str, dict[str, An
     def view(mode: Mode, office: str | None, join_url: str | None) -> AppointmentView:
         return AppointmentView(id="6f1c2a1e-0000-4000-8000-000000000001", mode=mode, subject_id=subject.id,
                                office_id=office, starts_at=start, ends_at=start + timedelta(minutes=45),
-                               status="booked", interview_language=agency.default_language, join_url=join_url,
-                               counselor_name="Anne_Marie *Test*", cancel_reason=None)
+                               status=AppointmentStatus.BOOKED, interview_language=agency.default_language,
+                               join_url=join_url, counselor_id=agency.counselors[0].id, cancel_reason=None)
 
     office = agency.offices[0].id
     many = [SlotOffer(start + timedelta(minutes=15 * i), start + timedelta(minutes=15 * i + 45), None)
@@ -1088,6 +1089,7 @@ def _sample_cards(agency: Agency, language: str) -> list[tuple[str, dict[str, An
 @pytest.mark.parametrize("agency_path", sorted(AGENCIES.glob("*/agency.toml")), ids=lambda p: p.parent.name)
 @pytest.mark.parametrize("language", ["fr", "nl", "de", "en"])
 def test_every_booking_card_is_valid_in_every_language(agency: Agency, language: str) -> None:
+    agency = with_counselor_named(agency, "Anne_Marie *Test*")
     for name, card in _sample_cards(agency, language):
         validate_card(card)
         assert card["lang"] == language, name

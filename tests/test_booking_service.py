@@ -13,7 +13,7 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 
 from bot.domain.agency import Agency, Mode, PersonalField
-from bot.domain.appointment import Appointment
+from bot.domain.appointment import Appointment, AppointmentView
 from bot.domain.audit import AuditEvent, EventType
 from bot.domain.clock import FixedClock
 from bot.domain.jobs import Job
@@ -22,13 +22,13 @@ from bot.i18n import LANGUAGES, catalog, t
 from bot.services.audit import verify
 from bot.services.booking import (
     REFUSAL_KEYS,
-    AppointmentView,
     Booked,
     BookingService,
     Cancelled,
     Refused,
     SlotGone,
 )
+from cards.booking import counselor_name
 from cards.calendar import build_ics
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.booking_support import build_booking, new_citizens, personal_data
@@ -128,7 +128,7 @@ async def test_booking_holds_the_time_plans_reminders_and_audits_without_persona
         jobs = await uow.jobs.for_appointment(view.id)
     counselor = agency.counselor(row.counselor_id)
     assert counselor is not None and "fr" in counselor.languages and Mode.VIDEO in counselor.modes
-    assert view.counselor_name == counselor.display_name
+    assert counselor_name(agency, view) == counselor.display_name
     assert claims == claim_steps(view.starts_at, view.ends_at)
     assert sorted((job.kind, job.run_at) for job in jobs) == sorted([
         ("counselor_prompt", view.starts_at - timedelta(minutes=5)),
@@ -168,7 +168,7 @@ async def test_the_only_counselor_of_a_slot_is_no_longer_offered_once_booked(
 
     view = _booked(await _book_liege(booking, first, start))
 
-    assert view.counselor_name == "Anna Kessler" and view.office_id == "liege"
+    assert counselor_name(agency, view) == "Anna Kessler" and view.office_id == "liege"
     times = await _liege_times(booking, THU)
     assert start not in times
     # A 20-minute appointment from 09:00 also blocks 08:45 and 09:15, which would overlap it.
@@ -427,7 +427,7 @@ async def test_rescheduling_a_little_later_may_overlap_the_appointments_own_time
     assert local(THU, 9, 15) in [offer.start for offer in offered]
     moved = _booked(await booking.reschedule(citizen_id=citizen_id, appointment_id=view.id,
                                              start=local(THU, 9, 15)))
-    assert moved.starts_at == local(THU, 9, 15) and moved.counselor_name == "Anna Kessler"
+    assert moved.starts_at == local(THU, 9, 15) and counselor_name(agency, moved) == "Anna Kessler"
 
 
 async def test_a_reschedule_that_cannot_get_the_new_time_leaves_the_old_appointment_as_it_was(
@@ -475,7 +475,7 @@ async def _assert_unchanged(booking: BookingService, uow_factory: UnitOfWorkFact
                             jobs_before: list[tuple[str, datetime]]) -> None:
     still = await booking.get_own(citizen_id, view.id)
     assert still is not None
-    assert (still.status, still.starts_at, still.counselor_name) == ("booked", view.starts_at, view.counselor_name)
+    assert (still.status, still.starts_at, still.counselor_id) == ("booked", view.starts_at, view.counselor_id)
     async with uow_factory() as uow:
         assert await uow.slot_claims.for_appointment(view.id) == claims_before
     assert sorted((job.kind, job.run_at) for job in await _pending_jobs(uow_factory, view.id)) == jobs_before
@@ -594,4 +594,4 @@ async def test_the_least_loaded_free_counselor_gets_the_booking(
     view = _booked(await _book_video(booking, await _citizen(uow_factory, agency), start))
 
     counselor = agency.counselor(least)
-    assert counselor is not None and view.counselor_name == counselor.display_name
+    assert counselor is not None and counselor_name(agency, view) == counselor.display_name

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from bot.domain.agency import Agency, Mode, PersonalField, load_agency
-from bot.domain.appointment import AppointmentStatus, NotVerifiedReason, Outcome
+from bot.domain.appointment import AppointmentStatus, AppointmentView, NotVerifiedReason, Outcome
 from bot.i18n import LANGUAGES, catalog
-from bot.services.booking import AppointmentView, SlotOffer
+from bot.services.booking import SlotOffer
 from bot.services.staff import DayEntry, WeekCounts
 from cards.outcomes import (
     build_new_times_card,
@@ -35,7 +35,7 @@ from cards.staff import (
     build_statistics_card,
 )
 from cards.validation import MAX_CARD_BYTES, card_size_bytes, validate_card
-from tests.conftest import AGENCIES
+from tests.conftest import AGENCIES, with_counselor_named
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 # Long on purpose: the sizes checked are those of the largest real values.
@@ -57,11 +57,12 @@ def _appointments(agency: Agency) -> Iterator[AppointmentView]:
             yield AppointmentView(
                 id="3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b", mode=Mode(mode), subject_id=subject.id,
                 office_id=office, starts_at=START, ends_at=START + timedelta(minutes=subject.duration_minutes),
-                status=AppointmentStatus.BOOKED.value, interview_language=agency.languages[-1], join_url=join_url,
-                counselor_name=NAME, cancel_reason=None)
+                status=AppointmentStatus.BOOKED, interview_language=agency.languages[-1], join_url=join_url,
+                counselor_id=agency.counselors[0].id, cancel_reason=None)
 
 
 def proactive_cards(agency: Agency, language: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    agency = with_counselor_named(agency, NAME)
     identity = [(PersonalField.FIRST_NAME, NAME), (PersonalField.BIRTH_DATE, date(1980, 2, 29)),
                 (PersonalField.NATIONAL_REGISTER_NUMBER, "85073003328")]
     offers = [SlotOffer(START + timedelta(days=day, hours=hour), START + timedelta(days=day, hours=hour, minutes=30),

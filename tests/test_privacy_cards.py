@@ -6,16 +6,17 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.domain.agency import Agency, PersonalField, load_agency
+from bot.domain.agency import Agency, Mode, PersonalField, load_agency
+from bot.domain.appointment import AppointmentStatus, AppointmentView
 from bot.i18n import LANGUAGES, LOCALES_DIR, t
 from bot.services.export_schema import export_about
-from bot.services.privacy import AppointmentSummary, ConsentView, Overview
+from bot.services.privacy import ConsentView, Overview
 from cards.booking import build_personal_data_card
 from cards.privacy import (
     build_erase_confirm_card,
@@ -51,7 +52,9 @@ def overview(agency: Agency, *, restricted: bool = False) -> Overview:
         interview_language=agency.default_language, has_teams_identity=True,
         consents=[ConsentView("terms", "2026-01", "accepted", WHEN),
                   ConsentView("privacy", "2026-01", "withdrawn", WHEN)],
-        upcoming=[AppointmentSummary("a1", WHEN, agency.subjects[0].id, "video", "booked")], past_count=2,
+        upcoming=[AppointmentView(
+            "a1", Mode.VIDEO, agency.subjects[0].id, None, WHEN, WHEN + timedelta(minutes=30), AppointmentStatus.BOOKED,
+            agency.default_language, None, agency.counselors[0].id, None)], past_count=2,
         processing_restricted=restricted, reminders_opt_out=restricted, created_at=WHEN,
     )
 

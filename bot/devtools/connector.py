@@ -29,6 +29,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from bot.devtools.activities import Identity, adaptive_cards, new_activity_id
+from bot.domain.json_parts import object_at
 from bot.rate_limit import CONVERSATION_WINDOWS, TENANT_PER_SECOND
 
 
@@ -286,8 +287,7 @@ class ConnectorStandIn:
             return web.json_response({"error": {"code": "ServiceUnavailable"}}, status=503)
         if self.limits is None:
             return None
-        channel_data = activity.get("channelData") if isinstance(activity.get("channelData"), dict) else {}
-        tenant = channel_data.get("tenant") if isinstance(channel_data.get("tenant"), dict) else {}
+        tenant = object_at(object_at(activity, "channelData"), "tenant")
         wait = self.limits.admit(conversation_id, str(tenant.get("id") or ""), time.monotonic())
         if wait is None:
             return None

@@ -60,7 +60,7 @@ class Weekday(StrEnum):
     SUN = "sun"
 
     @property
-    def index(self) -> int:
+    def number(self) -> int:
         """Python's `date.weekday()` number (Monday = 0)."""
         return list(Weekday).index(self)
 

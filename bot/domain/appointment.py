@@ -1,4 +1,5 @@
-"""An appointment: its lifecycle status, the one rule for "active", and the entity storage maps.
+"""An appointment: its lifecycle status, the one rule for "active", the entity storage maps, and the one
+read model (`AppointmentView`) that cards, staff prompts, privacy and reminders read.
 
 Times are aware UTC datetimes; `counselor_id` is the counselor's Entra object id; the citizen is
 named by their internal pseudonymous id (None once the appointment is anonymised for statistics).
@@ -11,6 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeGuard
 from uuid import UUID
+
+from bot.domain.agency import Mode
 
 
 class AppointmentStatus(StrEnum):
@@ -56,7 +59,7 @@ class CancelReason(StrEnum):
     AGENCY = "agency"
 
 
-def is_active(status: str, ends_at: datetime, now: datetime) -> bool:
+def is_active(status: AppointmentStatus, ends_at: datetime, now: datetime) -> bool:
     """Booked and not yet over (one in progress still counts: it can be joined, and reported on)."""
     return status == AppointmentStatus.BOOKED and ends_at > now
 
@@ -77,17 +80,47 @@ class Appointment:
     created_at: datetime
     updated_at: datetime
     office_id: str | None = None
-    status: str = AppointmentStatus.BOOKED.value
+    status: AppointmentStatus = AppointmentStatus.BOOKED
     cancel_reason: str | None = None
     cancel_note: str | None = None
     meeting_id: str | None = None
     join_url: str | None = None
-    meeting_state: str = MeetingState.NONE.value
+    meeting_state: MeetingState = MeetingState.NONE
     identity_check: str | None = None
     anonymised_at: datetime | None = None
 
     def is_active(self, now: datetime) -> bool:
         return is_active(self.status, self.ends_at, now)
+
+    def view(self) -> AppointmentView:
+        return AppointmentView(
+            id=self.id, mode=Mode(self.mode), subject_id=self.subject_id, office_id=self.office_id,
+            starts_at=self.starts_at, ends_at=self.ends_at, status=self.status,
+            interview_language=self.interview_language, join_url=self.join_url, counselor_id=self.counselor_id,
+            cancel_reason=self.cancel_reason, updated_at=self.updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    """What is shown of an appointment (cards, staff prompts, the "my data" overview, reminders).
+
+    Storage reads it straight from the table where no entity is needed (a citizen's upcoming list).
+    """
+
+    id: str
+    mode: Mode
+    subject_id: str
+    office_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    status: AppointmentStatus
+    interview_language: str
+    join_url: str | None
+    counselor_id: str
+    cancel_reason: str | None
+    # Last change; calendar files use it so a moved appointment replaces the old calendar entry.
+    updated_at: datetime | None = None
 
 
 class Outcome(StrEnum):
@@ -155,7 +188,7 @@ class AppointmentOutcome:
 
     appointment_id: str
     agency_id: str
-    outcome: str  # Outcome
+    outcome: Outcome
     actor: str  # counselor:<id> | citizen:<pseudonym> | system
     occurred_at: datetime
     reason: str | None = None

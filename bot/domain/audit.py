@@ -268,7 +268,9 @@ def verify_proof(events: Iterable[dict[str, Any]], *, start_hash: str) -> ChainR
     previous_id: int | None = None
     checked = 0
     for entry in events:
-        entry_id = entry.get("id") if isinstance(entry.get("id"), int) else -1
+        raw_id = entry.get("id")
+        entry_id = raw_id if isinstance(raw_id, int) else -1
+        digests: dict[str, str] | None
         try:
             occurred_at = datetime.fromisoformat(str(entry["occurred_at"]))
             if entry.get("redacted"):

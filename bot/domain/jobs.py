@@ -37,10 +37,50 @@ class JobKind(StrEnum):
 # Messages for the agency's staff. One that fails for good leaves a counselor unaware of a client (a prompt, a
 # no-show question, an alert): an error for the operator, counted apart from other failures.
 STAFF_MESSAGE_KINDS = frozenset({JobKind.COUNSELOR_PROMPT, JobKind.NO_SHOW_CHECK, JobKind.STAFF_ALERT})
-# The outcome such a job ends with when it failed for good, as `guichet jobs list` and the metrics count it.
-STAFF_MESSAGE_LOST = "staff_message_lost"
-# The outcome of any other job that failed for good.
-FAILED_OUTCOME = "failed"
+
+
+class JobResult(StrEnum):
+    """What a finished job came to (its stored `outcome`), as `guichet jobs list` and the metrics count it."""
+
+    DONE = "done"
+    SENT = "sent"
+    # The counselor could not be reached in Teams: the agency's fallback channel got the message.
+    SENT_TO_CHANNEL = "sent_to_channel"
+    # The no-show question is moot (the citizen is there, or the appointment was settled).
+    NOT_NEEDED = "not_needed"
+    # Cancelled, moved (a newer job exists), or over.
+    SKIPPED_INACTIVE = "skipped_inactive"
+    # Reminders off, or processing restricted.
+    SKIPPED_OPT_OUT = "skipped_opt_out"
+    # Erased, or never reachable in Teams.
+    SKIPPED_NO_CHAT = "skipped_no_chat"
+    # Blocked the bot earlier.
+    SKIPPED_UNREACHABLE = "skipped_unreachable"
+    # A reminder whose moment passed while the bot was down.
+    DROPPED_LATE = "dropped_late"
+    MEETING_CREATED = "created"
+    # The appointment already has its meeting (the job ran twice).
+    MEETING_EXISTS = "exists"
+    MEETING_MOVED = "moved"
+    MEETING_CANCELLED = "cancelled"
+    # A move of an appointment that has no meeting to move.
+    NO_MEETING = "no_meeting"
+    # A staff message (STAFF_MESSAGE_KINDS) that failed for good: a counselor unaware of a client.
+    STAFF_MESSAGE_LOST = "staff_message_lost"
+    # Any other job that failed for good.
+    FAILED = "failed"
+
+
+class NoticeKind(StrEnum):
+    """What a CITIZEN_NOTICE job tells the citizen (its payload's "notice")."""
+
+    LINK = "link"
+    # The meeting moved with the appointment: a new link replaces the one sent.
+    LINK_CHANGED = "link_changed"
+    NO_SHOW = "no_show"
+    NOT_VERIFIED = "not_verified"
+    # A technical problem: new times are offered, the same counselor first.
+    TECHNICAL = "technical"
 
 
 class JobStatus(StrEnum):
@@ -71,12 +111,12 @@ class Job:
     dedupe_key: str | None = None
     # Lets a cancelled or moved appointment withdraw its pending jobs in one indexed update.
     appointment_id: str | None = None
-    status: str = JobStatus.PENDING.value
+    status: JobStatus = JobStatus.PENDING
     attempts: int = 0
     locked_until: datetime | None = None
     last_error: str | None = None
-    # What the run came to ("sent", "dropped_late", "skipped_opt_out"...), once finished.
-    outcome: str | None = None
+    # What the run came to, once finished.
+    outcome: JobResult | None = None
     finished_at: datetime | None = None
 
 

@@ -296,7 +296,7 @@ class SlotEngine:
         for hours in agency.opening_hours:
             per_day = windows.setdefault((hours.mode, hours.office), {})
             for weekday in hours.days:
-                per_day.setdefault(weekday.index, set()).add((hours.start, hours.end))
+                per_day.setdefault(weekday.number, set()).add((hours.start, hours.end))
         self._windows: dict[tuple[Mode, str | None], dict[int, tuple[Window, ...]]] = {
             key: {day: tuple(sorted(spans)) for day, spans in per_day.items()}
             for key, per_day in windows.items()

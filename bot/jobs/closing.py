@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from bot.domain.jobs import Job, JobKind
+from bot.domain.jobs import Job, JobKind, JobResult
 from bot.jobs.runner import Finished, Result
 from bot.services.container import Services
 from bot.services.outcomes import CLOSE_EVERY, OutcomeService
@@ -48,4 +48,4 @@ class CloseEndedJob:
         async def plan_next(uow: UnitOfWork) -> None:
             await plan_next_closing(uow, self._services, max(job.run_at, self._services.clock.now()))
 
-        return Finished("done", record=plan_next)
+        return Finished(JobResult.DONE, record=plan_next)

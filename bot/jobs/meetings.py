@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
-from bot.domain.jobs import Job
+from bot.domain.jobs import Job, JobResult
 from bot.jobs.runner import Failed, Finished, Record, Result, RetryLater
 from bot.services.container import Services
 from bot.services.meetings import MeetingService
@@ -41,9 +41,9 @@ class MeetingCreateJob(_MeetingJob):
         appointment_id = str(job.payload.get("appointment_id"))
         wanted = await self._meetings.to_make(appointment_id)
         if wanted is None:
-            return Finished("skipped_inactive")
+            return Finished(JobResult.SKIPPED_INACTIVE)
         if wanted.appointment.meeting_id is not None:
-            return Finished("exists")
+            return Finished(JobResult.MEETING_EXISTS)
         try:
             meeting = await self._provider.create(wanted.request)
         except (MeetingUnavailable, MeetingRefused) as error:
@@ -52,8 +52,8 @@ class MeetingCreateJob(_MeetingJob):
             left_event = error.event_id if isinstance(error, MeetingRefused) else None
             return _gave_up(job, error, partial(self._meetings.record_failed, appointment_id=appointment_id,
                                                 left_event=left_event))
-        return Finished("created", record=partial(self._meetings.record_made, appointment_id=appointment_id,
-                                                  meeting=meeting, moved=False))
+        return Finished(JobResult.MEETING_CREATED, record=partial(
+            self._meetings.record_made, appointment_id=appointment_id, meeting=meeting, moved=False))
 
 
 class MeetingMoveJob(_MeetingJob):
@@ -61,10 +61,10 @@ class MeetingMoveJob(_MeetingJob):
         appointment_id = str(job.payload.get("appointment_id"))
         wanted = await self._meetings.to_make(appointment_id)
         if wanted is None:
-            return Finished("skipped_inactive")
+            return Finished(JobResult.SKIPPED_INACTIVE)
         appointment = wanted.appointment
         if appointment.meeting_id is None:
-            return Finished("no_meeting")
+            return Finished(JobResult.NO_MEETING)
         try:
             meeting = await self._provider.move(appointment.counselor_id, appointment.meeting_id,
                                                 appointment.starts_at, appointment.ends_at)
@@ -72,8 +72,8 @@ class MeetingMoveJob(_MeetingJob):
             # Given up, the counselor moves it by hand; the citizen's link still works.
             return _gave_up(job, error, partial(self._meetings.record_change_failed, appointment_id=appointment_id,
                                                 alert="meeting_move_failed", event_id=appointment.meeting_id))
-        return Finished("moved", record=partial(self._meetings.record_made, appointment_id=appointment_id,
-                                                meeting=meeting, moved=True))
+        return Finished(JobResult.MEETING_MOVED, record=partial(
+            self._meetings.record_made, appointment_id=appointment_id, meeting=meeting, moved=True))
 
 
 class MeetingCancelJob(_MeetingJob):
@@ -89,4 +89,4 @@ class MeetingCancelJob(_MeetingJob):
             return _gave_up(job, error, partial(self._meetings.record_change_failed,
                                                 appointment_id=str(payload.get("appointment_id")),
                                                 alert="meeting_cancel_failed", event_id=event_id))
-        return Finished("cancelled")
+        return Finished(JobResult.MEETING_CANCELLED)

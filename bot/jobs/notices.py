@@ -7,10 +7,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from bot.domain.jobs import Job
+from bot.domain.jobs import Job, JobResult, NoticeKind
 from bot.i18n import language_of
 from bot.jobs.runner import Failed, Finished, Result
-from bot.services.booking import BookingService, appointment_view
+from bot.services.booking import BookingService
 from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
 from bot.services.reminders import ReminderService
@@ -33,27 +33,27 @@ class CitizenNoticeJob:
                 if appointment is not None and appointment.citizen_id else None
         if appointment is None or citizen is None or citizen.erased_at is not None \
                 or not citizen.conversation_reference:
-            return Finished("skipped_no_chat")
+            return Finished(JobResult.SKIPPED_NO_CHAT)
         if citizen.unreachable_since is not None:
-            return Finished("skipped_unreachable")
+            return Finished(JobResult.SKIPPED_UNREACHABLE)
         language = language_of(citizen.locale) or agency.default_language
         notice = job.payload.get("notice")
         card: dict[str, Any]
-        if notice == "no_show":
-            card = build_no_show_notice(agency, language, appointment_view(agency, appointment))
-        elif notice == "not_verified":
+        if notice == NoticeKind.NO_SHOW:
+            card = build_no_show_notice(agency, language, appointment.view())
+        elif notice == NoticeKind.NOT_VERIFIED:
             reason = job.payload.get("reason")
-            card = build_not_verified_notice(agency, language, appointment_view(agency, appointment),
+            card = build_not_verified_notice(agency, language, appointment.view(),
                                              reason if isinstance(reason, str) else None)
-        elif notice in ("link", "link_changed"):
+        elif notice in (NoticeKind.LINK, NoticeKind.LINK_CHANGED):
             if not appointment.is_active(self._services.clock.now()) or not appointment.join_url:
-                return Finished("skipped_inactive")
-            card = build_link_card(agency, language, appointment_view(agency, appointment),
-                                   changed=notice == "link_changed")
-        elif notice == "technical":
+                return Finished(JobResult.SKIPPED_INACTIVE)
+            card = build_link_card(agency, language, appointment.view(),
+                                   changed=notice == NoticeKind.LINK_CHANGED)
+        elif notice == NoticeKind.TECHNICAL:
             offered = await self._booking.rebook_offers(citizen.id, appointment.id)
             if offered is None:
-                return Finished("skipped_inactive")
+                return Finished(JobResult.SKIPPED_INACTIVE)
             view, offers, same = offered
             card = build_new_times_card(agency, language, view, offers, why="technical", same_counselor=same)
         else:
@@ -63,4 +63,4 @@ class CitizenNoticeJob:
         except RecipientUnreachable as error:
             return Failed(f"RecipientUnreachable: {error}"[:200],
                           record=partial(self._reminders.record_unreachable, citizen_id=citizen.id))
-        return Finished("sent")
+        return Finished(JobResult.SENT)

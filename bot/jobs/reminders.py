@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from bot.domain.booking_rules import can_change
-from bot.domain.jobs import Job
+from bot.domain.jobs import Job, JobResult
 from bot.domain.people import client_timezone
 from bot.jobs.runner import Failed, Finished, Result
 from bot.services.container import Services
@@ -24,7 +24,7 @@ class ReminderJob:
 
     async def __call__(self, job: Job) -> Result:
         due = await self._reminders.due(job)
-        if isinstance(due, str):
+        if isinstance(due, JobResult):
             return Finished(due)
         agency = self._services.agency
         changeable = can_change(due.appointment.starts_at, self._services.clock.now(), agency.booking)
@@ -36,4 +36,4 @@ class ReminderJob:
         except RecipientUnreachable as error:
             return Failed(f"RecipientUnreachable: {error}"[:200],
                           record=partial(self._reminders.record_unreachable, citizen_id=due.citizen_id))
-        return Finished("sent", record=partial(self._reminders.record_sent, reminder=due))
+        return Finished(JobResult.SENT, record=partial(self._reminders.record_sent, reminder=due))

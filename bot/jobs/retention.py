@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot.domain.jobs import Job, JobKind, next_daily_run
+from bot.domain.jobs import Job, JobKind, JobResult, next_daily_run
 from bot.jobs.runner import Finished, Result
 from bot.services.container import Services
 from bot.services.ports import UnitOfWork
@@ -48,4 +48,4 @@ class RetentionJob:
         async def plan_next(uow: UnitOfWork) -> None:
             await plan_next_retention(uow, self._services, max(job.run_at, self._services.clock.now()))
 
-        return Finished("done", record=plan_next)
+        return Finished(JobResult.DONE, record=plan_next)

@@ -13,7 +13,7 @@
 - Failures are retried with exponential backoff and jitter (`retry_delay`), or after the Retry-After
   a connector asked for, up to MAX_ATTEMPTS; then the job is failed for good, for an operator to see
   (`guichet jobs list --failed`) and retry (`guichet jobs retry ID`). A message for the agency's staff
-  failed for good is logged as an error and ends with the outcome STAFF_MESSAGE_LOST (counted in
+  failed for good is logged as an error and ends with the outcome JobResult.STAFF_MESSAGE_LOST (counted in
   `RunStats.staff_messages_lost` and in the totals of `guichet jobs list`).
 - Time comes from the injectable clock; the loop never sleeps longer than the poll interval, and a
   wake-up (a job added in this process, or PostgreSQL's NOTIFY) cuts the sleep short.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from bot.domain.jobs import FAILED_OUTCOME, MAX_ATTEMPTS, STAFF_MESSAGE_KINDS, STAFF_MESSAGE_LOST, Job, retry_delay
+from bot.domain.jobs import MAX_ATTEMPTS, STAFF_MESSAGE_KINDS, Job, JobResult, retry_delay
 from bot.services.ports import Clock, MessageRejected, RecipientUnreachable, SendFailed, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ Record = Callable[[UnitOfWork], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Finished:
-    """The job is done; `outcome` says how ("sent", "dropped_late"...). `record` writes what goes with it."""
+    """The job is done; `outcome` says how. `record` writes what goes with it."""
 
-    outcome: str = "done"
+    outcome: JobResult = JobResult.DONE
     record: Record | None = None
 
 
@@ -236,7 +236,7 @@ class JobRunner:
             log.info("job %s (%s): retry in %.0fs (%s)", job.id, job.kind, wait.total_seconds(), result.reason)
             return "retried"
         lost = job.kind in STAFF_MESSAGE_KINDS
-        outcome = STAFF_MESSAGE_LOST if lost else FAILED_OUTCOME
+        outcome = JobResult.STAFF_MESSAGE_LOST if lost else JobResult.FAILED
         if await uow.jobs.mark_failed(job.id, result.reason, None, now=now, outcome=outcome) \
                 and isinstance(result, Failed) and result.record is not None:
             await result.record(uow)

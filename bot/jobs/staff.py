@@ -14,9 +14,8 @@ from functools import partial
 from typing import Any
 
 from bot.domain.appointment import PRESENCE, Outcome
-from bot.domain.jobs import Job
+from bot.domain.jobs import Job, JobResult
 from bot.jobs.runner import Failed, Finished, Result, RetryLater
-from bot.services.booking import appointment_view
 from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
 from bot.services.staff import StaffService, citizen_name
@@ -54,7 +53,7 @@ class StaffDelivery:
         if chat is not None:
             try:
                 await self._notifier.send(chat.reference, OutgoingMessage(card=build(chat.language, False)))
-                return Finished("sent")
+                return Finished(JobResult.SENT)
             except RecipientUnreachable:
                 log.warning("a staff member's chat refused the bot's message; using the fallback channel")
         elif (self._services.installer is not None and job.attempts <= INSTALL_TRIES
@@ -67,7 +66,7 @@ class StaffDelivery:
                         else "GUICHET_TEAMS_APP_ID and Graph are not set to install the app for them")
             return Failed("no chat with the staff member and no fallback channel")
         await self._notifier.send(channel, OutgoingMessage(card=build(self._services.agency.default_language, True)))
-        return Finished("sent_to_channel")
+        return Finished(JobResult.SENT_TO_CHANNEL)
 
 
 class CounselorPromptJob:
@@ -79,7 +78,7 @@ class CounselorPromptJob:
     async def __call__(self, job: Job) -> Result:
         prompt = await self._staff.prompt(str(job.payload.get("appointment_id")))
         if prompt is None:
-            return Finished("skipped_inactive")
+            return Finished(JobResult.SKIPPED_INACTIVE)
         agency = self._services.agency
 
         def build(language: str, for_channel: bool) -> dict[str, Any]:
@@ -106,12 +105,12 @@ class NoShowCheckJob:
         appointment_id = str(job.payload.get("appointment_id"))
         prompt = await self._staff.prompt(appointment_id)
         if prompt is None:
-            return Finished("skipped_inactive")
+            return Finished(JobResult.SKIPPED_INACTIVE)
         async with self._services.uow.read() as uow:
             reported = {Outcome(o.outcome) for o in await uow.outcomes.for_appointment(appointment_id)}
         # Someone reported the citizen there, or the citizen reported a problem (they are waiting).
         if reported & (PRESENCE | {Outcome.TECHNICAL_PROBLEM, Outcome.AGENCY_LATE}):
-            return Finished("not_needed")
+            return Finished(JobResult.NOT_NEEDED)
         agency = self._services.agency
 
         def build(language: str, for_channel: bool) -> dict[str, Any]:
@@ -137,8 +136,8 @@ class StaffAlertJob:
             citizen = await uow.citizens.get(appointment.citizen_id) \
                 if appointment is not None and appointment.citizen_id else None
         if appointment is None:
-            return Finished("skipped_inactive")
-        view = appointment_view(self._services.agency, appointment)
+            return Finished(JobResult.SKIPPED_INACTIVE)
+        view = appointment.view()
         counselor = self._staff.member(appointment.counselor_id)
         counselor_name = counselor.display_name if counselor else appointment.counselor_id
         name = citizen_name(citizen)
@@ -150,7 +149,8 @@ class StaffAlertJob:
         result = await self._delivery.send(job, appointment.counselor_id, build)
         channel = fallback_reference(self._services)
         # An agency that left a citizen waiting, or a meeting that could not be made, is the team's business too.
-        if alert in ("agency_late", "meeting_failed") and channel is not None and result != Finished("sent_to_channel"):
+        if alert in ("agency_late", "meeting_failed") and channel is not None \
+                and result != Finished(JobResult.SENT_TO_CHANNEL):
             await self._notifier.send(channel, OutgoingMessage(
                 card=build(self._services.agency.default_language, True)))
         return result

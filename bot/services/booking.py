@@ -19,10 +19,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from bot.domain.agency import Agency, Mode, PersonalField, Subject
+from bot.domain.agency import Mode, PersonalField, Subject
 from bot.domain.appointment import (
     Appointment,
     AppointmentStatus,
+    AppointmentView,
     CancelReason,
     MeetingState,
     Outcome,
@@ -50,7 +51,7 @@ from bot.services.cancellation import cancel_appointment
 from bot.services.container import Services
 from bot.services.emails import plan_confirmation_email
 from bot.services.meetings import plan_meeting_cancel
-from bot.services.ports import AppointmentRow, UnitOfWork
+from bot.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -84,23 +85,6 @@ class SlotOffer:
     start: datetime
     end: datetime
     office_id: str | None
-
-
-@dataclass(frozen=True)
-class AppointmentView:
-    id: str
-    mode: Mode
-    subject_id: str
-    office_id: str | None
-    starts_at: datetime
-    ends_at: datetime
-    status: str
-    interview_language: str
-    join_url: str | None
-    counselor_name: str | None
-    cancel_reason: str | None
-    # Last change; calendar files use it so a moved appointment replaces the old calendar entry.
-    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -240,8 +224,7 @@ class BookingService:
     async def upcoming(self, citizen_id: str) -> list[AppointmentView]:
         """Booked appointments not yet over, soonest first."""
         async with self._services.uow.read() as uow:
-            rows = await uow.appointments.upcoming_views_for_citizen(citizen_id, self._clock.now())
-        return [appointment_view(self._agency, row) for row in rows]
+            return await uow.appointments.upcoming_views_for_citizen(citizen_id, self._clock.now())
 
     async def get_own(self, citizen_id: str, appointment_id: object) -> AppointmentView | None:
         """The citizen's appointment (any status); None for another person's id or anything malformed."""
@@ -249,7 +232,7 @@ class BookingService:
             return None
         async with self._services.uow.read() as uow:
             row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
-        return appointment_view(self._agency, row) if row is not None else None
+        return row.view() if row is not None else None
 
     # -- changing -------------------------------------------------------------------------
 
@@ -311,7 +294,7 @@ class BookingService:
             for existing in upcoming:
                 if (existing.starts_at == start and existing.subject_id == target.subject.id
                         and existing.mode == target.mode and existing.office_id == target.office_id):
-                    return Booked(appointment_view(self._agency, existing))
+                    return Booked(existing)
             if not has_room_for_another(len(upcoming), self._rules):
                 return Refused(TOO_MANY_UPCOMING)
 
@@ -360,7 +343,7 @@ class BookingService:
             if target is None:
                 return Refused(NOT_BOOKABLE)
             if start == row.starts_at and target.office_id == row.office_id:
-                return Booked(appointment_view(self._agency, row))
+                return Booked(row.view())
             if self._find_slot(target, start, now, _EMPTY, language=None) is None:
                 return Refused(INVALID_SLOT)
 
@@ -398,7 +381,7 @@ class BookingService:
             )
             await uow.commit()
         log.info("reschedule: appointment %s moved", row.id)
-        return Booked(appointment_view(self._agency, row),
+        return Booked(row.view(),
                       tuple(reminder_times(self._agency, start, now, allowed=reminders)))
 
     async def cancel(
@@ -419,7 +402,7 @@ class BookingService:
                                               payload={"reason": CancelReason.CITIZEN})
             await uow.commit()
         log.info("cancel: appointment %s cancelled by the citizen", row.id)
-        return Cancelled(appointment_view(self._agency, row))
+        return Cancelled(row.view())
 
     # -- after a technical problem or an absent agency -------------------------------------------------
 
@@ -435,7 +418,7 @@ class BookingService:
         if row is None:
             return None
         target = self._target(row.mode, row.subject_id, row.office_id if row.mode == Mode.OFFICE else None)
-        view = appointment_view(self._agency, row)
+        view = row.view()
         if target is None:
             return view, [], 0
         now = self._clock.now()
@@ -660,13 +643,10 @@ class BookingService:
             "meeting_state": MeetingState.PENDING.value if self._meeting_job(target.mode, False)
             else MeetingState.NONE.value,
         }, claim_steps(start, end))
-        counselor = self._agency.counselor(counselor_id)
         return AppointmentView(
             id=appointment_id, mode=target.mode, subject_id=target.subject.id, office_id=target.office_id,
             starts_at=start, ends_at=end, status=AppointmentStatus.BOOKED, interview_language=interview_language,
-            join_url=None,
-            counselor_name=counselor.display_name if counselor is not None else None, cancel_reason=None,
-            updated_at=now,
+            join_url=None, counselor_id=counselor_id, cancel_reason=None, updated_at=now,
         )
 
     async def _changeable(self, uow: UnitOfWork, citizen_id: str, appointment_id: str,
@@ -746,15 +726,3 @@ def _move_request(citizen_id: object, appointment_id: object, start: object) -> 
     if not isinstance(start, datetime) or not _is_aware(start):
         return Refused(INVALID_SLOT)
     return start.astimezone(UTC)
-
-
-def appointment_view(agency: Agency, row: Appointment | AppointmentRow) -> AppointmentView:
-    """What the cards show of an appointment (an entity, or a row read without one)."""
-    counselor = agency.counselor(row.counselor_id)
-    return AppointmentView(
-        id=row.id, mode=Mode(row.mode), subject_id=row.subject_id, office_id=row.office_id,
-        starts_at=row.starts_at, ends_at=row.ends_at, status=row.status,
-        interview_language=row.interview_language, join_url=row.join_url,
-        counselor_name=counselor.display_name if counselor is not None else None,
-        cancel_reason=row.cancel_reason, updated_at=row.updated_at,
-    )

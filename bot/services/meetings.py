@@ -18,7 +18,7 @@ from datetime import datetime
 from bot.domain.agency import Mode, RecordingPolicy
 from bot.domain.appointment import Appointment, MeetingState
 from bot.domain.audit import EventType
-from bot.domain.jobs import JobKind
+from bot.domain.jobs import JobKind, NoticeKind
 from bot.i18n import t, tn
 from bot.services.audit import SYSTEM_ACTOR
 from bot.services.container import Services
@@ -93,10 +93,10 @@ class MeetingService:
         changed = appointment.join_url is not None and appointment.join_url != meeting.join_url
         appointment.meeting_id = meeting.event_id
         appointment.join_url = meeting.join_url
-        appointment.meeting_state = MeetingState.READY.value
+        appointment.meeting_state = MeetingState.READY
         appointment.updated_at = now
         if not moved or changed:
-            notice = "link_changed" if changed else "link"
+            notice = NoticeKind.LINK_CHANGED if changed else NoticeKind.LINK
             await uow.jobs.schedule(str(JobKind.CITIZEN_NOTICE), now, {"appointment_id": appointment_id,
                                                                         "notice": notice},
                                     f"{JobKind.CITIZEN_NOTICE}:{appointment_id}:{notice}:{meeting.join_url}", now=now)
@@ -115,7 +115,7 @@ class MeetingService:
         appointment = await uow.appointments.get(appointment_id)
         if appointment is None:
             return
-        appointment.meeting_state = MeetingState.FAILED.value
+        appointment.meeting_state = MeetingState.FAILED
         if left_event:
             await plan_meeting_cancel(uow, appointment, now, event_id=left_event)
         await self._alert(uow, appointment_id, "meeting_failed", now)

@@ -21,6 +21,7 @@ from bot.domain.appointment import (
     Appointment,
     AppointmentOutcome,
     AppointmentStatus,
+    AppointmentView,
     CancelReason,
     NotVerifiedReason,
     Outcome,
@@ -30,9 +31,8 @@ from bot.domain.appointment import (
     no_show_reached,
 )
 from bot.domain.audit import EventType
-from bot.domain.jobs import JobKind
+from bot.domain.jobs import JobKind, NoticeKind
 from bot.services.audit import SYSTEM_ACTOR, citizen_actor, counselor_actor
-from bot.services.booking import AppointmentView, appointment_view
 from bot.services.container import Services
 from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import UnitOfWork
@@ -155,7 +155,7 @@ class OutcomeService:
             await self._record(uow, appointment, chosen, counselor_actor(actor_id), now,
                                str(reason) if chosen is Outcome.IDENTITY_NOT_VERIFIED else None)
             await uow.commit()
-        view = appointment_view(self._agency, appointment)
+        view = appointment.view()
         if chosen is Outcome.ABSENT_REPORTED:
             return AskLater(view, appointment.starts_at + timedelta(minutes=self._agency.no_show_minutes))
         return Recorded(chosen, view, now, str(reason) if chosen is Outcome.IDENTITY_NOT_VERIFIED else None)
@@ -177,13 +177,13 @@ class OutcomeService:
             if chosen is Outcome.AGENCY_LATE and not agency_late(
                     appointment.starts_at, now, self._agency.agency_wait_commitment_minutes):
                 until = appointment.starts_at + timedelta(minutes=self._agency.agency_wait_commitment_minutes)
-                return NotYet(appointment_view(self._agency, appointment), now >= appointment.starts_at, until)
+                return NotYet(appointment.view(), now >= appointment.starts_at, until)
             reported = {Outcome(o.outcome) for o in await uow.outcomes.for_appointment(appointment.id)}
             if chosen not in reported:  # a second press says nothing new
                 await self._record(uow, appointment, chosen, citizen_actor(citizen_id), now, None)
                 await uow.commit()
         alerted = await self._staff.reachable(appointment.counselor_id) if chosen is Outcome.AGENCY_LATE else None
-        return Recorded(chosen, appointment_view(self._agency, appointment), now, team_alerted=alerted)
+        return Recorded(chosen, appointment.view(), now, team_alerted=alerted)
 
     async def close_ended(self) -> int:
         """Appointments still booked after their slot: their final status (no outcome, or technical problem)."""
@@ -224,10 +224,10 @@ class OutcomeService:
                 chosen in (Outcome.NO_SHOW, Outcome.ABSENT_REPORTED) and reported & PRESENCE):
             opens_at = appointment.starts_at - timedelta(minutes=self._agency.counselor_prompt_minutes)
             if chosen in STAFF_OUTCOMES - {Outcome.TECHNICAL_PROBLEM} and self._services.clock.now() < opens_at:
-                return TooEarly(appointment_view(self._agency, appointment), opens_at)
+                return TooEarly(appointment.view(), opens_at)
             return None
         last = outcomes[-1] if outcomes else None
-        return Settled(appointment_view(self._agency, appointment), Outcome(last.outcome) if last else None,
+        return Settled(appointment.view(), Outcome(last.outcome) if last else None,
                        last.actor if last else None, last.occurred_at if last else None)
 
     async def _record(self, uow: UnitOfWork, appointment: Appointment, outcome: Outcome, actor: str, now: datetime,
@@ -275,9 +275,9 @@ class OutcomeService:
 
 # What the citizen is told after each outcome, and who on the agency's side hears of what the citizen says.
 _CITIZEN_NOTICE = {
-    Outcome.NO_SHOW: "no_show",
-    Outcome.IDENTITY_NOT_VERIFIED: "not_verified",
-    Outcome.TECHNICAL_PROBLEM: "technical",
+    Outcome.NO_SHOW: NoticeKind.NO_SHOW,
+    Outcome.IDENTITY_NOT_VERIFIED: NoticeKind.NOT_VERIFIED,
+    Outcome.TECHNICAL_PROBLEM: NoticeKind.TECHNICAL,
 }
 _STAFF_ALERT = {
     (Outcome.TECHNICAL_PROBLEM, "citizen"): "citizen_technical",

@@ -15,15 +15,15 @@ from email.message import EmailMessage
 from types import TracebackType
 from typing import Any, Protocol
 
-from bot.domain.appointment import Appointment, AppointmentOutcome
+from bot.domain.appointment import Appointment, AppointmentOutcome, AppointmentView
 from bot.domain.audit import AuditEvent, ChainHead
 from bot.domain.clock import Clock
 from bot.domain.consent import ConsentRecord, LatestConsentRecord
-from bot.domain.jobs import FAILED_OUTCOME, Job, NewJob
+from bot.domain.jobs import Job, JobResult, NewJob
 from bot.domain.people import Citizen, CounselorAccount, ReminderFlags
 
 __all__ = [
-    "AppInstaller", "AppointmentRepository", "AppointmentRow", "AuditRepository", "AvailabilityProvider",
+    "AppInstaller", "AppointmentRepository", "AuditRepository", "AvailabilityProvider",
     "CitizenRepository", "Clock", "ConsentRepository", "CounselorRepository", "ErasureRepository", "JobRepository",
     "Meeting", "MeetingProvider", "MeetingRefused", "MeetingRequest", "MeetingUnavailable", "MessageRejected",
     "Notifier", "OutcomeRepository", "OutgoingMessage", "RecipientUnreachable", "SendFailed", "SlotClaimRepository",
@@ -84,23 +84,6 @@ class ConsentRepository(Protocol):
     async def history(self, citizen_id: str) -> list[ConsentRecord]: ...
 
 
-class AppointmentRow(Protocol):
-    """What an appointment card shows, read without building an entity."""
-
-    id: str
-    mode: str
-    subject_id: str
-    office_id: str | None
-    starts_at: datetime
-    ends_at: datetime
-    status: str
-    interview_language: str
-    join_url: str | None
-    counselor_id: str
-    cancel_reason: str | None
-    updated_at: datetime | None
-
-
 class AppointmentRepository(Protocol):
     async def book(self, values: Mapping[str, Any], steps: Sequence[datetime]) -> None:
         """A booked appointment with the slot claims of `steps`, or SlotTaken and nothing written."""
@@ -121,7 +104,7 @@ class AppointmentRepository(Protocol):
 
     async def upcoming_for_citizen(self, citizen_id: str, now: datetime) -> list[Appointment]: ...
 
-    async def upcoming_views_for_citizen(self, citizen_id: str, now: datetime) -> Sequence[AppointmentRow]: ...
+    async def upcoming_views_for_citizen(self, citizen_id: str, now: datetime) -> list[AppointmentView]: ...
 
     async def all_for_citizen(self, citizen_id: str) -> list[Appointment]: ...
 
@@ -161,7 +144,7 @@ class JobRepository(Protocol):
     async def mark_done(self, job_id: int, *, outcome: str = "done", now: datetime | None = None) -> bool: ...
 
     async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None, *,
-                          now: datetime | None = None, outcome: str = FAILED_OUTCOME) -> bool: ...
+                          now: datetime | None = None, outcome: JobResult = JobResult.FAILED) -> bool: ...
 
     async def retry(self, job_id: int, now: datetime) -> bool: ...
 

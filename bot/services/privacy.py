@@ -23,12 +23,13 @@ from typing import Any
 from uuid import uuid4
 
 from bot.domain.agency import PersonalField
-from bot.domain.appointment import Appointment, CancelReason
+from bot.domain.appointment import Appointment, AppointmentView, CancelReason
 from bot.domain.audit import AuditEvent, EventType
 from bot.domain.booking_rules import plan_jobs
 from bot.domain.consent import ConsentRecord
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind
+from bot.domain.json_parts import object_at
 from bot.domain.people import Citizen
 from bot.domain.personal_data import validate_personal_data
 from bot.services.audit import citizen_actor
@@ -53,15 +54,6 @@ class ConsentView:
 
 
 @dataclass(frozen=True)
-class AppointmentSummary:
-    id: str
-    starts_at: datetime
-    subject_id: str
-    mode: str
-    status: str
-
-
-@dataclass(frozen=True)
 class Overview:
     """What the agency holds about one citizen, as the "my data" card shows it."""
 
@@ -69,7 +61,7 @@ class Overview:
     interview_language: str | None
     has_teams_identity: bool
     consents: list[ConsentView]
-    upcoming: list[AppointmentSummary]
+    upcoming: list[AppointmentView]
     past_count: int
     processing_restricted: bool
     reminders_opt_out: bool
@@ -91,7 +83,7 @@ class RectifyResult:
 
 @dataclass(frozen=True)
 class EraseResult:
-    cancelled: tuple[AppointmentSummary, ...] = ()
+    cancelled: tuple[AppointmentView, ...] = ()
     anonymised: int = 0
     deleted: int = 0
     consents_withdrawn: tuple[str, ...] = ()
@@ -105,8 +97,8 @@ def conversation_keys(reference: Mapping[str, Any] | None) -> set[str]:
     if not isinstance(reference, Mapping):
         return set()
     channel = reference.get("channelId") or reference.get("channel_id")
-    conversation = reference.get("conversation") if isinstance(reference.get("conversation"), Mapping) else {}
-    user = reference.get("user") if isinstance(reference.get("user"), Mapping) else {}
+    conversation = object_at(reference, "conversation")
+    user = object_at(reference, "user")
     keys: set[str] = set()
     if isinstance(channel, str) and channel:
         if isinstance(conversation.get("id"), str) and conversation["id"]:
@@ -119,10 +111,6 @@ def conversation_keys(reference: Mapping[str, Any] | None) -> set[str]:
 def state_key(channel_id: str, conversation_id: str) -> str:
     """The key botbuilder's ConversationState stores a conversation under."""
     return f"{channel_id}/conversations/{conversation_id}"
-
-
-def _summary(row: Appointment) -> AppointmentSummary:
-    return AppointmentSummary(row.id, row.starts_at, row.subject_id, row.mode, row.status)
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -147,7 +135,7 @@ class PrivacyService:
         latest: dict[str, ConsentRecord] = {}
         for record in history:
             latest[record.document_kind] = record
-        upcoming = [_summary(a) for a in appointments if a.is_active(now)]
+        upcoming = [a.view() for a in appointments if a.is_active(now)]
         return Overview(
             personal=self._personal(citizen),
             interview_language=citizen.interview_language,
@@ -383,6 +371,7 @@ class PrivacyService:
                 cancelled = await uow.privacy.cancel_pending_jobs([a.id for a in upcoming], NON_ESSENTIAL_JOBS)
             elif now_allowed and not was_allowed:
                 planned = await self._plan_reminders(uow, upcoming, now)
+            payload: dict[str, Any]
             if restricted is not None:
                 event, payload = EventType.PROCESSING_RESTRICTED, {"restricted": restricted}
             else:
@@ -432,7 +421,7 @@ async def erase_in(
     upcoming = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.is_active(now)]
     for appointment in upcoming:
         await cancel_appointment(uow, appointment, reason=CancelReason.ERASURE, now=now)
-    cancelled = tuple(_summary(a) for a in upcoming)
+    cancelled = tuple(a.view() for a in upcoming)
 
     # Consent ends with the data: the withdrawal record starts the proofs' retention period.
     withdrawn = [kind.value for kind in await append_withdrawals(

@@ -11,24 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.domain.appointment import AppointmentView
 from bot.domain.audit import EventType
-from bot.domain.jobs import Job
+from bot.domain.jobs import Job, JobResult
 from bot.domain.reminders import reminder_is_late
 from bot.i18n import language_of
 from bot.services.audit import SYSTEM_ACTOR
-from bot.services.booking import AppointmentView, appointment_view
 from bot.services.container import Services
 from bot.services.ports import UnitOfWork
-
-
-class Skip:
-    """Why a reminder is not sent (the job's outcome)."""
-
-    INACTIVE = "skipped_inactive"  # cancelled, moved (a newer reminder exists), or over
-    OPTED_OUT = "skipped_opt_out"  # reminders off, or processing restricted
-    NO_CHAT = "skipped_no_chat"  # erased, or never reachable in Teams
-    UNREACHABLE = "skipped_unreachable"  # blocked the bot earlier
-    LATE = "dropped_late"
 
 
 @dataclass(frozen=True)
@@ -45,32 +35,32 @@ class ReminderService:
         self._services = services
         self._agency = services.agency
 
-    async def due(self, job: Job) -> DueReminder | str:
-        """The reminder to send now, or the Skip outcome saying why not."""
+    async def due(self, job: Job) -> DueReminder | JobResult:
+        """The reminder to send now, or the job's result saying why not."""
         appointment_id = job.payload.get("appointment_id")
         if not isinstance(appointment_id, str):
-            return Skip.INACTIVE
+            return JobResult.SKIPPED_INACTIVE
         now = self._services.clock.now()
         async with self._services.uow.read() as uow:
             appointment = await uow.appointments.get(appointment_id)
             citizen = await uow.citizens.get(appointment.citizen_id) \
                 if appointment is not None and appointment.citizen_id else None
         if appointment is None or not appointment.is_active(now):
-            return Skip.INACTIVE
+            return JobResult.SKIPPED_INACTIVE
         if citizen is None or citizen.erased_at is not None or not citizen.conversation_reference:
-            return Skip.NO_CHAT
+            return JobResult.SKIPPED_NO_CHAT
         if not citizen.wants_reminders:
-            return Skip.OPTED_OUT
+            return JobResult.SKIPPED_OPT_OUT
         if citizen.unreachable_since is not None:
-            return Skip.UNREACHABLE
+            return JobResult.SKIPPED_UNREACHABLE
         offset = job.payload.get("offset_minutes")
         # Its planned moment: a retry moves the job's own due time, not the reminder's.
         due_at = appointment.starts_at - timedelta(minutes=offset) if isinstance(offset, int) else job.run_at
         tolerance = timedelta(minutes=self._agency.reminder_late_tolerance_minutes)
         if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=now, tolerance=tolerance):
-            return Skip.LATE
+            return JobResult.DROPPED_LATE
         return DueReminder(
-            appointment=appointment_view(self._agency, appointment), citizen_id=citizen.id,
+            appointment=appointment.view(), citizen_id=citizen.id,
             reference=citizen.conversation_reference,
             language=language_of(citizen.locale) or self._agency.default_language,
             offset_minutes=offset if isinstance(offset, int) else None,

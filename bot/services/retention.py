@@ -122,6 +122,7 @@ class RetentionService:
             async with self._services.uow() as uow:
                 rows = await uow.audit.unpruned_before(self._agency.id, cutoff, self._batch)
                 for row in rows:
+                    assert row.id is not None  # read from the table: stored events have their row id
                     pruned = prune(row.chained())
                     await uow.audit.store_pruned(row.id, actor=pruned.actor, payload=pruned.payload)
                 await uow.commit()

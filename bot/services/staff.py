@@ -15,14 +15,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from bot.domain.agency import PersonalField
-from bot.domain.appointment import AppointmentStatus, Outcome
+from bot.domain.appointment import AppointmentStatus, AppointmentView, Outcome
 from bot.domain.audit import EventType
 from bot.domain.people import Citizen, TeamsIdentity
 from bot.domain.personal_data import mask
 from bot.domain.staff_reach import staff_reachable, unreachable_counselors
 from bot.i18n import language_of
 from bot.services.audit import SYSTEM_ACTOR
-from bot.services.booking import AppointmentView, appointment_view
 from bot.services.container import Services
 from bot.services.ports import UnitOfWork
 
@@ -152,7 +151,7 @@ class StaffService:
             value = getattr(citizen, field.value, None) if citizen is not None else None
             if value is not None:
                 identity.append((field, value if field in _SHOWN_IN_FULL else mask(field, value)))
-        return Prompt(appointment_view(self._agency, appointment), counselor, citizen_name(citizen), identity,
+        return Prompt(appointment.view(), counselor, citizen_name(citizen), identity,
                       await self.chat(counselor.id))
 
     async def record_prompted(self, uow: UnitOfWork, appointment_id: str) -> None:
@@ -178,7 +177,7 @@ class StaffService:
         entries = []
         for row in shown:
             counselor = self.member(row.counselor_id)
-            entries.append(DayEntry(appointment_view(self._agency, row),
+            entries.append(DayEntry(row.view(),
                                     counselor.display_name if counselor else row.counselor_id,
                                     citizen_name(citizens.get(row.citizen_id) if row.citizen_id else None)))
         return entries

@@ -14,9 +14,9 @@ from botbuilder.dialogs import DialogContext
 from botbuilder.schema import Attachment
 
 from bot.domain.agency import Agency
-from bot.domain.appointment import AppointmentStatus, is_active
+from bot.domain.appointment import AppointmentStatus, AppointmentView, is_active
 from bot.i18n import t
-from bot.services.booking import AppointmentView, Booked, BookingService, Refused
+from bot.services.booking import Booked, BookingService, Refused
 from bot.services.container import Services
 from cards.booking import (
     FILE_CONSENT_CARD,

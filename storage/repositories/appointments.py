@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
-from bot.domain.appointment import Appointment, AppointmentStatus
+from bot.domain.agency import Mode
+from bot.domain.appointment import Appointment, AppointmentStatus, AppointmentView
 from bot.domain.slots import CitizenBusy, SlotTaken
 from storage.errors import is_uniqueness_violation
 from storage.mapping import SlotClaim
@@ -100,7 +101,7 @@ _LOAD_NOT_CANCELLED = (
 )
 # The same for some counselors: their own index ranges, not every appointment of the agency.
 _LOAD_NOT_CANCELLED_OF = _LOAD_NOT_CANCELLED.where(_A.counselor_id.in_(bindparam("counselor_ids", expanding=True)))
-# What an appointment card shows (see bot.services.booking.AppointmentView).
+# What an appointment card shows (bot.domain.appointment.AppointmentView).
 VIEW_COLUMNS = ("id", "mode", "subject_id", "office_id", "starts_at", "ends_at", "status", "interview_language",
                 "join_url", "counselor_id", "cancel_reason", "updated_at")
 _UPCOMING_VIEWS = (
@@ -220,9 +221,10 @@ class AppointmentRepository:
         )
         return list(await self._session.scalars(statement))
 
-    async def upcoming_views_for_citizen(self, citizen_id: str, now: datetime) -> list[Row[Any]]:
-        """`upcoming_for_citizen`, as rows of VIEW_COLUMNS (no entities)."""
-        return list(await self._session.execute(_UPCOMING_VIEWS, {"citizen_id": citizen_id, "now": now}))
+    async def upcoming_views_for_citizen(self, citizen_id: str, now: datetime) -> list[AppointmentView]:
+        """`upcoming_for_citizen`, read as views from VIEW_COLUMNS (no entities)."""
+        rows = await self._session.execute(_UPCOMING_VIEWS, {"citizen_id": citizen_id, "now": now})
+        return [_view(row) for row in rows]
 
     async def all_for_citizen(self, citizen_id: str) -> list[Appointment]:
         statement = select(Appointment).where(_A.citizen_id == citizen_id).order_by(_A.starts_at)
@@ -356,3 +358,8 @@ class SlotClaimRepository:
         claims = _CLAIMS.c
         statement = select(claims.step_start).where(claims.appointment_id == appointment_id).order_by(claims.step_start)
         return list(await self._session.scalars(statement))
+
+
+def _view(row: Row[Any]) -> AppointmentView:
+    values = dict(row._mapping)
+    return AppointmentView(**{**values, "mode": Mode(values["mode"]), "status": AppointmentStatus(values["status"])})

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.jobs import FAILED_OUTCOME, Job, JobStatus, NewJob
+from bot.domain.jobs import Job, JobResult, JobStatus, NewJob
 from storage.repositories.statements import NO_SYNC, RowsInserts, dialect_insert, is_postgres
 from storage.tables import scheduled_jobs as _JOBS
 
@@ -144,7 +144,7 @@ class JobRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def mark_failed(self, job_id: int, error: str, retry_at: datetime | None, *,
-                          now: datetime | None = None, outcome: str = FAILED_OUTCOME) -> bool:
+                          now: datetime | None = None, outcome: JobResult = JobResult.FAILED) -> bool:
         """Back to pending at `retry_at`, or failed for good when retry_at is None (`outcome` says how)."""
         values: dict[str, Any] = {"locked_until": None, "last_error": error[:2000]}
         if retry_at is None:

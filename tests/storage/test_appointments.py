@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain.appointment import Appointment
 from bot.domain.slots import CitizenBusy, SlotTaken, epoch_us
-from storage.repositories.appointments import LONGEST_APPOINTMENT, VIEW_COLUMNS
+from storage.repositories.appointments import LONGEST_APPOINTMENT
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.storage.helpers import AGENCY, NOW, appointment, new_citizen, steps
 
@@ -240,8 +240,7 @@ async def test_the_busy_search_in_microseconds_and_the_upcoming_views_match_thei
     assert len(busy) == 2
     assert sorted(tuple(row) for row in busy_us) == [
         (counselor_id, epoch_us(starts_at), epoch_us(ends_at)) for counselor_id, starts_at, ends_at in busy]
-    assert [tuple(view) for view in views] == [
-        tuple(getattr(row, name) for name in VIEW_COLUMNS) for row in objects]
+    assert views == [row.view() for row in objects]
     assert [view.id for view in views] == [rows[0].id, rows[1].id, rows[3].id]
 
 
