@@ -56,6 +56,8 @@ class JobResult(StrEnum):
     SKIPPED_NO_CHAT = "skipped_no_chat"
     # Blocked the bot earlier.
     SKIPPED_UNREACHABLE = "skipped_unreachable"
+    # An e-mail for a citizen without an address, or whom the chat reaches anyway.
+    SKIPPED_NO_EMAIL = "skipped_no_email"
     # A reminder whose moment passed while the bot was down.
     DROPPED_LATE = "dropped_late"
     MEETING_CREATED = "created"
