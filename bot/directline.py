@@ -144,7 +144,7 @@ def token_endpoint(
             return slow_down(request, headers) or _error(
                 400, "bad_request", "send a JSON object, {} or with manage_token or assertion", headers)
         user_id = "dl_" + secrets.token_urlsafe(24)
-        proof = "none"
+        proof = "unproven"
         counted = False
         try:
             if "assertion" in body and assertions is not None:
@@ -180,7 +180,7 @@ def token_endpoint(
         log.info("directline: token made (proof: %s)", proof)
         return web.json_response({"token": answer["token"], "expires_in": answer.get("expires_in"),
                                   "user_id": user_id, "conversation_id": answer.get("conversationId"),
-                                  "proven": proof != "none"}, headers={**headers, "Cache-Control": "no-store"})
+                                  "proven": proof != "unproven"}, headers={**headers, "Cache-Control": "no-store"})
 
     return issue, preflight
 
