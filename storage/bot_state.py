@@ -39,6 +39,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage import speedups
 from storage.db import acquire_write_lock, sqlite_write_lock
 from storage.errors import EtagConflict
 from storage.state_documents import ETAG as _ETAG
@@ -68,9 +69,10 @@ class DatabaseStorage(Storage):
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         super().__init__()
         self._sessions = session_factory
-        self._sqlite = _SqliteFile.of(session_factory)
+        direct = speedups.ACTIVE.direct_state_io
+        self._sqlite = _SqliteFile.of(session_factory) if direct else None
         self._write_lock = sqlite_write_lock(session_factory)
-        self._postgres = _PostgresDirect.of(session_factory)
+        self._postgres = _PostgresDirect.of(session_factory) if direct else None
 
     async def close(self) -> None:
         if self._sqlite is not None:
