@@ -8,12 +8,11 @@ from functools import partial
 from typing import Any
 
 from bot.domain.jobs import Job
-from bot.i18n import language_of
 from bot.jobs.runner import Failed, Finished, Result
 from bot.services.booking import BookingService, appointment_view
 from bot.services.container import Services
 from bot.services.ports import Notifier, OutgoingMessage, RecipientUnreachable
-from bot.services.reminders import ReminderService
+from bot.services.reminders import ReminderService, Skip
 from cards.outcomes import build_new_times_card, build_no_show_notice, build_not_verified_notice
 from cards.reminders import build_link_card
 
@@ -27,16 +26,10 @@ class CitizenNoticeJob:
 
     async def __call__(self, job: Job) -> Result:
         agency = self._services.agency
-        async with self._services.uow.read() as uow:
-            appointment = await uow.appointments.get(str(job.payload.get("appointment_id")))
-            citizen = await uow.citizens.get(appointment.citizen_id) \
-                if appointment is not None and appointment.citizen_id else None
-        if appointment is None or citizen is None or citizen.erased_at is not None \
-                or not citizen.conversation_reference:
-            return Finished("skipped_no_chat")
-        if citizen.unreachable_since is not None:
-            return Finished("skipped_unreachable")
-        language = language_of(citizen.locale) or agency.default_language
+        recipient = await self._reminders.recipient(job.payload.get("appointment_id"), reminder=False)
+        if isinstance(recipient, str):
+            return Finished(recipient)
+        appointment, language = recipient.appointment, recipient.language
         notice = job.payload.get("notice")
         card: dict[str, Any]
         if notice == "no_show":
@@ -47,20 +40,20 @@ class CitizenNoticeJob:
                                              reason if isinstance(reason, str) else None)
         elif notice in ("link", "link_changed"):
             if not appointment.is_active(self._services.clock.now()) or not appointment.join_url:
-                return Finished("skipped_inactive")
+                return Finished(Skip.INACTIVE)
             card = build_link_card(agency, language, appointment_view(agency, appointment),
                                    changed=notice == "link_changed")
         elif notice == "technical":
-            offered = await self._booking.rebook_offers(citizen.id, appointment.id)
+            offered = await self._booking.rebook_offers(recipient.citizen_id, appointment.id)
             if offered is None:
-                return Finished("skipped_inactive")
+                return Finished(Skip.INACTIVE)
             view, offers, same = offered
             card = build_new_times_card(agency, language, view, offers, why="technical", same_counselor=same)
         else:
             return Failed(f"unknown notice {notice!r}")
         try:
-            await self._notifier.send(citizen.conversation_reference, OutgoingMessage(card=card))
+            await self._notifier.send(recipient.reference, OutgoingMessage(card=card))
         except RecipientUnreachable as error:
             return Failed(f"RecipientUnreachable: {error}"[:200],
-                          record=partial(self._reminders.record_unreachable, citizen_id=citizen.id))
+                          record=partial(self._reminders.record_unreachable, citizen_id=recipient.citizen_id))
         return Finished("sent")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.domain.appointment import Appointment
 from bot.domain.audit import EventType
 from bot.domain.jobs import Job
 from bot.domain.reminders import reminder_is_late
@@ -32,6 +33,16 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """An appointment and the citizen's chat to write to about it."""
+
+    appointment: Appointment
+    citizen_id: str
+    reference: dict[str, Any]
+    language: str
+
+
+@dataclass(frozen=True)
 class DueReminder:
     appointment: AppointmentView
     citizen_id: str
@@ -45,34 +56,47 @@ class ReminderService:
         self._services = services
         self._agency = services.agency
 
-    async def due(self, job: Job) -> DueReminder | str:
-        """The reminder to send now, or the Skip outcome saying why not."""
-        appointment_id = job.payload.get("appointment_id")
-        if not isinstance(appointment_id, str):
+    async def recipient(self, appointment_id: object, *, reminder: bool) -> Recipient | str:
+        """The appointment and the citizen to write to about it, or the Skip outcome saying why not.
+
+        Every message the runner sends about an appointment checks the same: a chat to write in (not
+        erased, reachable in Teams once) that Teams has not refused since. A reminder also needs the
+        appointment still active and the citizen not to have turned reminders off.
+        """
+        appointment = citizen = None
+        if isinstance(appointment_id, str):
+            async with self._services.uow.read() as uow:
+                appointment = await uow.appointments.get(appointment_id)
+                citizen = await uow.citizens.get(appointment.citizen_id) \
+                    if appointment is not None and appointment.citizen_id else None
+        if reminder and (appointment is None or not appointment.is_active(self._services.clock.now())):
             return Skip.INACTIVE
-        now = self._services.clock.now()
-        async with self._services.uow.read() as uow:
-            appointment = await uow.appointments.get(appointment_id)
-            citizen = await uow.citizens.get(appointment.citizen_id) \
-                if appointment is not None and appointment.citizen_id else None
-        if appointment is None or not appointment.is_active(now):
-            return Skip.INACTIVE
-        if citizen is None or citizen.erased_at is not None or not citizen.conversation_reference:
+        if appointment is None or citizen is None or citizen.erased_at is not None \
+                or not citizen.conversation_reference:
             return Skip.NO_CHAT
-        if not citizen.wants_reminders:
+        if reminder and not citizen.wants_reminders:
             return Skip.OPTED_OUT
         if citizen.unreachable_since is not None:
             return Skip.UNREACHABLE
+        return Recipient(appointment, citizen.id, citizen.conversation_reference,
+                         language_of(citizen.locale) or self._agency.default_language)
+
+    async def due(self, job: Job) -> DueReminder | str:
+        """The reminder to send now, or the Skip outcome saying why not."""
+        found = await self.recipient(job.payload.get("appointment_id"), reminder=True)
+        if isinstance(found, str):
+            return found
+        appointment = found.appointment
         offset = job.payload.get("offset_minutes")
         # Its planned moment: a retry moves the job's own due time, not the reminder's.
         due_at = appointment.starts_at - timedelta(minutes=offset) if isinstance(offset, int) else job.run_at
         tolerance = timedelta(minutes=self._agency.reminder_late_tolerance_minutes)
-        if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=now, tolerance=tolerance):
+        if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=self._services.clock.now(),
+                            tolerance=tolerance):
             return Skip.LATE
         return DueReminder(
-            appointment=appointment_view(self._agency, appointment), citizen_id=citizen.id,
-            reference=citizen.conversation_reference,
-            language=language_of(citizen.locale) or self._agency.default_language,
+            appointment=appointment_view(self._agency, appointment), citizen_id=found.citizen_id,
+            reference=found.reference, language=found.language,
             offset_minutes=offset if isinstance(offset, int) else None,
         )
 
