@@ -31,6 +31,7 @@ from botbuilder.dialogs import (
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.commands import Intent
+from bot.domain.channels import file_needs_consent
 from bot.domain.consent import Purpose
 from bot.i18n import t
 from bot.integrations.file_upload import UploadFailed, upload_file
@@ -87,12 +88,6 @@ class MyDataDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-def _personal_chat_in_teams(context_activity: Activity) -> bool:
-    conversation = context_activity.conversation
-    kind = getattr(conversation, "conversation_type", None) if conversation is not None else None
-    return context_activity.channel_id == "msteams" and kind in (None, "personal")
-
-
 class ExportDialog(Dialog):
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
         super().__init__(EXPORT)
@@ -109,7 +104,8 @@ class ExportDialog(Dialog):
             return await dialog_context.end_dialog()
         content = export_bytes(document)
         name = export_file_name(self._services.agency, self._services.clock.now())
-        if _personal_chat_in_teams(context.activity):
+        conversation = context.activity.conversation
+        if file_needs_consent(context.activity.channel_id, conversation.conversation_type if conversation else None):
             # The file is made again when the person allows it: the card carries no data, only who
             # it is for (a digest, not the pseudonym) and the verb its answer is routed by.
             consent = build_file_consent(info.language, size_bytes=len(content), context={
