@@ -20,6 +20,7 @@ import hmac
 import logging
 from typing import Any
 
+from botbuilder.core import TurnContext
 from botbuilder.dialogs import (
     Dialog,
     DialogContext,
@@ -37,7 +38,7 @@ from bot.i18n import t
 from bot.integrations.file_upload import UploadFailed, upload_file
 from bot.services.consent import citizen_ref
 from bot.services.container import Services
-from bot.services.privacy import PrivacyService, export_bytes, state_key
+from bot.services.privacy import PrivacyService, export_bytes
 from bot.teams_bot import FORGET_PERSON, card_message
 from bot.turn import turn_info
 from cards.booking import build_personal_data_card, personal_display_value
@@ -272,11 +273,9 @@ class EraseDialog(WaterfallDialog):
             await replace_pressed_card(context, card, else_send=card)
             return await step.end_dialog(False)
         activity = context.activity
-        keys = set()
-        if activity.channel_id and activity.conversation is not None and activity.conversation.id:
-            keys.add(state_key(activity.channel_id, activity.conversation.id))
+        here = TurnContext.get_conversation_reference(activity).serialize()
         outcome = await self._privacy.erase(
-            info.citizen_id or "", language=language, state_keys=keys, activity_id=activity.id,
+            info.citizen_id or "", language=language, conversations=[here], activity_id=activity.id,
             channel=activity.channel_id or "msteams", announced_upcoming=step.values["announced"],
         )
         if outcome.upcoming_changed:

@@ -48,7 +48,7 @@ from storage.tables import bot_state as _TABLE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DatabaseStorage", "EtagConflict"]
+__all__ = ["DatabaseStorage", "EtagConflict", "state_keys_of"]
 
 def _etag_of(item: object) -> str | None:
     if isinstance(item, dict):
@@ -61,6 +61,23 @@ def _set_etag(item: object, etag: str) -> None:
         item[_ETAG] = etag
     elif hasattr(item, _ETAG):
         item.e_tag = etag  # type: ignore[attr-defined]
+
+
+def state_keys_of(reference: Mapping[str, Any] | None) -> set[str]:
+    """The keys botbuilder's ConversationState and UserState store a conversation reference's state under
+    (`ConversationState.get_storage_key`, `UserState.get_storage_key`); a stored reference is camelCase."""
+    if not isinstance(reference, Mapping):
+        return set()
+    channel = reference.get("channelId") or reference.get("channel_id")
+    conversation = reference.get("conversation") if isinstance(reference.get("conversation"), Mapping) else {}
+    user = reference.get("user") if isinstance(reference.get("user"), Mapping) else {}
+    keys: set[str] = set()
+    if isinstance(channel, str) and channel:
+        if isinstance(conversation.get("id"), str) and conversation["id"]:
+            keys.add(f"{channel}/conversations/{conversation['id']}")
+        if isinstance(user.get("id"), str) and user["id"]:
+            keys.add(f"{channel}/users/{user['id']}")
+    return keys
 
 
 class DatabaseStorage(Storage):
