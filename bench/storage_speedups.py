@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -68,8 +69,10 @@ async def run() -> dict[str, Any]:
         for switches, server in servers.values():
             with speedups.using(switches):
                 await server.warm_up()
+        cpu_seconds = dict.fromkeys(servers, 0.0)
         for _ in range(ROUNDS):
-            for switches, server in servers.values():
+            for name, (switches, server) in servers.items():
+                started = time.process_time()
                 with speedups.using(switches):
                     if isinstance(server, TextServer):
                         for _ in range(TEXT_TURNS_PER_ROUND):
@@ -77,28 +80,36 @@ async def run() -> dict[str, Any]:
                     else:
                         for _ in range(BOOKINGS_PER_ROUND):
                             await server._one(keep=True)
+                cpu_seconds[name] += time.process_time() - started
 
     rows: dict[str, dict[str, Any]] = {}
     for name, (_switches, server) in servers.items():
         latencies = server.citizen.latencies_ms if isinstance(server, TextServer) else server.latencies_ms
         rows[name] = summary(latencies)
+        # CPU of the whole process (client, connector stand-in and server) per turn: steadier than
+        # latency on a shared machine, and the client's share is the same for every variant.
+        rows[name]["cpu_ms_per_turn"] = 1000 * cpu_seconds[name] / max(1, len(latencies))
     echo = rows["stock echo bot"]["p50_ms"]
     for name, row in rows.items():
         row["x_echo_p50"] = row["p50_ms"] / echo
         backend = name.split(",")[0]
         if f"{backend}, all on" in rows and name != f"{backend}, all on":
             row["p50_ms_vs_all_on"] = row["p50_ms"] - rows[f"{backend}, all on"]["p50_ms"]
+            row["cpu_ms_vs_all_on"] = row["cpu_ms_per_turn"] - rows[f"{backend}, all on"]["cpu_ms_per_turn"]
     return {"rows": rows}
 
 
 def print_results(results: dict[str, Any]) -> None:
     print("Storage speed-ups: booking turns with each one switched off (one at a time, loopback)")
-    print(f"{'server':<42}{'turns':>7}{'p50 ms':>9}{'p95 ms':>9}{'x echo':>8}{'p50 - all on':>14}")
+    print(f"{'server':<42}{'turns':>7}{'p50 ms':>9}{'p95 ms':>9}{'x echo':>8}{'p50 - all on':>14}"
+          f"{'CPU ms/turn':>13}{'CPU - all on':>14}")
     for name, row in results["rows"].items():
         delta = row.get("p50_ms_vs_all_on")
+        cpu_delta = row.get("cpu_ms_vs_all_on")
         shown = f"{delta:+.2f}" if delta is not None else ""
+        cpu_shown = f"{cpu_delta:+.2f}" if cpu_delta is not None else ""
         print(f"{name:<42}{row['turns']:>7}{row['p50_ms']:>9.2f}{row['p95_ms']:>9.2f}{row['x_echo_p50']:>8.2f}"
-              f"{shown:>14}")
+              f"{shown:>14}{row['cpu_ms_per_turn']:>13.2f}{cpu_shown:>14}")
 
 
 if __name__ == "__main__":

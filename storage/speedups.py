@@ -12,12 +12,14 @@ jsonpickle can break them silently. They are all switched here, and nowhere else
   by hand for plain dialog stacks.
 
 `bench/storage_speedups.py` measures what each buys (bench/README.md has the figures). The versions
-they were tested with are TESTED (pyproject.toml pins the same range); `check_versions()` fails loudly
-outside it, and runs when the first engine is made.
+they were tested with are TESTED (pyproject.toml pins the same range): outside it the tests fail
+(tests/storage/test_speedups.py) and a running bot switches them all off (`check_once`, when the first
+engine is made).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from packaging.version import Version
 TESTED: dict[str, tuple[str, str]] = {
     "sqlalchemy": ("2.0.30", "2.1"),
     "aiosqlite": ("0.20", "0.23"),
-    "jsonpickle": ("3.0", "4.1"),
+    "jsonpickle": ("3.0", "4"),
 }
 
 
@@ -44,6 +46,7 @@ class Speedups:
 
 ACTIVE = Speedups()
 _checked = False
+log = logging.getLogger(__name__)
 
 
 class IncompatibleVersion(RuntimeError):
@@ -70,11 +73,19 @@ def check_versions(installed: dict[str, str] | None = None) -> None:
 
 
 def check_once() -> None:
-    """check_versions(), once per process (engines are made often in tests)."""
-    global _checked
-    if not _checked:
-        check_versions()
-        _checked = True
+    """Once per process (engines are made often): outside the tested range, every speed-up goes off.
+
+    The bot then runs on the libraries' public paths only, slower but correct, and says so in the log;
+    tests/storage/test_speedups.py fails on such an installation, so it never reaches a release.
+    """
+    global _checked, ACTIVE
+    if _checked:
+        return
+    _checked = True
+    problems = incompatible()
+    if problems:
+        log.warning("storage speed-ups off, untested library versions: %s", "; ".join(problems))
+        ACTIVE = Speedups(one_trip_driver=False, direct_state_io=False, fast_state_documents=False)
 
 
 @contextmanager
