@@ -1,7 +1,7 @@
 """What each storage speed-up still buys: booking turns with it and without it, beside the echo bot.
 
-The speed-ups switched in storage/speedups.py (bot state read and written outside SQLAlchemy,
-jsonpickle's format written by hand) each cost code that leans on another
+The speed-ups switched in storage/speedups.py (the one-trip SQLite driver, bot state read and written
+outside SQLAlchemy, jsonpickle's format written by hand) each cost code that leans on another
 library's internals. Here the real bot runs whole bookings (as bench/turn_latency.py) with every
 speed-up on, then with each one off, then all off; rounds alternate between the variants so that a
 noisy neighbour weighs on all alike. A variant's figure is its p50 booking turn as a ratio of the stock
@@ -34,10 +34,13 @@ TEXT_TURNS_PER_ROUND = 100
 ALL_ON = speedups.Speedups()
 VARIANTS: dict[str, speedups.Speedups] = {
     "all on": ALL_ON,
+    "without one_trip_driver": replace(ALL_ON, one_trip_driver=False),
     "without direct_state_io": replace(ALL_ON, direct_state_io=False),
     "without fast_state_documents": replace(ALL_ON, fast_state_documents=False),
-    "all off": speedups.Speedups(direct_state_io=False, fast_state_documents=False),
+    "all off": speedups.Speedups(False, False, False),
 }
+# The one-trip driver is SQLite's: on PostgreSQL that variant is "all on" again.
+POSTGRES_VARIANTS = ("all on", "without direct_state_io", "without fast_state_documents", "all off")
 
 
 async def run() -> dict[str, Any]:
@@ -55,7 +58,8 @@ async def run() -> dict[str, Any]:
         echo_url = await stack.enter_async_context(serving(echo_app()))
         servers["stock echo bot"] = (ALL_ON, TextServer(citizen_of(echo_url)()))
         for backend in backends:
-            for variant, switches in VARIANTS.items():
+            for variant in VARIANTS if backend == "sqlite" else POSTGRES_VARIANTS:
+                switches = VARIANTS[variant]
                 with speedups.using(switches):  # engines and storages take their switches when built
                     database = sqlite_database() if backend == "sqlite" else postgres_database()
                     database_url = await stack.enter_async_context(database)

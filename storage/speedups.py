@@ -1,18 +1,17 @@
 """The storage speed-ups that lean on other libraries' internals: their switches and their version check.
 
-Two speed-ups in storage/ go below the libraries' public API, so a new SQLAlchemy, asyncpg or
-jsonpickle can break them silently. They are switched here, and nowhere else:
+Three speed-ups in storage/ go below the libraries' public API, so a new SQLAlchemy, aiosqlite or
+jsonpickle can break them silently. They are all switched here, and nowhere else:
 
+- `one_trip_driver` (storage/sqlite_driver.py): SQLite units of work through subclasses of
+  SQLAlchemy's private aiosqlite adapter classes, one thread trip per statement instead of four.
 - `direct_state_io` (storage/bot_state.py): bot state read and written with plain sqlite3 on the
   event loop (SQLite files) or straight on the pool's asyncpg connection (PostgreSQL), not through a
   session.
 - `fast_state_documents` (storage/state_documents.py): jsonpickle's document format written and read
   by hand for plain dialog stacks.
 
-`bench/storage_speedups.py` measures what each buys (bench/README.md has the figures). A third, a
-SQLite driver subclassing SQLAlchemy's private aiosqlite adapter classes (one thread trip per statement
-instead of four), was removed in issue 19: with and without it, booking turns cost the same CPU and
-latency within the noise. The versions
+`bench/storage_speedups.py` measures what each buys (bench/README.md has the figures). The versions
 they were tested with are TESTED (pyproject.toml pins the same range): outside it the tests fail
 (tests/storage/test_speedups.py) and a running bot switches them all off (`check_once`, when the first
 engine is made).
@@ -40,6 +39,7 @@ TESTED: dict[str, tuple[str, str]] = {
 class Speedups:
     """Which speed-ups are on. All on in production; benchmarks switch them off one at a time."""
 
+    one_trip_driver: bool = True
     direct_state_io: bool = True
     fast_state_documents: bool = True
 
@@ -85,7 +85,7 @@ def check_once() -> None:
     problems = incompatible()
     if problems:
         log.warning("storage speed-ups off, untested library versions: %s", "; ".join(problems))
-        ACTIVE = Speedups(direct_state_io=False, fast_state_documents=False)
+        ACTIVE = Speedups(one_trip_driver=False, direct_state_io=False, fast_state_documents=False)
 
 
 @contextmanager

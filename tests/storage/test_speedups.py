@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from storage import speedups
+from storage import speedups, sqlite_driver
 from storage.bot_state import DatabaseStorage
 from storage.db import create_engine, create_session_factory
 from storage.state_documents import to_document
@@ -42,11 +42,17 @@ def test_on_an_untested_installation_the_bot_runs_without_them(monkeypatch: pyte
     monkeypatch.setattr(speedups, "ACTIVE", speedups.Speedups())
     monkeypatch.setattr(speedups, "version", lambda name: "9.9" if name == "sqlalchemy" else "3.4.2")
     speedups.check_once()
-    assert speedups.Speedups(direct_state_io=False, fast_state_documents=False) == speedups.ACTIVE
+    assert speedups.Speedups(one_trip_driver=False, direct_state_io=False, fast_state_documents=False) \
+        == speedups.ACTIVE
 
 
 async def test_the_switches_reach_the_storage(tmp_path: Path) -> None:
+    with speedups.using(speedups.Speedups(one_trip_driver=False)):
+        stock = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'stock.db'}")
+    assert stock.dialect.driver == "aiosqlite"
+    await stock.dispose()
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}")
+    assert engine.dialect.driver == sqlite_driver.DRIVER
     try:
         factory = create_session_factory(engine)
         assert DatabaseStorage(factory)._sqlite is not None
