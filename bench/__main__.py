@@ -37,6 +37,7 @@ SMOKE_SIZES: dict[str, dict[str, Any]] = {
     "turn_latency": {"ROUNDS": 1, "TEXT_TURNS_PER_ROUND": 2, "BOOKINGS_PER_ROUND": 1, "WARMUP_TEXT_TURNS": 1,
                      "WARMUP_BOOKINGS": 1},
     "storage_speedups": {"ROUNDS": 1, "BOOKINGS_PER_ROUND": 1, "TEXT_TURNS_PER_ROUND": 2},
+    "metrics_overhead": {"ROUNDS": 2, "BOOKINGS_PER_ROUND": 1, "WARMUP_BOOKINGS": 1, "RECORDING_CALLS": 100},
     # Seven servers, each started in its own process: SQLite only keeps it short.
     "concurrent_citizens": {"CITIZENS": 3, "TEXT_TURNS": 2, "THINK_SECONDS": (0.0, 0.05), "BACKENDS": ("sqlite",)},
     "reminder_dispatch": {"CONVERSATIONS": 2, "PER_CONVERSATION": 2, "TRANSIENT_503_RATE": 0.0, "CLAIM_JOBS": 20},
