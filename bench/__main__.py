@@ -24,8 +24,8 @@ from typing import Any
 
 from bench.common import machine
 
-BENCHMARKS = ["slot_search", "booking", "reply_send", "turn_latency", "metrics_overhead", "concurrent_citizens",
-              "reminder_dispatch"]
+BENCHMARKS = ["slot_search", "booking", "reply_send", "turn_latency", "storage_speedups", "metrics_overhead",
+              "concurrent_citizens", "reminder_dispatch"]
 RESULTS = Path(__file__).resolve().parent / "results"
 # Per benchmark, the module attributes that set its sizes, and tiny values for them (`--smoke`).
 SMOKE_SIZES: dict[str, dict[str, Any]] = {
@@ -36,13 +36,14 @@ SMOKE_SIZES: dict[str, dict[str, Any]] = {
     "reply_send": {"REPLIES": 4, "WARMUP": 1},
     "turn_latency": {"ROUNDS": 1, "TEXT_TURNS_PER_ROUND": 2, "BOOKINGS_PER_ROUND": 1, "WARMUP_TEXT_TURNS": 1,
                      "WARMUP_BOOKINGS": 1},
+    "storage_speedups": {"ROUNDS": 1, "BOOKINGS_PER_ROUND": 1, "TEXT_TURNS_PER_ROUND": 2},
+    "metrics_overhead": {"ROUNDS": 2, "BOOKINGS_PER_ROUND": 1, "WARMUP_BOOKINGS": 1, "RECORDING_CALLS": 100},
     # Seven servers, each started in its own process: SQLite only keeps it short.
     "concurrent_citizens": {"CITIZENS": 3, "TEXT_TURNS": 2, "THINK_SECONDS": (0.0, 0.05), "BACKENDS": ("sqlite",)},
     "reminder_dispatch": {"CONVERSATIONS": 2, "PER_CONVERSATION": 2, "TRANSIENT_503_RATE": 0.0, "CLAIM_JOBS": 20},
-    "metrics_overhead": {"ROUNDS": 2, "BOOKINGS_PER_ROUND": 1, "WARMUP_BOOKINGS": 1, "RECORDING_CALLS": 1_000},
 }
 # Modules whose sizes another benchmark reads (bench/booking.py builds slot_search's calendar).
-_SMOKE_SHARED = {"booking": ("slot_search",)}
+_SMOKE_SHARED = {"booking": ("slot_search",), "storage_speedups": ("turn_latency",)}
 
 
 def _shrink(name: str) -> None:

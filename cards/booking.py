@@ -196,16 +196,11 @@ def build_office_card(agency: Agency, language: str, *, selected: str | None = N
     return adaptive_card(language, body, actions)
 
 
-def subjects_for(agency: Agency, mode: Mode | str) -> list[str]:
-    """Ids of the subjects that can be handled in `mode`, in the agency's order."""
-    return [subject.id for subject in agency.subjects if Mode(mode) in subject.modes]
-
-
 def build_subject_card(
     agency: Agency, language: str, mode: Mode | str, *, selected: str | None = None
 ) -> dict[str, Any]:
     """The subjects that allow the chosen mode, each with its length."""
-    subjects = [agency.subject(subject_id) for subject_id in subjects_for(agency, mode)]
+    subjects = [agency.subject(subject_id) for subject_id in agency.subjects_for(mode)]
     choices = [
         {"title": t(language, "booking.subject.option", name=localized(agency, subject.name, language),
                     minutes=subject.duration_minutes), "value": subject.id}

@@ -20,6 +20,7 @@ import hmac
 import logging
 from typing import Any
 
+from botbuilder.core import TurnContext
 from botbuilder.dialogs import (
     Dialog,
     DialogContext,
@@ -31,13 +32,14 @@ from botbuilder.dialogs import (
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.commands import Intent
+from bot.domain.channels import file_needs_consent
 from bot.domain.consent import Purpose
 from bot.domain.json_parts import json_object
 from bot.i18n import t
 from bot.integrations.file_upload import UploadFailed, upload_file
 from bot.services.consent import citizen_ref
 from bot.services.container import Services
-from bot.services.privacy import PrivacyService, export_bytes, state_key
+from bot.services.privacy import PrivacyService, export_bytes
 from bot.teams_bot import FORGET_PERSON, card_message
 from bot.turn import turn_info
 from cards.booking import build_personal_data_card, personal_display_value
@@ -88,12 +90,6 @@ class MyDataDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-def _personal_chat_in_teams(context_activity: Activity) -> bool:
-    conversation = context_activity.conversation
-    kind = getattr(conversation, "conversation_type", None) if conversation is not None else None
-    return context_activity.channel_id == "msteams" and kind in (None, "personal")
-
-
 class ExportDialog(Dialog):
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
         super().__init__(EXPORT)
@@ -110,7 +106,8 @@ class ExportDialog(Dialog):
             return await dialog_context.end_dialog()
         content = export_bytes(document)
         name = export_file_name(self._services.agency, self._services.clock.now())
-        if _personal_chat_in_teams(context.activity):
+        conversation = context.activity.conversation
+        if file_needs_consent(context.activity.channel_id, conversation.conversation_type if conversation else None):
             # The file is made again when the person allows it: the card carries no data, only who
             # it is for (a digest, not the pseudonym) and the verb its answer is routed by.
             consent = build_file_consent(info.language, size_bytes=len(content), context={
@@ -277,11 +274,9 @@ class EraseDialog(WaterfallDialog):
             await replace_pressed_card(context, card, else_send=card)
             return await step.end_dialog(False)
         activity = context.activity
-        keys = set()
-        if activity.channel_id and activity.conversation is not None and activity.conversation.id:
-            keys.add(state_key(activity.channel_id, activity.conversation.id))
+        here = TurnContext.get_conversation_reference(activity).serialize()
         outcome = await self._privacy.erase(
-            info.citizen_id or "", language=language, state_keys=keys, activity_id=activity.id,
+            info.citizen_id or "", language=language, conversations=[here], activity_id=activity.id,
             channel=activity.channel_id or "msteams", announced_upcoming=step.values["announced"],
         )
         if outcome.upcoming_changed:

@@ -39,6 +39,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.domain.json_parts import object_at
+from storage import speedups
 from storage.db import acquire_write_lock, sqlite_write_lock
 from storage.errors import EtagConflict
 from storage.state_documents import ETAG as _ETAG
@@ -47,7 +49,7 @@ from storage.tables import bot_state as _TABLE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DatabaseStorage", "EtagConflict"]
+__all__ = ["DatabaseStorage", "EtagConflict", "state_keys_of"]
 
 def _etag_of(item: object) -> str | None:
     if isinstance(item, dict):
@@ -62,15 +64,32 @@ def _set_etag(item: object, etag: str) -> None:
         item.e_tag = etag  # type: ignore[attr-defined]
 
 
+def state_keys_of(reference: Mapping[str, Any] | None) -> set[str]:
+    """The keys botbuilder's ConversationState and UserState store a conversation reference's state under
+    (`ConversationState.get_storage_key`, `UserState.get_storage_key`); a stored reference is camelCase."""
+    if not isinstance(reference, Mapping):
+        return set()
+    channel = reference.get("channelId") or reference.get("channel_id")
+    conversation, user = object_at(reference, "conversation"), object_at(reference, "user")
+    keys: set[str] = set()
+    if isinstance(channel, str) and channel:
+        if isinstance(conversation.get("id"), str) and conversation["id"]:
+            keys.add(f"{channel}/conversations/{conversation['id']}")
+        if isinstance(user.get("id"), str) and user["id"]:
+            keys.add(f"{channel}/users/{user['id']}")
+    return keys
+
+
 class DatabaseStorage(Storage):
     """Conversation and user state in the database; one short transaction per call."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         super().__init__()
         self._sessions = session_factory
-        self._sqlite = _SqliteFile.of(session_factory)
+        direct = speedups.ACTIVE.direct_state_io
+        self._sqlite = _SqliteFile.of(session_factory) if direct else None
         self._write_lock = sqlite_write_lock(session_factory)
-        self._postgres = _PostgresDirect.of(session_factory)
+        self._postgres = _PostgresDirect.of(session_factory) if direct else None
 
     async def close(self) -> None:
         if self._sqlite is not None:

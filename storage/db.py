@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from storage import sqlite_driver
+from storage import speedups, sqlite_driver
 
 # How long a SQLite writer waits for the others of this process (SQLite's own busy timeout is as long).
 SQLITE_WRITE_WAIT = 30.0
@@ -48,8 +48,10 @@ def create_engine(url: str) -> AsyncEngine:
         # No rollback-on-return: every unit of work ends its transaction itself, and the reset
         # listener below rolls back what might not have been (each driver call is a thread hop).
         # Same driver (aiosqlite), one thread trip per statement instead of four (storage.sqlite_driver).
-        one_trip = make_url(url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
-        engine = create_async_engine(one_trip, connect_args={"timeout": 30}, pool_reset_on_return=None,
+        speedups.check_once()
+        if speedups.ACTIVE.one_trip_driver:
+            url = str(make_url(url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}"))
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None,
                                      hide_parameters=True)
         _configure_sqlite(engine.sync_engine)
         return engine

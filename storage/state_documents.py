@@ -17,6 +17,8 @@ from botbuilder.dialogs import DialogInstance, DialogState
 from jsonpickle.pickler import Pickler
 from jsonpickle.unpickler import Unpickler
 
+from storage import speedups
+
 ETAG = "e_tag"
 _OBJECT = "py/object"
 _CLASSES: dict[str, type[object]] = {
@@ -33,6 +35,8 @@ class _Unusual(Exception):
 def to_document(item: object) -> Any:
     """The JSON document stored for an item (jsonpickle's flattening), without the e-tag."""
     try:
+        if not speedups.ACTIVE.fast_state_documents:
+            raise _Unusual
         document = _flatten(item, set())
     except _Unusual:
         document = Pickler().flatten(item)
@@ -46,6 +50,8 @@ def from_document(document: Any, etag: str) -> Any:
     if isinstance(document, dict):
         document = {**document, ETAG: etag}
     try:
+        if not speedups.ACTIVE.fast_state_documents:
+            raise _Unusual
         return _restore(document)
     except _Unusual:
         # safe=True: never eval() a py/repr entry, whatever the table holds.

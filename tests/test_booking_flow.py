@@ -1111,14 +1111,25 @@ def test_office_hours_are_grouped_by_day(agency: Agency) -> None:
 def test_outside_teams_the_calendar_file_is_attached_directly() -> None:
     from dialogs.booking.flow import calendar_attachment
     ics = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
-    attachment = calendar_attachment("webchat", "nl", "a-1", ics)
+    attachment = calendar_attachment("webchat", None, "nl", "a-1", ics)
     assert attachment.content_type == "text/calendar" and attachment.name == "afspraak.ics"
     assert base64.b64decode(attachment.content_url.split(",", 1)[1]) == ics
-    in_teams = calendar_attachment("msteams", "nl", "a-1", ics)
+    in_teams = calendar_attachment("msteams", "personal", "nl", "a-1", ics)
     assert in_teams.content_type == FILE_CONSENT_CARD
     # The offer names the appointment and the verb its answer is routed by: no personal data.
     assert in_teams.content["acceptContext"] == {"verb": Verb.APPT_CALENDAR_FILE, "appointment_id": "a-1",
                                                  "language": "nl"}
+
+
+@pytest.mark.parametrize("conversation_type", ["groupChat", "channel"])
+def test_in_a_teams_group_chat_or_channel_the_calendar_file_is_attached_directly(conversation_type: str) -> None:
+    # Teams has no file consent card outside a personal chat: the booking dialogs once offered one there
+    # anyway (they looked at the channel only), where the data export already attached the file.
+    from dialogs.booking.flow import calendar_attachment
+    ics = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+    attachment = calendar_attachment("msteams", conversation_type, "fr", "a-1", ics)
+    assert attachment.content_type == "text/calendar"
+    assert base64.b64decode(attachment.content_url.split(",", 1)[1]) == ics
 
 
 def test_the_booking_catalog_is_complete_and_translated() -> None:

@@ -14,6 +14,7 @@ from bot.domain.interview_language import (
     belgian_region_language,
     decide_interview_language,
     language_reason,
+    lives_in_bilingual_brussels,
 )
 
 
@@ -155,3 +156,10 @@ def test_the_reason_of_a_language_already_settled(belgian: Agency) -> None:
     assert language_reason(belgian, postal_code="4000", interview_language="fr") is LanguageReason.RESIDENCE
     assert language_reason(belgian, postal_code="1000", interview_language="nl") is LanguageReason.CHOSEN
     assert language_reason(belgian, postal_code="9000", interview_language="fr") is None  # moved since booking
+
+
+@pytest.mark.parametrize("postal_code, expected", [("1000", True), ("1299", True), ("1300", False), ("4700", False),
+                                                   (None, False), ("75001", False)])
+def test_only_a_brussels_address_is_told_it_chooses_for_that_reason(belgian: Agency, postal_code: str | None,
+                                                                     expected: bool) -> None:
+    assert lives_in_bilingual_brussels(belgian, postal_code) is expected

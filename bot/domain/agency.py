@@ -336,6 +336,10 @@ class Agency(_Model):
     def subject(self, subject_id: str) -> Subject | None:
         return next((s for s in self.subjects if s.id == subject_id), None)
 
+    def subjects_for(self, mode: Mode | str) -> list[str]:
+        """Ids of the subjects that can be handled in `mode`, in the agency's order."""
+        return [subject.id for subject in self.subjects if Mode(mode) in subject.modes]
+
     def office(self, office_id: str) -> Office | None:
         return next((o for o in self.offices if o.id == office_id), None)
 

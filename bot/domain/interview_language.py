@@ -117,6 +117,13 @@ def language_reason(agency: Agency, *, postal_code: str | None, interview_langua
     return LanguageReason.CHOSEN if interview_language in decision.choices else None
 
 
+def lives_in_bilingual_brussels(agency: Agency, postal_code: str | None) -> bool:
+    """Whether the rule leaves the citizen a choice because they live in the bilingual Brussels-Capital
+    Region (the language card then says that this is why they are asked)."""
+    return (agency.interview_language_rule is InterviewLanguageRule.BELGIAN_RESIDENCE
+            and len(belgian_region_language(postal_code or "")) > 1)
+
+
 def _among(options: Sequence[str], preferred: str | None, only_one: LanguageReason) -> LanguageDecision:
     """`only_one`: why, when a single language is left."""
     if preferred in options:

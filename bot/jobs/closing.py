@@ -1,6 +1,7 @@
 """Closing appointments whose slot has ended while still booked, every quarter of an hour (periodic job).
 
-Each run is one job keyed by its quarter, so several runners make one run; each run plans the next.
+Each run is one job keyed by its quarter, so several runners make one run; each run plans the next
+(bot/jobs/periodic.py).
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from bot.domain.jobs import Job, JobKind, JobResult
-from bot.jobs.runner import Finished, Result
+from bot.domain.agency import Agency
+from bot.domain.jobs import Job, JobKind
+from bot.jobs.periodic import Schedule, done_and_plan_next, ensure_planned, plan_next
+from bot.jobs.runner import Result
 from bot.services.container import Services
 from bot.services.outcomes import CLOSE_EVERY, OutcomeService
 from bot.services.ports import UnitOfWork
@@ -17,22 +20,22 @@ from bot.services.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-def _next_quarter(after: datetime) -> datetime:
+def _next_quarter(_agency: Agency, after: datetime) -> tuple[datetime, str]:
     step = int(CLOSE_EVERY.total_seconds())
     epoch = int(after.timestamp())
-    return datetime.fromtimestamp((epoch // step + 1) * step, tz=UTC)
+    run_at = datetime.fromtimestamp((epoch // step + 1) * step, tz=UTC)
+    return run_at, f"{run_at:%Y%m%dT%H%M}"
+
+
+CLOSING = Schedule(JobKind.CLOSE_ENDED, _next_quarter)
 
 
 async def plan_next_closing(uow: UnitOfWork, services: Services, after: datetime) -> None:
-    run_at = _next_quarter(after)
-    await uow.jobs.schedule(str(JobKind.CLOSE_ENDED), run_at, {"agency_id": services.agency.id},
-                            f"close_ended:{services.agency.id}:{run_at:%Y%m%dT%H%M}", now=services.clock.now())
+    await plan_next(uow, services, CLOSING, after)
 
 
 async def ensure_closing_planned(services: Services) -> None:
-    async with services.uow() as uow:
-        await plan_next_closing(uow, services, services.clock.now())
-        await uow.commit()
+    await ensure_planned(services, CLOSING)
 
 
 class CloseEndedJob:
@@ -44,8 +47,4 @@ class CloseEndedJob:
         closed = await self._outcomes.close_ended()
         if closed:
             log.info("closed %d appointment(s) whose slot ended", closed)
-
-        async def plan_next(uow: UnitOfWork) -> None:
-            await plan_next_closing(uow, self._services, max(job.run_at, self._services.clock.now()))
-
-        return Finished(JobResult.DONE, record=plan_next)
+        return done_and_plan_next(self._services, CLOSING, job)

@@ -8,7 +8,6 @@ from functools import partial
 from typing import Any
 
 from bot.domain.jobs import Job, JobResult, NoticeKind
-from bot.i18n import language_of
 from bot.jobs.runner import Failed, Finished, Result
 from bot.services.booking import BookingService
 from bot.services.container import Services
@@ -27,16 +26,10 @@ class CitizenNoticeJob:
 
     async def __call__(self, job: Job) -> Result:
         agency = self._services.agency
-        async with self._services.uow.read() as uow:
-            appointment = await uow.appointments.get(str(job.payload.get("appointment_id")))
-            citizen = await uow.citizens.get(appointment.citizen_id) \
-                if appointment is not None and appointment.citizen_id else None
-        if appointment is None or citizen is None or citizen.erased_at is not None \
-                or not citizen.conversation_reference:
-            return Finished(JobResult.SKIPPED_NO_CHAT)
-        if citizen.unreachable_since is not None:
-            return Finished(JobResult.SKIPPED_UNREACHABLE)
-        language = language_of(citizen.locale) or agency.default_language
+        recipient = await self._reminders.recipient(job.payload.get("appointment_id"), reminder=False)
+        if isinstance(recipient, JobResult):
+            return Finished(recipient)
+        appointment, language = recipient.appointment, recipient.language
         notice = job.payload.get("notice")
         card: dict[str, Any]
         if notice == NoticeKind.NO_SHOW:
@@ -51,7 +44,7 @@ class CitizenNoticeJob:
             card = build_link_card(agency, language, appointment.view(),
                                    changed=notice == NoticeKind.LINK_CHANGED)
         elif notice == NoticeKind.TECHNICAL:
-            offered = await self._booking.rebook_offers(citizen.id, appointment.id)
+            offered = await self._booking.rebook_offers(recipient.citizen_id, appointment.id)
             if offered is None:
                 return Finished(JobResult.SKIPPED_INACTIVE)
             view, offers, same = offered
@@ -59,8 +52,8 @@ class CitizenNoticeJob:
         else:
             return Failed(f"unknown notice {notice!r}")
         try:
-            await self._notifier.send(citizen.conversation_reference, OutgoingMessage(card=card))
+            await self._notifier.send(recipient.reference, OutgoingMessage(card=card))
         except RecipientUnreachable as error:
             return Failed(f"RecipientUnreachable: {error}"[:200],
-                          record=partial(self._reminders.record_unreachable, citizen_id=citizen.id))
+                          record=partial(self._reminders.record_unreachable, citizen_id=recipient.citizen_id))
         return Finished(JobResult.SENT)

@@ -1,7 +1,7 @@
 """The daily retention run as a periodic job: once a day at the agency's local hour, on one instance.
 
 Each day's run is one job whose dedupe key names the agency's local date, so however many runners
-start, the day has one run; each run plans the next day's when it completes (in the same transaction).
+start, the day has one run; each run plans the next day's when it completes (bot/jobs/periodic.py).
 Local hours are turned into UTC day by day (bot.domain.jobs.next_daily_run), so the run stays at its
 hour across daylight-saving changes.
 """
@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot.domain.jobs import Job, JobKind, JobResult, next_daily_run
-from bot.jobs.runner import Finished, Result
+from bot.domain.agency import Agency
+from bot.domain.jobs import Job, JobKind, next_daily_run
+from bot.jobs.periodic import Schedule, done_and_plan_next, ensure_planned, plan_next
+from bot.jobs.runner import Result
 from bot.services.container import Services
 from bot.services.ports import UnitOfWork
 from bot.services.retention import RetentionService
@@ -20,21 +22,22 @@ from bot.services.retention import RetentionService
 log = logging.getLogger(__name__)
 
 
+def _next_day(agency: Agency, after: datetime) -> tuple[datetime, str]:
+    run_at = next_daily_run(agency.zone, agency.retention_hour, after)
+    return run_at, run_at.astimezone(agency.zone).date().isoformat()
+
+
+DAILY_RETENTION = Schedule(JobKind.RETENTION, _next_day)
+
+
 async def plan_next_retention(uow: UnitOfWork, services: Services, after: datetime) -> datetime:
     """Add the first daily run after `after` (nothing if that day's run exists); its due time."""
-    agency = services.agency
-    run_at = next_daily_run(agency.zone, agency.retention_hour, after)
-    local_day = run_at.astimezone(agency.zone).date().isoformat()
-    await uow.jobs.schedule(str(JobKind.RETENTION), run_at, {"agency_id": agency.id},
-                            f"retention:{agency.id}:{local_day}", now=services.clock.now())
-    return run_at
+    return await plan_next(uow, services, DAILY_RETENTION, after)
 
 
 async def ensure_retention_planned(services: Services) -> None:
     """At start-up: the next daily run exists (idempotent; every instance may call it)."""
-    async with services.uow() as uow:
-        await plan_next_retention(uow, services, services.clock.now())
-        await uow.commit()
+    await ensure_planned(services, DAILY_RETENTION)
 
 
 class RetentionJob:
@@ -44,8 +47,4 @@ class RetentionJob:
     async def __call__(self, job: Job) -> Result:
         report = await RetentionService(self._services).run()
         log.info("daily retention run: %d changes", report.total)
-
-        async def plan_next(uow: UnitOfWork) -> None:
-            await plan_next_retention(uow, self._services, max(job.run_at, self._services.clock.now()))
-
-        return Finished(JobResult.DONE, record=plan_next)
+        return done_and_plan_next(self._services, DAILY_RETENTION, job)

@@ -29,7 +29,6 @@ from bot.domain.booking_rules import plan_jobs
 from bot.domain.consent import ConsentRecord
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind
-from bot.domain.json_parts import object_at
 from bot.domain.people import Citizen
 from bot.domain.personal_data import validate_personal_data
 from bot.services.audit import citizen_actor
@@ -92,25 +91,6 @@ class EraseResult:
     already_erased: bool = False
 
 
-def conversation_keys(reference: Mapping[str, Any] | None) -> set[str]:
-    """The bot_state keys (Bot Framework conversation and user state) of a stored conversation reference."""
-    if not isinstance(reference, Mapping):
-        return set()
-    channel = reference.get("channelId") or reference.get("channel_id")
-    conversation = object_at(reference, "conversation")
-    user = object_at(reference, "user")
-    keys: set[str] = set()
-    if isinstance(channel, str) and channel:
-        if isinstance(conversation.get("id"), str) and conversation["id"]:
-            keys.add(state_key(channel, conversation["id"]))
-        if isinstance(user.get("id"), str) and user["id"]:
-            keys.add(f"{channel}/users/{user['id']}")
-    return keys
-
-
-def state_key(channel_id: str, conversation_id: str) -> str:
-    """The key botbuilder's ConversationState stores a conversation under."""
-    return f"{channel_id}/conversations/{conversation_id}"
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -317,7 +297,7 @@ class PrivacyService:
         citizen_id: str,
         *,
         language: str,
-        state_keys: Iterable[str] = (),
+        conversations: Iterable[Mapping[str, Any]] = (),
         activity_id: str | None = None,
         channel: str = "msteams",
         announced_upcoming: int | None = None,
@@ -334,7 +314,7 @@ class PrivacyService:
                     return EraseResult(upcoming_changed=True)
             result = await erase_in(
                 uow, self._services, citizen, now=now, actor=citizen_actor(citizen_id), reason="request",
-                language=language, state_keys=state_keys, activity_id=activity_id, channel=channel,
+                language=language, conversations=conversations, activity_id=activity_id, channel=channel,
             )
             await uow.commit()
         log.info("privacy: citizen erased at their request (%d appointments cancelled)", len(result.cancelled))
@@ -409,7 +389,7 @@ async def erase_in(
     actor: str,
     reason: str,
     language: str,
-    state_keys: Iterable[str] = (),
+    conversations: Iterable[Mapping[str, Any]] = (),
     activity_id: str | None = None,
     channel: str = "msteams",
 ) -> EraseResult:
@@ -436,7 +416,8 @@ async def erase_in(
         anonymised = await repository.anonymise_appointments(appointment_ids, now)
     else:
         deleted = await repository.delete_appointments(appointment_ids)
-    await repository.delete_bot_state({*state_keys, *conversation_keys(citizen.conversation_reference)})
+    # The bot state of the conversation erased from, and of the one the citizen's reference names.
+    await repository.delete_bot_state_of([*conversations, citizen.conversation_reference or {}])
     await repository.erase_identity(citizen_id, now)
     await uow.web_identities.revoke(citizen_id)  # every manage link and web conversation of theirs
 
@@ -460,5 +441,5 @@ def export_bytes(document: Mapping[str, Any]) -> bytes:
 
 __all__ = [
     "EraseResult", "Overview", "PrivacyService",
-    "RectifyResult", "conversation_keys", "erase_in", "export_bytes", "state_key",
+    "RectifyResult", "erase_in", "export_bytes",
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.domain.appointment import AppointmentView
+from bot.domain.appointment import Appointment, AppointmentView
 from bot.domain.audit import EventType
 from bot.domain.jobs import Job, JobResult
 from bot.domain.reminders import reminder_is_late
@@ -19,6 +19,16 @@ from bot.i18n import language_of
 from bot.services.audit import SYSTEM_ACTOR
 from bot.services.container import Services
 from bot.services.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An appointment and the citizen's chat to write to about it."""
+
+    appointment: Appointment
+    citizen_id: str
+    reference: dict[str, Any]
+    language: str
 
 
 @dataclass(frozen=True)
@@ -35,34 +45,47 @@ class ReminderService:
         self._services = services
         self._agency = services.agency
 
-    async def due(self, job: Job) -> DueReminder | JobResult:
-        """The reminder to send now, or the job's result saying why not."""
-        appointment_id = job.payload.get("appointment_id")
-        if not isinstance(appointment_id, str):
+    async def recipient(self, appointment_id: object, *, reminder: bool) -> Recipient | JobResult:
+        """The appointment and the citizen to write to about it, or the job result saying why not.
+
+        Every message the runner sends about an appointment checks the same: a chat to write in (not
+        erased, reachable in Teams once) that Teams has not refused since. A reminder also needs the
+        appointment still active and the citizen not to have turned reminders off.
+        """
+        appointment = citizen = None
+        if isinstance(appointment_id, str):
+            async with self._services.uow.read() as uow:
+                appointment = await uow.appointments.get(appointment_id)
+                citizen = await uow.citizens.get(appointment.citizen_id) \
+                    if appointment is not None and appointment.citizen_id else None
+        if reminder and (appointment is None or not appointment.is_active(self._services.clock.now())):
             return JobResult.SKIPPED_INACTIVE
-        now = self._services.clock.now()
-        async with self._services.uow.read() as uow:
-            appointment = await uow.appointments.get(appointment_id)
-            citizen = await uow.citizens.get(appointment.citizen_id) \
-                if appointment is not None and appointment.citizen_id else None
-        if appointment is None or not appointment.is_active(now):
-            return JobResult.SKIPPED_INACTIVE
-        if citizen is None or citizen.erased_at is not None or not citizen.conversation_reference:
+        if appointment is None or citizen is None or citizen.erased_at is not None \
+                or not citizen.conversation_reference:
             return JobResult.SKIPPED_NO_CHAT
-        if not citizen.wants_reminders:
+        if reminder and not citizen.wants_reminders:
             return JobResult.SKIPPED_OPT_OUT
         if citizen.unreachable_since is not None:
             return JobResult.SKIPPED_UNREACHABLE
+        return Recipient(appointment, citizen.id, citizen.conversation_reference,
+                         language_of(citizen.locale) or self._agency.default_language)
+
+    async def due(self, job: Job) -> DueReminder | JobResult:
+        """The reminder to send now, or the job result saying why not."""
+        found = await self.recipient(job.payload.get("appointment_id"), reminder=True)
+        if isinstance(found, JobResult):
+            return found
+        appointment = found.appointment
         offset = job.payload.get("offset_minutes")
         # Its planned moment: a retry moves the job's own due time, not the reminder's.
         due_at = appointment.starts_at - timedelta(minutes=offset) if isinstance(offset, int) else job.run_at
         tolerance = timedelta(minutes=self._agency.reminder_late_tolerance_minutes)
-        if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=now, tolerance=tolerance):
+        if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=self._services.clock.now(),
+                            tolerance=tolerance):
             return JobResult.DROPPED_LATE
         return DueReminder(
-            appointment=appointment.view(), citizen_id=citizen.id,
-            reference=citizen.conversation_reference,
-            language=language_of(citizen.locale) or self._agency.default_language,
+            appointment=appointment.view(), citizen_id=found.citizen_id,
+            reference=found.reference, language=found.language,
             offset_minutes=offset if isinstance(offset, int) else None,
         )
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from botbuilder.dialogs import DialogContext, DialogTurnResult
 
-from bot.domain.agency import InterviewLanguageRule, Mode, PersonalField
+from bot.domain.agency import Mode, PersonalField
 from bot.domain.booking_rules import has_room_for_another
-from bot.domain.interview_language import belgian_region_language, decide_interview_language, language_reason
+from bot.domain.interview_language import decide_interview_language, language_reason, lives_in_bilingual_brussels
 from bot.domain.personal_data import validate_personal_data
 from bot.i18n import t
 from bot.services.booking import TOO_MANY_UPCOMING, Booked, BookingService, Refused, SlotGone
@@ -26,7 +26,6 @@ from cards.booking import (
     localized,
     mode_name,
     personal_display_value,
-    subjects_for,
 )
 from cards.verbs import Verb
 from dialogs.booking.state import BookingState
@@ -101,7 +100,7 @@ class BookDialog(TimeChoice[BookingState]):
         return await self._ask_subject(dc, state)
 
     async def _ask_subject(self, dc: DialogContext, state: BookingState) -> DialogTurnResult:
-        subjects = subjects_for(self._agency, state.mode)
+        subjects = self._agency.subjects_for(state.mode)
         if len(subjects) == 1:
             state.subject = subjects[0]
             return await self._ask_day(dc, state, first_page=True)
@@ -112,7 +111,7 @@ class BookDialog(TimeChoice[BookingState]):
                           data: dict[str, Any]) -> DialogTurnResult:
         language = self._info(dc).language
         subject_id = data.get("subject")
-        if not isinstance(subject_id, str) or subject_id not in subjects_for(self._agency, state.mode):
+        if not isinstance(subject_id, str) or subject_id not in self._agency.subjects_for(state.mode):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask_subject(dc, state)
         state.subject = subject_id
@@ -175,8 +174,7 @@ class BookDialog(TimeChoice[BookingState]):
             state.interview_language = decision.language
             return await self._ask_summary(dc, state)
         state.language_choices = list(decision.choices)
-        brussels = (self._agency.interview_language_rule is InterviewLanguageRule.BELGIAN_RESIDENCE
-                    and len(belgian_region_language(postal_code or "")) > 1)
+        brussels = lives_in_bilingual_brussels(self._agency, postal_code)
         card = build_language_card(self._agency, language, decision.choices, brussels=brussels)
         return await self._ask(dc, state, "language", card, [Verb.BOOK_LANGUAGE])
 

@@ -15,6 +15,7 @@ from botbuilder.schema import Attachment
 
 from bot.domain.agency import Agency
 from bot.domain.appointment import AppointmentStatus, AppointmentView, is_active
+from bot.domain.channels import file_needs_consent
 from bot.i18n import t
 from bot.services.booking import Booked, BookingService, Refused
 from bot.services.container import Services
@@ -48,10 +49,12 @@ def not_found_text(language: str) -> str:
     return t(language, "booking.message.not_found", command=t(language, "help.command.my_appointments"))
 
 
-def calendar_attachment(channel_id: str | None, language: str, appointment_id: str, ics: bytes) -> Attachment:
-    """The calendar file as this channel can take it: a file consent card in Teams, else a data URL."""
+def calendar_attachment(channel_id: str | None, conversation_type: str | None, language: str, appointment_id: str,
+                        ics: bytes) -> Attachment:
+    """The calendar file as this chat can take it: a file consent card in a Teams personal chat, else a
+    data URL (bot.domain.channels.file_needs_consent)."""
     name = calendar_file_name(language)
-    if channel_id == "msteams":
+    if file_needs_consent(channel_id, conversation_type):
         return Attachment(content_type=FILE_CONSENT_CARD, name=name,
                           content=build_calendar_file_offer(language, appointment_id=appointment_id,
                                                             size_in_bytes=len(ics)))
@@ -148,5 +151,7 @@ class BookingFlow(CardFlow[S]):
         await self._send_card(dc, card)
         ics = build_ics(self._agency, appointment, language, now=self._now(),
                         meetings=self._services.meetings is not None)
-        attachment = calendar_attachment(dc.context.activity.channel_id, language, appointment.id, ics)
+        activity = dc.context.activity
+        conversation_type = activity.conversation.conversation_type if activity.conversation else None
+        attachment = calendar_attachment(activity.channel_id, conversation_type, language, appointment.id, ics)
         await dc.context.send_activity(MessageFactory.attachment(attachment))

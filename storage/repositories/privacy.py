@@ -6,7 +6,7 @@ privacy and retention services call them, inside their own unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from bot.domain.appointment import Appointment
 from bot.domain.consent import ConsentAction, ConsentRecord
 from bot.domain.jobs import Job, JobStatus
 from bot.domain.people import Citizen
+from storage.bot_state import state_keys_of
 from storage.mapping import BotStateItem, SlotClaim
 from storage.repositories.citizens import PERSONAL_COLUMNS
 from storage.repositories.statements import NO_SYNC, row_count
@@ -114,8 +115,8 @@ class PrivacyRepository:
         )
         return row_count(result)
 
-    async def delete_bot_state(self, keys: Iterable[str]) -> int:
-        wanted = sorted(set(keys))
+    async def delete_bot_state_of(self, conversations: Iterable[Mapping[str, Any]]) -> int:
+        wanted = sorted(set().union(*(state_keys_of(reference) for reference in conversations)))
         if not wanted:
             return 0
         result = await self._session.execute(delete(BotStateItem).where(bot_state.c.key.in_(wanted)),
