@@ -23,8 +23,8 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 from botbuilder.dialogs import Dialog, DialogContext, DialogReason, DialogTurnResult
 
 from bot.i18n import t
+from bot.replies import card_message
 from bot.services.container import Services
-from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard

@@ -22,9 +22,9 @@ from bot.commands import Intent
 from bot.domain.agency import DocumentKind
 from bot.domain.consent import PendingDocument, Purpose
 from bot.i18n import LANGUAGES, t
+from bot.replies import card_message
 from bot.services.consent import ConsentService, WithdrawResult, citizen_ref
 from bot.services.container import Services
-from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
 from cards.booking import when_text
 from cards.consent import (
@@ -264,8 +264,7 @@ class WithdrawFlow(WaterfallDialog):
         return "\n\n".join(paragraphs)
 
 
-def build_consent_feature(services: Services) -> Feature:
-    consent = ConsentService(services)
+def build_consent_feature(services: Services, consent: ConsentService) -> Feature:
     return Feature(
         dialogs=[
             DocumentFlow(CONSENT_GATE, services, consent),

@@ -23,7 +23,7 @@ from botbuilder.schema import ActivityTypes
 from bot.commands import Intent, recognize
 from bot.domain.agency import Agency
 from bot.i18n import t
-from bot.teams_bot import card_message
+from bot.replies import card_message
 from bot.turn import turn_info
 from cards.welcome import build_help_card, build_welcome_card
 from dialogs.await_card import AwaitCard

@@ -34,11 +34,11 @@ from bot.commands import Intent
 from bot.domain.consent import Purpose
 from bot.i18n import t
 from bot.integrations.file_upload import UploadFailed, upload_file
+from bot.replies import card_message
 from bot.services.consent import citizen_ref
 from bot.services.container import Services
 from bot.services.privacy import PrivacyService, export_bytes, state_key
-from bot.teams_bot import FORGET_PERSON, card_message
-from bot.turn import turn_info
+from bot.turn import FORGET_PERSON, turn_info
 from cards.booking import build_personal_data_card, personal_display_value
 from cards.privacy import (
     FILE_CONSENT_CARD,
@@ -334,8 +334,7 @@ class FlagDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-def build_privacy_feature(services: Services, privacy: PrivacyService | None = None) -> Feature:
-    privacy = privacy or PrivacyService(services)
+def build_privacy_feature(services: Services, privacy: PrivacyService) -> Feature:
     return Feature(
         dialogs=[
             MyDataDialog(privacy, services),

@@ -15,11 +15,11 @@ from botbuilder.schema import ActivityTypes
 from bot.commands import Intent, recognize
 from bot.domain.agency import Agency
 from bot.i18n import t
+from bot.replies import card_message
 from bot.services.audit import citizen_actor, counselor_actor
 from bot.services.container import Services
 from bot.services.outcomes import AskLater, OutcomeService, Recorded, Settled, StaffReport, TooEarly
 from bot.services.staff import StaffService
-from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
 from cards.formatting import duration_text, format_time, to_local
 from cards.staff import (
@@ -81,11 +81,11 @@ class StaffOutcomeDialog(Dialog):
 
     ID = "staff.outcome"
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, staff: StaffService, outcomes: OutcomeService) -> None:
         super().__init__(self.ID)
         self._services = services
-        self._outcomes = OutcomeService(services)
-        self._staff = StaffService(services)
+        self._outcomes = outcomes
+        self._staff = staff
 
     async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
         info = turn_info(dialog_context.context)
@@ -106,11 +106,11 @@ class StaffRootDialog(Dialog):
 
     ID = "staff.root"
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, staff: StaffService, outcomes: OutcomeService) -> None:
         super().__init__(self.ID)
         self._services = services
-        self._staff = StaffService(services)
-        self._report = StaffOutcomeDialog(services)
+        self._staff = staff
+        self._report = StaffOutcomeDialog(services, staff, outcomes)
 
     async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
         context = dialog_context.context

@@ -38,11 +38,12 @@ async def ensure_retention_planned(services: Services) -> None:
 
 
 class RetentionJob:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, retention: RetentionService) -> None:
         self._services = services
+        self._retention = retention
 
     async def __call__(self, job: Job) -> Result:
-        report = await RetentionService(self._services).run()
+        report = await self._retention.run()
         log.info("daily retention run: %d changes", report.total)
 
         async def plan_next(uow: UnitOfWork) -> None:

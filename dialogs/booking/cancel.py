@@ -8,9 +8,9 @@ from typing import Any
 from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.i18n import t
+from bot.replies import card_message
 from bot.services.booking import BookingService, Cancelled
 from bot.services.container import Services
-from bot.teams_bot import card_message
 from cards.booking import (
     CANCEL_NOTE_MAX_LENGTH,
     build_cancel_confirm_card,
