@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botbuilder.dialogs import (
@@ -25,8 +27,6 @@ from botbuilder.dialogs import (
     DialogContext,
     DialogReason,
     DialogTurnResult,
-    WaterfallDialog,
-    WaterfallStepContext,
 )
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
@@ -55,6 +55,7 @@ from cards.privacy import (
 )
 from cards.verbs import Verb
 from dialogs.await_card import AwaitCard
+from dialogs.card_flow import CardFlow
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
 from dialogs.pressed_card import replace_pressed_card
 
@@ -249,52 +250,67 @@ class RectifyForm(Dialog):
         return await dialog_context.end_dialog(True)
 
 
-class EraseDialog(WaterfallDialog):
+@dataclass
+class EraseState:
+    """What the erase card announced: kept here, not read back from the card, which could be edited."""
+
+    announced: int = 0
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> EraseState:
+        announced = stored.get("announced")
+        return cls(announced=announced if isinstance(announced, int) else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"announced": self.announced}
+
+
+class EraseDialog(CardFlow[EraseState]):
+    """What erasure means for this citizen (their upcoming appointments), then erasure on confirmation."""
+
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(ERASE, [self._ask_step, self._answer_step])
+        super().__init__(ERASE, services, EraseState)
         self._privacy = privacy
-        self._agency = services.agency
 
-    async def _ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        info = turn_info(step.context)
+    async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dc)
         upcoming = await self._privacy.upcoming_count(info.citizen_id or "")
-        # What the card announces is kept here, not read back from the card, which could be edited.
-        step.values["announced"] = upcoming
         card = build_erase_confirm_card(self._agency, info.language, upcoming)
-        return await step.begin_dialog(AwaitCard.ID, {
-            "card": card, "verbs": [Verb.PRIVACY_ERASE_CONFIRM, Verb.PRIVACY_ERASE_CANCEL],
-        })
+        return await self._ask(dc, EraseState(announced=upcoming), "confirm", card,
+                               [Verb.PRIVACY_ERASE_CONFIRM, Verb.PRIVACY_ERASE_CANCEL])
 
-    async def _answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        context = step.context
-        info = turn_info(context)
+    async def _on_confirm(self, dc: DialogContext, state: EraseState, verb: str,
+                          data: dict[str, Any]) -> DialogTurnResult:
+        context = dc.context
+        info = self._info(dc)
         language = info.language
-        result = step.result if isinstance(step.result, dict) else {}
-        if result.get("verb") != Verb.PRIVACY_ERASE_CONFIRM:
+        if verb != Verb.PRIVACY_ERASE_CONFIRM:
             card = build_notice_card(language, t(language, "privacy.erase.kept_title"),
                                      t(language, "privacy.erase.kept_text"))
             await replace_pressed_card(context, card, else_send=card)
-            return await step.end_dialog(False)
+            return await dc.end_dialog(False)
         activity = context.activity
         keys = set()
         if activity.channel_id and activity.conversation is not None and activity.conversation.id:
             keys.add(state_key(activity.channel_id, activity.conversation.id))
         outcome = await self._privacy.erase(
             info.citizen_id or "", language=language, state_keys=keys, activity_id=activity.id,
-            channel=activity.channel_id or "msteams", announced_upcoming=step.values["announced"],
+            channel=activity.channel_id or "msteams", announced_upcoming=state.announced,
         )
         if outcome.upcoming_changed:
             await context.send_activity(t(language, "privacy.erase.changed"))
-            return await step.replace_dialog(self.id)
+            return await dc.replace_dialog(self.id)
         if outcome.already_erased:
             await context.send_activity(t(language, "privacy.erase.already"))
-            return await step.end_dialog(False)
+            return await dc.end_dialog(False)
         # The conversation state goes with the data; TeamsBot deletes it at the end of the turn.
         info.extras[FORGET_PERSON] = True
         card = build_erased_card(language, cancelled=len(outcome.cancelled))
         await replace_pressed_card(context, card, else_send=card)
         log.info("privacy: erasure done in this turn")
-        return await step.end_dialog(True)
+        return await dc.end_dialog(True)
+
+    STATES = {"confirm": _on_confirm}
 
 
 class FlagDialog(Dialog):
