@@ -101,6 +101,16 @@ def test_use_case_services_are_built_in_the_composition_root_only() -> None:
     assert sorted(builders - {"bot/wiring.py"}) == []
 
 
+def test_dialogs_are_not_waterfalls() -> None:
+    """One way to write a dialog: a card flow (dialogs/card_flow.py) with its states in one table."""
+    users = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("bot", "dialogs") for path in _modules(folder)
+        if "WaterfallDialog" in path.read_text(encoding="utf-8")
+    ]
+    assert users == []
+
+
 def test_nothing_outside_tests_imports_tests() -> None:
     users = [
         str(path.relative_to(PROJECT_ROOT))
