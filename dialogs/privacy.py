@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botbuilder.dialogs import (
-    Dialog,
     DialogContext,
-    DialogReason,
     DialogTurnResult,
 )
 from botbuilder.schema import Activity, ActivityTypes, Attachment
@@ -54,8 +52,7 @@ from cards.privacy import (
     form_inputs,
 )
 from cards.verbs import Verb
-from dialogs.await_card import AwaitCard
-from dialogs.card_flow import CardFlow
+from dialogs.card_flow import CardFlow, NoState
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
 from dialogs.pressed_card import replace_pressed_card
 
@@ -71,14 +68,15 @@ RESTRICT = "privacy.restrict"
 REMINDERS = "privacy.reminders"
 
 
-class MyDataDialog(Dialog):
-    def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(MY_DATA)
-        self._privacy = privacy
-        self._agency = services.agency
+class MyDataDialog(CardFlow[NoState]):
+    """The card of what is held about the citizen, why and how long; its buttons start the other flows."""
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
-        info = turn_info(dialog_context.context)
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(MY_DATA, services, NoState)
+        self._privacy = privacy
+
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dialog_context)
         overview = await self._privacy.overview(info.citizen_id or "")
         if overview is None:
             await dialog_context.context.send_activity(t(info.language, "privacy.erase.already"))
@@ -94,13 +92,14 @@ def _personal_chat_in_teams(context_activity: Activity) -> bool:
     return context_activity.channel_id == "msteams" and kind in (None, "personal")
 
 
-class ExportDialog(Dialog):
-    def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(EXPORT)
-        self._privacy = privacy
-        self._services = services
+class ExportDialog(CardFlow[NoState]):
+    """The JSON export: offered as a file in a Teams personal chat, sent inline elsewhere."""
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(EXPORT, services, NoState)
+        self._privacy = privacy
+
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
         info = turn_info(context)
         citizen_id = info.citizen_id or ""
@@ -131,19 +130,18 @@ class ExportDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-class ExportFileDialog(Dialog):
+class ExportFileDialog(CardFlow[NoState]):
     """The person's answer to the file consent card: upload the file, or note the refusal."""
 
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(EXPORT_FILE)
+        super().__init__(EXPORT_FILE, services, NoState)
         self._privacy = privacy
-        self._services = services
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
         info = turn_info(context)
         language = info.language
-        data = options if isinstance(options, dict) else {}
+        data = options
         citizen_id = info.citizen_id or ""
         ref = data.get("citizen_ref")
         if not isinstance(ref, str) or not hmac.compare_digest(ref, citizen_ref(citizen_id)):
@@ -175,13 +173,13 @@ class ExportFileDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-class RectifyEntry(Dialog):
+class RectifyEntry(CardFlow[NoState]):
     """Correcting processes personal data: the privacy policy must be accepted first (purpose RECTIFY)."""
 
-    def __init__(self) -> None:
-        super().__init__(RECTIFY)
+    def __init__(self, services: Services) -> None:
+        super().__init__(RECTIFY, services, NoState)
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         if dialog_context.find_dialog_sync(CONSENT_GATE) is None:
             return await dialog_context.replace_dialog(RECTIFY_FORM)
         return await dialog_context.replace_dialog(
@@ -189,7 +187,7 @@ class RectifyEntry(Dialog):
         )
 
 
-class RectifyForm(Dialog):
+class RectifyForm(CardFlow[NoState]):
     """The form, again with the errors under the fields until the values are valid.
 
     Typed values are never kept in the dialog state: each form card is sent at once and only its
@@ -197,32 +195,29 @@ class RectifyForm(Dialog):
     """
 
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(RECTIFY_FORM)
+        super().__init__(RECTIFY_FORM, services, NoState)
         self._privacy = privacy
-        self._agency = services.agency
 
     def _form(self, language: str, values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
         booking_form = build_personal_data_card(self._agency, language, values=values, errors=errors)
         return build_rectify_card(language, form_inputs(booking_form), has_errors=bool(errors))
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
-        info = turn_info(dialog_context.context)
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dialog_context)
         stored = await self._privacy.stored_personal_data(info.citizen_id or "")
         if not stored:
             await dialog_context.context.send_activity(t(info.language, "privacy.rectify.nothing_stored"))
             return await dialog_context.end_dialog(False)
         values = {f.value: personal_display_value(self._agency, info.language, value) for f, value in stored.items()}
-        return await dialog_context.begin_dialog(AwaitCard.ID, {
-            "card": self._form(info.language, values, {}), "verbs": [Verb.PRIVACY_RECTIFY_SUBMIT],
-        })
+        return await self._ask(dialog_context, NoState(), "form", self._form(info.language, values, {}),
+                               [Verb.PRIVACY_RECTIFY_SUBMIT])
 
-    async def resume_dialog(self, dialog_context: DialogContext, reason: DialogReason, result: Any = None
-                            ) -> DialogTurnResult:
+    async def _on_form(self, dialog_context: DialogContext, state: NoState, verb: str,
+                       data: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
-        info = turn_info(context)
+        info = self._info(dialog_context)
         language = info.language
         citizen_id = info.citizen_id or ""
-        data = result.get("data") if isinstance(result, dict) and isinstance(result.get("data"), dict) else {}
         typed = {f.value: data.get(f.value) for f in self._agency.personal_data_fields}
         outcome = await self._privacy.rectify(citizen_id, typed)
         if outcome.errors:
@@ -231,9 +226,8 @@ class RectifyForm(Dialog):
             notice = build_notice_card(language, t(language, "privacy.rectify.title"),
                                        t(language, "privacy.rectify.errors"), good=False)
             await replace_pressed_card(context, notice, else_send=None)
-            return await dialog_context.begin_dialog(AwaitCard.ID, {
-                "card": self._form(language, shown, errors), "verbs": [Verb.PRIVACY_RECTIFY_SUBMIT],
-            })
+            return await self._ask(dialog_context, state, "form", self._form(language, shown, errors),
+                                   [Verb.PRIVACY_RECTIFY_SUBMIT])
         if outcome.nothing_stored:
             await context.send_activity(t(language, "privacy.rectify.nothing_stored"))
             return await dialog_context.end_dialog(False)
@@ -248,6 +242,8 @@ class RectifyForm(Dialog):
                                     upcoming=upcoming, language_changed=outcome.interview_language_changed)
         await replace_pressed_card(context, card, else_send=card)
         return await dialog_context.end_dialog(True)
+
+    STATES = {"form": _on_form}
 
 
 @dataclass
@@ -313,20 +309,20 @@ class EraseDialog(CardFlow[EraseState]):
     STATES = {"confirm": _on_confirm}
 
 
-class FlagDialog(Dialog):
+class FlagDialog(CardFlow[NoState]):
     """Restriction or reminders: set what the pressed button says (a command toggles)."""
 
-    def __init__(self, dialog_id: str, privacy: PrivacyService, *, restriction: bool) -> None:
-        super().__init__(dialog_id)
+    def __init__(self, dialog_id: str, privacy: PrivacyService, services: Services, *, restriction: bool) -> None:
+        super().__init__(dialog_id, services, NoState)
         self._privacy = privacy
         self._restriction = restriction
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
-        info = turn_info(context)
+        info = self._info(dialog_context)
         language = info.language
         citizen_id = info.citizen_id or ""
-        data = options if isinstance(options, dict) else {}
+        data = options
         overview = await self._privacy.overview(citizen_id)
         if overview is None:
             await context.send_activity(t(language, "privacy.erase.already"))
@@ -356,11 +352,11 @@ def build_privacy_feature(services: Services, privacy: PrivacyService) -> Featur
             MyDataDialog(privacy, services),
             ExportDialog(privacy, services),
             ExportFileDialog(privacy, services),
-            RectifyEntry(),
+            RectifyEntry(services),
             RectifyForm(privacy, services),
             EraseDialog(privacy, services),
-            FlagDialog(RESTRICT, privacy, restriction=True),
-            FlagDialog(REMINDERS, privacy, restriction=False),
+            FlagDialog(RESTRICT, privacy, services, restriction=True),
+            FlagDialog(REMINDERS, privacy, services, restriction=False),
         ],
         intents={
             Intent.MY_DATA: Entry(MY_DATA),
