@@ -70,6 +70,8 @@ class CardFlow(Dialog, Generic[S]):
 
     # Every state of the flow: its name → the method that reads the answer to the card sent in it.
     STATES: ClassVar[Mapping[str, Handler[Any]]] = {}
+    # A citizen's flow answers a turn with no citizen record with an error; staff flows set this False.
+    CITIZENS_ONLY: ClassVar[bool] = True
 
     def __init__(self, dialog_id: str, services: Services, state_type: type[S]) -> None:
         super().__init__(dialog_id)
@@ -79,7 +81,7 @@ class CardFlow(Dialog, Generic[S]):
 
     async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
         info = turn_info(dialog_context.context)
-        if info.citizen_id is None:
+        if self.CITIZENS_ONLY and info.citizen_id is None:
             await dialog_context.context.send_activity(t(info.language, "conversation.error_generic"))
             return await dialog_context.end_dialog()
         return await self._start(dialog_context, dict(options) if isinstance(options, Mapping) else {})
