@@ -111,6 +111,20 @@ def test_dialogs_are_not_waterfalls() -> None:
     assert users == []
 
 
+# The dialog machinery itself, not flows: the card-flow base, the card wait, the router and the root.
+DIALOG_MACHINERY = {"CardFlow", "AwaitCard", "RouteDialog", "MainDialog"}
+
+
+def test_every_flow_is_a_card_flow() -> None:
+    """No flow written straight on botbuilder's Dialog: only the machinery derives from it."""
+    direct = sorted(
+        node.name for path in _modules("dialogs") for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and any(isinstance(base, ast.Name) and base.id in ("Dialog", "ComponentDialog") for base in node.bases)
+    )
+    assert [name for name in direct if name not in DIALOG_MACHINERY] == []
+
+
 def test_nothing_outside_tests_imports_tests() -> None:
     users = [
         str(path.relative_to(PROJECT_ROOT))
