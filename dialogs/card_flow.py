@@ -59,6 +59,22 @@ class NoState:
         return {}
 
 
+@dataclass
+class Announced:
+    """The state of a confirmation whose card announced a count (the upcoming appointments an erasure or
+    a withdrawal cancels): kept here, not read back from the card, which could be edited."""
+
+    announced: int = 0
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> Self:
+        announced = stored.get("announced")
+        return cls(announced=announced if isinstance(announced, int) else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"announced": self.announced}
+
+
 S = TypeVar("S", bound=FlowState)
 
 # Reads the answer to the card sent by `_ask`: (the flow, dialog context, the flow's state, verb, data).

@@ -39,7 +39,7 @@ from cards.consent import (
 from cards.document import escape_markdown
 from cards.formatting import to_local
 from cards.verbs import Verb
-from dialogs.card_flow import CardFlow
+from dialogs.card_flow import Announced, CardFlow
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
 from dialogs.pressed_card import replace_pressed_card
 
@@ -89,21 +89,6 @@ class DocumentState:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "language": self.language, "options": copy.deepcopy(self.options)}
-
-
-@dataclass
-class WithdrawState:
-    """What the withdrawal card announced: kept here, not read back from the card, which could be edited."""
-
-    announced: int = 0
-
-    @classmethod
-    def from_dict(cls, stored: Mapping[str, Any]) -> WithdrawState:
-        announced = stored.get("announced")
-        return cls(announced=announced if isinstance(announced, int) else 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"announced": self.announced}
 
 
 class DocumentFlow(CardFlow[DocumentState]):
@@ -228,11 +213,11 @@ class DocumentFlow(CardFlow[DocumentState]):
     STATES = {"answer": _on_answer}
 
 
-class WithdrawFlow(CardFlow[WithdrawState]):
+class WithdrawFlow(CardFlow[Announced]):
     """Explains what withdrawing consent means for this citizen, then withdraws on confirmation."""
 
     def __init__(self, services: Services, consent: ConsentService) -> None:
-        super().__init__(WITHDRAW_DIALOG, services, WithdrawState)
+        super().__init__(WITHDRAW_DIALOG, services, Announced)
         self._consent = consent
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
@@ -244,9 +229,9 @@ class WithdrawFlow(CardFlow[WithdrawState]):
             await self._say(dc, t(info.language, "consent_flow.withdraw.nothing"))
             return await dc.end_dialog(False)
         card = build_withdraw_confirm_card(self._agency, info.language, upcoming)
-        return await self._ask(dc, WithdrawState(announced=upcoming), "confirm", card, list(_WITHDRAW_VERBS))
+        return await self._ask(dc, Announced(announced=upcoming), "confirm", card, list(_WITHDRAW_VERBS))
 
-    async def _on_confirm(self, dc: DialogContext, state: WithdrawState, verb: str,
+    async def _on_confirm(self, dc: DialogContext, state: Announced, verb: str,
                           data: dict[str, Any]) -> DialogTurnResult:
         context = dc.context
         info = self._info(dc)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from botbuilder.dialogs import (
@@ -52,7 +50,7 @@ from cards.privacy import (
     form_inputs,
 )
 from cards.verbs import Verb
-from dialogs.card_flow import CardFlow, NoState
+from dialogs.card_flow import Announced, CardFlow, NoState
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
 from dialogs.pressed_card import replace_pressed_card
 
@@ -246,36 +244,21 @@ class RectifyForm(CardFlow[NoState]):
     STATES = {"form": _on_form}
 
 
-@dataclass
-class EraseState:
-    """What the erase card announced: kept here, not read back from the card, which could be edited."""
-
-    announced: int = 0
-
-    @classmethod
-    def from_dict(cls, stored: Mapping[str, Any]) -> EraseState:
-        announced = stored.get("announced")
-        return cls(announced=announced if isinstance(announced, int) else 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"announced": self.announced}
-
-
-class EraseDialog(CardFlow[EraseState]):
+class EraseDialog(CardFlow[Announced]):
     """What erasure means for this citizen (their upcoming appointments), then erasure on confirmation."""
 
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(ERASE, services, EraseState)
+        super().__init__(ERASE, services, Announced)
         self._privacy = privacy
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)
         upcoming = await self._privacy.upcoming_count(info.citizen_id or "")
         card = build_erase_confirm_card(self._agency, info.language, upcoming)
-        return await self._ask(dc, EraseState(announced=upcoming), "confirm", card,
+        return await self._ask(dc, Announced(announced=upcoming), "confirm", card,
                                [Verb.PRIVACY_ERASE_CONFIRM, Verb.PRIVACY_ERASE_CANCEL])
 
-    async def _on_confirm(self, dc: DialogContext, state: EraseState, verb: str,
+    async def _on_confirm(self, dc: DialogContext, state: Announced, verb: str,
                           data: dict[str, Any]) -> DialogTurnResult:
         context = dc.context
         info = self._info(dc)
