@@ -82,8 +82,10 @@ def build_use_cases(services: Services) -> UseCases:
     staff = StaffService(services)
     return UseCases(
         booking=BookingService(services), consent=ConsentService(services), privacy=PrivacyService(services),
-        reminders=ReminderService(services), staff=staff, outcomes=OutcomeService(services, staff),
-        meetings=MeetingService(services), retention=RetentionService(services),
+        reminders=ReminderService(services.agency, services.uow, services.clock, services.audit), staff=staff,
+        outcomes=OutcomeService(services, staff),
+        meetings=MeetingService(services.agency, services.uow, services.clock, services.audit),
+        retention=RetentionService(services),
         people=PeopleService(services.agency, services.uow, services.clock),
     )
 

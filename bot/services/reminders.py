@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.domain.agency import Agency
 from bot.domain.audit import EventType
 from bot.domain.jobs import Job
 from bot.domain.reminders import reminder_is_late
 from bot.i18n import language_of
-from bot.services.audit import SYSTEM_ACTOR
+from bot.services.audit import SYSTEM_ACTOR, AuditTrail
 from bot.services.booking import AppointmentView, appointment_view
-from bot.services.container import Services
-from bot.services.ports import UnitOfWork
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 
 class Skip:
@@ -41,17 +41,19 @@ class DueReminder:
 
 
 class ReminderService:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
 
     async def due(self, job: Job) -> DueReminder | str:
         """The reminder to send now, or the Skip outcome saying why not."""
         appointment_id = job.payload.get("appointment_id")
         if not isinstance(appointment_id, str):
             return Skip.INACTIVE
-        now = self._services.clock.now()
-        async with self._services.uow.read() as uow:
+        now = self._clock.now()
+        async with self._uow.read() as uow:
             appointment = await uow.appointments.get(appointment_id)
             citizen = await uow.citizens.get(appointment.citizen_id) \
                 if appointment is not None and appointment.citizen_id else None
@@ -78,11 +80,11 @@ class ReminderService:
 
     async def record_sent(self, uow: UnitOfWork, reminder: DueReminder) -> None:
         """Inside the transaction that completes the job: the audit trace of the reminder."""
-        await self._services.audit.record(
+        await self._audit.record(
             uow, EventType.REMINDER_SENT, actor=SYSTEM_ACTOR, citizen_id=reminder.citizen_id,
             appointment_id=reminder.appointment.id, payload={"offset_minutes": reminder.offset_minutes},
         )
 
     async def record_unreachable(self, uow: UnitOfWork, citizen_id: str) -> None:
         """Teams refused the message: no more attempts until the citizen writes to the bot again."""
-        await uow.citizens.mark_unreachable(citizen_id, self._services.clock.now())
+        await uow.citizens.mark_unreachable(citizen_id, self._clock.now())
