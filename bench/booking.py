@@ -24,8 +24,8 @@ from bot.domain.agency import Agency, Mode, PersonalField
 from bot.domain.appointment import Appointment
 from bot.domain.clock import FixedClock
 from bot.domain.slots import Busy, SlotEngine, claim_steps
-from bot.services.booking import Booked, BookingService
-from bot.wiring import assemble_services
+from bot.services.booking import Booked
+from bot.wiring import assemble_services, build_use_cases
 from storage.db import create_engine, create_session_factory
 from storage.mapping import SlotClaim
 from storage.migrate import upgrade_database
@@ -95,7 +95,7 @@ async def _run(database: Path) -> dict[str, Any]:
         citizens = await _citizens(uow_factory, agency, RUNS["book"])
         time_source = FixedClock(NOW)
         services = assemble_services(agency, uow_factory, time_source)
-        booking = BookingService(services)
+        booking = build_use_cases(services).booking
         results: dict[str, Any] = {"counselors": COUNSELORS, "weeks": WEEKS, "open_days": len(days),
                                    "busy_appointments": len(busy), "fill_seconds": fill_seconds}
 

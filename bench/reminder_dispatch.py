@@ -37,7 +37,7 @@ from bot.jobs.runner import Finished, JobRunner, RunnerSettings
 from bot.proactive import TeamsNotifier
 from bot.rate_limit import TENANT_PER_SECOND, RateLimiter
 from bot.settings import DEFAULT_AGENCY, Settings
-from bot.wiring import assemble_services
+from bot.wiring import assemble_services, build_use_cases
 from storage import tables
 from storage.db import create_engine, create_session_factory
 from storage.migrate import upgrade_database
@@ -105,7 +105,8 @@ async def _dispatch(url: str) -> dict[str, Any]:
         notifier = TeamsNotifier(auth, app_id="", limiter=limiter)
         uow = UnitOfWorkFactory(create_session_factory(engine))
         services = assemble_services(load_agency(DEFAULT_AGENCY), uow, SystemClock(), notifier=notifier)
-        runner = JobRunner(uow, {str(JobKind.REMINDER): ReminderJob(services, notifier, meetings=False)},
+        reminders = build_use_cases(services).reminders
+        runner = JobRunner(uow, {str(JobKind.REMINDER): ReminderJob(services, reminders, notifier, meetings=False)},
                            SystemClock(), settings=RunnerSettings(batch=100, concurrency=100,
                                                                   lease=timedelta(minutes=10)))
         expected = CONVERSATIONS * PER_CONVERSATION

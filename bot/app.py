@@ -1,4 +1,4 @@
-"""create_app(settings): the one place that builds and wires the bot, its storage and its HTTP routes."""
+"""create_app(settings): the HTTP routes (messages, health, metrics) over what bot.wiring built."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.activity_json import NotPlain, activity_from_json
-from bot.adapter import close_adapter, create_adapter
+from bot.adapter import close_adapter
 from bot.directline import add_token_route
 from bot.domain.agency import Agency
 from bot.domain.slots import claim_grid_problems
@@ -27,23 +27,13 @@ from bot.jobs.lock import RunnerLockBusy
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import running_jobs
 from bot.metrics import Metrics, metrics_page, turn_kind
-from bot.services.booking import BookingService
 from bot.services.container import Services
-from bot.services.people import PeopleService
 from bot.services.ports import Clock
 from bot.services.staff import StaffService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
 from bot.telemetry import instrument_app, start_azure_monitor
-from bot.wiring import Wiring, build_services
-from dialogs.booking import build_booking_feature
-from dialogs.consent import build_consent_feature
-from dialogs.main_dialog import Feature, build_main_dialog
-from dialogs.outcomes import build_outcomes_feature
-from dialogs.press_answer import PressedCardAnswer
-from dialogs.privacy import build_privacy_feature
-from dialogs.staff import StaffRootDialog
-from storage.bot_state import DatabaseConversationState, DatabaseStorage
+from bot.wiring import Wiring, build_bot, build_services
 from storage.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -57,6 +47,7 @@ UOW = web.AppKey("uow", UnitOfWorkFactory)
 SERVICES = web.AppKey("services", Services)
 RUNNER = web.AppKey("runner", JobRunner)
 METRICS = web.AppKey("metrics", Metrics)
+WIRING = web.AppKey("wiring", Wiring)
 
 # Activity types whose handling needs a conversation to answer in.
 _CONVERSATIONAL = {"message", "invoke", "conversationUpdate", "installationUpdate"}
@@ -216,33 +207,20 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app[AGENCY] = agency
     app[ENGINE] = wiring.engine
     app[SERVICES] = services
+    app[WIRING] = wiring
     app[METRICS] = wiring.metrics
     for problem in claim_grid_problems(agency):
         log.warning("agency %s: %s (bookings stay safe, but back-to-back times may be refused)", agency.id, problem)
     app[UOW] = wiring.uow
-    # The conversation map: each feature brings its dialogs, commands and menu buttons.
-    features: list[Feature] = [build_consent_feature(services), build_booking_feature(services),
-                               build_privacy_feature(services), build_outcomes_feature(services)]
-
     if not settings.authentication_enabled:
         log.warning(
             "!!! AUTHENTICATION IS OFF: no MicrosoftAppId is set, so anyone who can reach this port can "
             "talk to the bot. Use this only on your own machine. !!!"
         )
-    adapter = create_adapter(settings, default_language=agency.default_language, metrics=wiring.metrics)
+    parts = build_bot(wiring)
+    adapter, bot_state = parts.adapter, parts.state
     app[ADAPTER] = adapter
-    bot_state = DatabaseStorage(wiring.uow.session_factory)
-    conversation_state = DatabaseConversationState(bot_state)
-    staff = StaffService(services)
-    app[BOT] = TeamsBot(
-        agency=agency,
-        conversation_state=conversation_state,
-        dialog=build_main_dialog(agency, features),
-        people=PeopleService(agency, services.uow, services.clock),
-        staff=staff,
-        staff_dialog=StaffRootDialog(services),
-        answer_press=PressedCardAnswer(services, BookingService(services)),
-    )
+    app[BOT] = parts.bot
 
     async def database_lifetime(_app: web.Application) -> AsyncIterator[None]:
         yield
@@ -263,7 +241,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.cleanup_ctx.append(database_lifetime)
     if settings.jobs == "inline":
         app.cleanup_ctx.append(jobs_lifetime)
-    app.on_startup.append(partial(_warn_unreachable_counselors, staff, agency.id))
+    app.on_startup.append(partial(_warn_unreachable_counselors, wiring.use_cases.staff, agency.id))
     app.on_startup.append(_freeze_startup_objects)
     app.router.add_post("/api/messages", messages)
     add_token_route(app, settings, services)  # the agency's Web Chat page

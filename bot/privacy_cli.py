@@ -16,22 +16,28 @@ from typing import Any
 from bot.domain.audit import verify_proof
 from bot.services.audit import appointment_proof, verify
 from bot.services.container import Services
-from bot.services.retention import RetentionService
 from bot.settings import Settings
-from bot.wiring import build_services
+from bot.wiring import Wiring, build_services
 
 
-async def _with_services(settings: Settings, work: Any) -> Any:
+async def _with_wiring(settings: Settings, work: Any) -> Any:
     wiring = build_services(settings)
     try:
-        return await work(wiring.services)
+        return await work(wiring)
     finally:
         await wiring.close()
 
 
-async def _retention(services: Services) -> int:
-    report = await RetentionService(services).run()
-    print(f"retention run for {services.agency.id}:")
+async def _with_services(settings: Settings, work: Any) -> Any:
+    async def on_services(wiring: Wiring) -> Any:
+        return await work(wiring.services)
+
+    return await _with_wiring(settings, on_services)
+
+
+async def _retention(wiring: Wiring) -> int:
+    report = await wiring.use_cases.retention.run()
+    print(f"retention run for {wiring.services.agency.id}:")
     for name, count in report.as_dict().items():
         print(f"  {name.replace('_', ' ')}: {count}")
     return 0
@@ -81,7 +87,7 @@ def check_proof(path: Path) -> int:
 
 
 def _retention_command(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_with_services(settings, _retention))
+    return asyncio.run(_with_wiring(settings, _retention))
 
 
 def _audit_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -31,8 +31,8 @@ from msrest.exceptions import ClientRequestError
 from bot.connector_http import retry_after_seconds
 from bot.domain.json_parts import object_at
 from bot.rate_limit import RateLimiter
+from bot.replies import card_attachment
 from bot.services.ports import MessageRejected, OutgoingMessage, RecipientUnreachable, SendFailed
-from bot.teams_bot import card_attachment
 
 log = logging.getLogger(__name__)
 

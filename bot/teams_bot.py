@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any, Protocol
 
-from botbuilder.core import ConversationState, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import ConversationState, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
 from botbuilder.schema import (
-    Activity,
     ActivityTypes,
-    Attachment,
     ChannelAccount,
 )
 
@@ -21,8 +18,10 @@ from bot.adapter import Outbox
 from bot.domain.agency import Agency
 from bot.domain.json_parts import json_object
 from bot.domain.people import CLIENT_TIMEZONE_KEY, TeamsIdentity
+from bot.replies import card_invoke_response, card_message
 from bot.services.staff import StaffMember
 from bot.turn import (
+    FORGET_PERSON,
     TURN_INFO_KEY,
     CardAction,
     TurnInfo,
@@ -38,11 +37,6 @@ from cards.staff import build_staff_welcome_card
 from cards.welcome import build_welcome_card
 
 log = logging.getLogger(__name__)
-
-ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
-# Set in TurnInfo.extras by a dialog that erased the person: their conversation state is deleted at
-# the end of the turn instead of saved, and their cached identity forgotten (next turn starts afresh).
-FORGET_PERSON = "guichet.forget_person"
 
 
 class StaffDirectory(Protocol):
@@ -73,33 +67,6 @@ class PeopleDirectory(Protocol):
     def forget(self, identity_key: str) -> None:
         """Drop what is remembered of the person (after erasure)."""
         ...
-
-
-class CardAttachment(Attachment):
-    """An Adaptive Card attachment whose card the SDK does not deep-copy.
-
-    TurnContext.send_activities deep-copies every outgoing activity, so that a caller changing it
-    afterwards cannot alter what is sent: ~0.4 ms per card reply. Our cards are built for the one
-    reply that carries them and never changed after, so the copy shares the card.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> CardAttachment:
-        return copy.copy(self)
-
-
-class CardInvokeResponse(InvokeResponse):
-    """The answer to an Action.Execute, likewise not deep-copied by the SDK (it may hold a card)."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> CardInvokeResponse:
-        return self
-
-
-def card_attachment(card: dict[str, Any]) -> Attachment:
-    return CardAttachment(content_type=ADAPTIVE_CARD, content=card)
-
-
-def card_message(card: dict[str, Any]) -> Activity:
-    return MessageFactory.attachment(card_attachment(card))
 
 
 class TeamsBot(TeamsActivityHandler):
@@ -226,7 +193,7 @@ class TeamsBot(TeamsActivityHandler):
             card = await self._answer_press(turn_context) if self._answer_press is not None \
                 else build_pressed_note_card(info.language)
         # A plain dict: bot.app writes the body as JSON as it stands.
-        return CardInvokeResponse(status=200, body={"statusCode": 200, "type": ADAPTIVE_CARD, "value": card})
+        return card_invoke_response(card)
 
     async def on_teams_file_consent(self, turn_context: TurnContext, file_consent_card_response: Any) -> InvokeResponse:
         # The answer to a file the bot offered (FileConsentCard) whose context names a verb runs through

@@ -14,6 +14,9 @@ from bot.i18n import LANGUAGES, language_of
 from bot.services.staff import StaffMember
 
 TURN_INFO_KEY = "guichet.turn"
+# Set in TurnInfo.extras by a dialog that erased the person: their conversation state is deleted at
+# the end of the turn instead of saved, and their cached identity forgotten (next turn starts afresh).
+FORGET_PERSON = "guichet.forget_person"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from botbuilder.schema import ActivityTypes
 
 from bot.i18n import t
-from bot.teams_bot import card_message
+from bot.replies import card_message
 from bot.turn import turn_info
 from cards.verbs import stamp_actions
 

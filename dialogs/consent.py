@@ -13,20 +13,21 @@ ConsentService; AwaitCard already refuses buttons of cards we are no longer wait
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botbuilder.core import TurnContext
-from botbuilder.dialogs import DialogTurnResult, WaterfallDialog, WaterfallStepContext
+from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.commands import Intent
 from bot.domain.agency import DocumentKind
 from bot.domain.consent import PendingDocument, Purpose
-from bot.domain.json_parts import json_object
 from bot.i18n import LANGUAGES, t
 from bot.services.consent import ConsentService, WithdrawResult, citizen_ref
 from bot.services.container import Services
-from bot.teams_bot import card_message
-from bot.turn import TurnInfo, turn_info
+from bot.turn import TurnInfo
 from cards.booking import when_text
 from cards.consent import (
     build_consent_card,
@@ -38,7 +39,7 @@ from cards.consent import (
 from cards.document import escape_markdown
 from cards.formatting import to_local
 from cards.verbs import Verb
-from dialogs.await_card import AwaitCard
+from dialogs.card_flow import Announced, CardFlow
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
 from dialogs.pressed_card import replace_pressed_card
 
@@ -71,7 +72,26 @@ async def _retire_pressed_card(context: TurnContext, language: str) -> None:
     await replace_pressed_card(context, card, else_send=None)
 
 
-class DocumentFlow(WaterfallDialog):
+@dataclass
+class DocumentState:
+    """The document shown (its kind), the language it is read in, and the options the flow began with
+    (the gate's purpose and the dialog it stands in front of), to show it again after an answer."""
+
+    kind: str = ""
+    language: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> DocumentState:
+        options = stored.get("options")
+        return cls(kind=str(stored.get("kind") or ""), language=str(stored.get("language") or ""),
+                   options=copy.deepcopy(options) if isinstance(options, dict) else {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "language": self.language, "options": copy.deepcopy(self.options)}
+
+
+class DocumentFlow(CardFlow[DocumentState]):
     """Shows a document to accept and records the answer.
 
     With `kind` None this is the gate: it walks the documents the purpose requires and then hands
@@ -80,9 +100,7 @@ class DocumentFlow(WaterfallDialog):
 
     def __init__(self, dialog_id: str, services: Services, consent: ConsentService,
                  kind: DocumentKind | None = None) -> None:
-        super().__init__(dialog_id, [self._show_step, self._answer_step])
-        self._services = services
-        self._agency = services.agency
+        super().__init__(dialog_id, services, DocumentState)
         self._consent = consent
         self._kind = kind
 
@@ -109,13 +127,10 @@ class DocumentFlow(WaterfallDialog):
         return t(language, "consent_flow.change.new_version", version=document.version,
                  previous=pending.previous_version)
 
-    async def _show_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        info = turn_info(step.context)
-        options: dict[str, Any] = dict(step.options or {})
+    async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dc)
         citizen_id = info.citizen_id
-        if citizen_id is None:
-            await step.context.send_activity(t(info.language, "conversation.error_generic"))
-            return await step.end_dialog(False)
+        assert citizen_id is not None  # CardFlow.begin_dialog answers a turn without one
         language = self._reading_language(options, info)
         if self._kind is None:
             pending_documents = await self._consent.pending(citizen_id, _purpose(options.get("purpose")))
@@ -123,9 +138,9 @@ class DocumentFlow(WaterfallDialog):
                 next_dialog = options.get("next")
                 if isinstance(next_dialog, str) and next_dialog:
                     next_options = options.get("options")
-                    return await step.replace_dialog(next_dialog, next_options if isinstance(next_options, dict)
-                                                     else {})
-                return await step.end_dialog(True)
+                    return await dc.replace_dialog(next_dialog, next_options if isinstance(next_options, dict)
+                                                   else {})
+                return await dc.end_dialog(True)
             pending = pending_documents[0]
         else:
             status = await self._consent.status(citizen_id, self._kind)
@@ -135,48 +150,44 @@ class DocumentFlow(WaterfallDialog):
                     self._agency, kind=self._kind, document=self._agency.current_document(self._kind),
                     language=language, accepted_at_local=to_local(status.accepted_at, self._agency.zone),
                 )
-                await step.context.send_activity(card_message(card))
-                return await step.end_dialog(True)
+                await self._send_card(dc, card)
+                return await dc.end_dialog(True)
             pending = status.pending
-        step.values["kind"] = pending.kind.value
-        step.values["language"] = language
         card = build_consent_card(
             self._agency, kind=pending.kind, document=pending.document, language=language,
             citizen_ref=citizen_ref(citizen_id), change_note=self._change_note(pending, language),
             other_languages=self._other_languages(),
         )
-        return await step.begin_dialog(AwaitCard.ID, {"card": card, "verbs": list(_DOCUMENT_VERBS)})
+        state = DocumentState(kind=pending.kind.value, language=language, options=options)
+        return await self._ask(dc, state, "answer", card, list(_DOCUMENT_VERBS))
 
-    async def _answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        context = step.context
-        info = turn_info(context)
-        options: dict[str, Any] = dict(step.options or {})
-        citizen_id = info.citizen_id
-        assert citizen_id is not None  # checked by the first step, same person in the same chat
-        kind = DocumentKind(step.values["kind"])
-        language: str = step.values["language"]
-        result = json_object(step.result)
-        verb = result.get("verb")
-        data = json_object(result.get("data"))
+    async def _on_answer(self, dc: DialogContext, state: DocumentState, verb: str,
+                         data: dict[str, Any]) -> DialogTurnResult:
+        context = dc.context
+        citizen_id = self._info(dc).citizen_id
+        assert citizen_id is not None  # checked when the card was shown, same person in the same chat
+        kind = DocumentKind(state.kind)
+        language = state.language
+        options = state.options
 
         if verb == Verb.CONSENT_LANGUAGE:
             wanted = data.get("language")
             if isinstance(wanted, str) and wanted in LANGUAGES and wanted in self._agency.current_document(kind).files:
                 language = wanted
             await _retire_pressed_card(context, language)
-            return await step.replace_dialog(self.id, {**options, "language": language})
+            return await dc.replace_dialog(self.id, {**options, "language": language})
 
         if verb == Verb.CONSENT_DECLINE:
             # Nothing is written: declining is not proof we need to keep, and no data was taken.
             declined = build_consent_declined_card(self._agency, language)
             await replace_pressed_card(context, declined, else_send=declined)
-            return await step.end_dialog(False)
+            return await dc.end_dialog(False)
 
         if data.get("kind") != kind.value:
             # A consent button must answer the document shown, not another one.
             await context.send_activity(t(language, "consent_flow.refused.invalid"))
             await _retire_pressed_card(context, language)
-            return await step.replace_dialog(self.id, {**options, "language": language})
+            return await dc.replace_dialog(self.id, {**options, "language": language})
         outcome = await self._consent.accept(
             citizen_id, kind=data.get("kind"), version=data.get("version"), doc_hash=data.get("doc_hash"),
             language=data.get("language"), citizen_ref=data.get("citizen_ref"),
@@ -185,7 +196,7 @@ class DocumentFlow(WaterfallDialog):
         if outcome.refusal is not None:
             await context.send_activity(t(language, f"consent_flow.refused.{outcome.refusal.value}"))
             await _retire_pressed_card(context, language)
-            return await step.replace_dialog(self.id, {**options, "language": language})
+            return await dc.replace_dialog(self.id, {**options, "language": language})
 
         assert outcome.accepted_at is not None
         recorded = build_consent_recorded_card(
@@ -196,54 +207,51 @@ class DocumentFlow(WaterfallDialog):
                                                                   version=outcome.version))
         if self._kind is None:
             # The next document, or the dialog the gate stands in front of.
-            return await step.replace_dialog(self.id, {**options, "language": language})
-        return await step.end_dialog(True)
+            return await dc.replace_dialog(self.id, {**options, "language": language})
+        return await dc.end_dialog(True)
+
+    STATES = {"answer": _on_answer}
 
 
-class WithdrawFlow(WaterfallDialog):
+class WithdrawFlow(CardFlow[Announced]):
     """Explains what withdrawing consent means for this citizen, then withdraws on confirmation."""
 
     def __init__(self, services: Services, consent: ConsentService) -> None:
-        super().__init__(WITHDRAW_DIALOG, [self._ask_step, self._answer_step])
-        self._agency = services.agency
+        super().__init__(WITHDRAW_DIALOG, services, Announced)
         self._consent = consent
 
-    async def _ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        info = turn_info(step.context)
+    async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dc)
         citizen_id = info.citizen_id
-        if citizen_id is None:
-            await step.context.send_activity(t(info.language, "conversation.error_generic"))
-            return await step.end_dialog(False)
+        assert citizen_id is not None  # CardFlow.begin_dialog answers a turn without one
         upcoming = await self._consent.upcoming_count(citizen_id)
         if upcoming == 0 and not await self._consent.has_consent(citizen_id):
-            await step.context.send_activity(t(info.language, "consent_flow.withdraw.nothing"))
-            return await step.end_dialog(False)
-        # What the card announces is kept here, not read back from the card, which could be edited.
-        step.values["announced"] = upcoming
+            await self._say(dc, t(info.language, "consent_flow.withdraw.nothing"))
+            return await dc.end_dialog(False)
         card = build_withdraw_confirm_card(self._agency, info.language, upcoming)
-        return await step.begin_dialog(AwaitCard.ID, {"card": card, "verbs": list(_WITHDRAW_VERBS)})
+        return await self._ask(dc, Announced(announced=upcoming), "confirm", card, list(_WITHDRAW_VERBS))
 
-    async def _answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        context = step.context
-        info = turn_info(context)
+    async def _on_confirm(self, dc: DialogContext, state: Announced, verb: str,
+                          data: dict[str, Any]) -> DialogTurnResult:
+        context = dc.context
+        info = self._info(dc)
         language = info.language
         citizen_id = info.citizen_id
         assert citizen_id is not None
-        result = step.result if isinstance(step.result, dict) else {}
-        if result.get("verb") != Verb.CONSENT_WITHDRAW_CONFIRM:
+        if verb != Verb.CONSENT_WITHDRAW_CONFIRM:
             await _answer(context, language, "consent_flow.withdraw.kept_title",
                           t(language, "consent_flow.withdraw.kept"))
-            return await step.end_dialog(False)
+            return await dc.end_dialog(False)
         outcome = await self._consent.withdraw(
             citizen_id, language=language, activity_id=context.activity.id,
-            channel=context.activity.channel_id or "msteams", announced_upcoming=step.values["announced"],
+            channel=context.activity.channel_id or "msteams", announced_upcoming=state.announced,
         )
         if outcome.upcoming_changed:
             await context.send_activity(t(language, "consent_flow.withdraw.changed"))
             await _retire_pressed_card(context, language)
-            return await step.replace_dialog(self.id)
+            return await dc.replace_dialog(self.id)
         await _answer(context, language, "consent_flow.withdraw.done_title", self._outcome_text(outcome, language))
-        return await step.end_dialog(True)
+        return await dc.end_dialog(True)
 
     def _outcome_text(self, outcome: WithdrawResult, language: str) -> str:
         if not outcome.changed:
@@ -264,9 +272,10 @@ class WithdrawFlow(WaterfallDialog):
         paragraphs.append(t(language, "consent.withdraw.again"))
         return "\n\n".join(paragraphs)
 
+    STATES = {"confirm": _on_confirm}
 
-def build_consent_feature(services: Services) -> Feature:
-    consent = ConsentService(services)
+
+def build_consent_feature(services: Services, consent: ConsentService) -> Feature:
     return Feature(
         dialogs=[
             DocumentFlow(CONSENT_GATE, services, consent),

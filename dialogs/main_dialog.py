@@ -6,6 +6,7 @@ conversation map reads in one place: `build_main_dialog`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,17 +14,16 @@ from botbuilder.dialogs import (
     ComponentDialog,
     Dialog,
     DialogContext,
+    DialogReason,
     DialogTurnResult,
     DialogTurnStatus,
-    WaterfallDialog,
-    WaterfallStepContext,
 )
 from botbuilder.schema import ActivityTypes
 
 from bot.commands import Intent, recognize
 from bot.domain.agency import Agency
 from bot.i18n import t
-from bot.teams_bot import card_message
+from bot.replies import card_message
 from bot.turn import turn_info
 from cards.welcome import build_help_card, build_welcome_card
 from dialogs.await_card import AwaitCard
@@ -48,6 +48,23 @@ class Feature:
     verbs: dict[str, Entry] = field(default_factory=dict)
 
 
+class RouteDialog(Dialog):
+    """One routing of a turn: starts the flow it leads to and ends with that flow's result."""
+
+    ID = "main.route"
+
+    def __init__(self, route: Callable[[DialogContext], Awaitable[DialogTurnResult]]) -> None:
+        super().__init__(self.ID)
+        self._route = route
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+        return await self._route(dialog_context)
+
+    async def resume_dialog(self, dialog_context: DialogContext, reason: DialogReason,
+                            result: object = None) -> DialogTurnResult:
+        return await dialog_context.end_dialog(result)
+
+
 class MainDialog(ComponentDialog):
     ID = "main"
 
@@ -63,8 +80,8 @@ class MainDialog(ComponentDialog):
             self._intents.update(feature.intents)
             self._verbs.update(feature.verbs)
         self._has_consent_gate = any(d.id == CONSENT_GATE for f in features for d in f.dialogs)
-        self.add_dialog(WaterfallDialog("main.route", [self._route_step, self._done_step]))
-        self.initial_dialog_id = "main.route"
+        self.add_dialog(RouteDialog(self._route))
+        self.initial_dialog_id = RouteDialog.ID
 
     async def on_continue_dialog(self, inner_dc: DialogContext) -> DialogTurnResult:
         interrupted = await self._interrupt(inner_dc)
@@ -81,7 +98,7 @@ class MainDialog(ComponentDialog):
             if entry is None:
                 return None
             await inner_dc.cancel_all_dialogs()
-            return await inner_dc.begin_dialog("main.route")
+            return await inner_dc.begin_dialog(RouteDialog.ID)
         if context.activity.type != ActivityTypes.message:
             return None
         intent = recognize(context.activity.text, exact=True)
@@ -95,10 +112,10 @@ class MainDialog(ComponentDialog):
         if intent in (Intent.STOP, Intent.CANCEL_APPOINTMENT):
             await context.send_activity(t(info.language, "conversation.stopped"))
             return DialogTurnResult(DialogTurnStatus.Complete)
-        return await inner_dc.begin_dialog("main.route")
+        return await inner_dc.begin_dialog(RouteDialog.ID)
 
-    async def _route_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        context = step.context
+    async def _route(self, dc: DialogContext) -> DialogTurnResult:
+        context = dc.context
         info = turn_info(context)
         entry: Entry | None = None
         options: dict[str, Any] = {}
@@ -108,26 +125,23 @@ class MainDialog(ComponentDialog):
             if entry is None:
                 # A button from a card whose conversation step is over.
                 await context.send_activity(t(info.language, "conversation.stale_card"))
-                return await step.end_dialog()
+                return await dc.end_dialog()
         else:
             intent = recognize(context.activity.text)
             if intent in (Intent.STOP, Intent.START_OVER, Intent.HELLO):
                 await context.send_activity(card_message(build_welcome_card(self._agency, info.language)))
-                return await step.end_dialog()
+                return await dc.end_dialog()
             entry = self._intents.get(intent) if intent is not None else None
             if entry is None:
                 if intent is None and context.activity.text:
                     await context.send_activity(t(info.language, "conversation.not_understood"))
                 await context.send_activity(card_message(build_help_card(self._agency, info.language)))
-                return await step.end_dialog()
+                return await dc.end_dialog()
         if entry.needs_consent and self._has_consent_gate:
-            return await step.begin_dialog(
+            return await dc.begin_dialog(
                 CONSENT_GATE, {"next": entry.dialog_id, "options": options, "purpose": entry.purpose}
             )
-        return await step.begin_dialog(entry.dialog_id, options)
-
-    async def _done_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        return await step.end_dialog(step.result)
+        return await dc.begin_dialog(entry.dialog_id, options)
 
 
 def build_main_dialog(agency: Agency, features: list[Feature] | None = None) -> MainDialog:

@@ -18,6 +18,7 @@ from bot.i18n import t
 from bot.services.booking import Booked, BookingService, SlotGone
 from bot.services.container import Services
 from bot.services.outcomes import NotYet, OutcomeService, Recorded, Settled
+from bot.services.staff import StaffService
 from cards.booking import build_step_done_card
 from cards.outcomes import build_new_times_card, build_wait_card
 from cards.verbs import Verb
@@ -35,9 +36,9 @@ class CitizenReportDialog(BookingFlow[NoState]):
 
     ID = "outcomes.citizen_report"
 
-    def __init__(self, services: Services, booking: BookingService) -> None:
+    def __init__(self, services: Services, booking: BookingService, outcomes: OutcomeService) -> None:
         super().__init__(self.ID, services, booking, NoState)
-        self._outcomes = OutcomeService(services)
+        self._outcomes = outcomes
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)
@@ -105,13 +106,15 @@ class StaffOnlyDialog(BookingFlow[NoState]):
         return await dc.end_dialog()
 
 
-def build_outcomes_feature(services: Services) -> Feature:
-    booking = BookingService(services)
+def build_outcomes_feature(services: Services, *, booking: BookingService, outcomes: OutcomeService,
+                           staff: StaffService) -> Feature:
     report = Entry(CitizenReportDialog.ID)
     staff_only = Entry(StaffOnlyDialog.ID)
     return Feature(
-        dialogs=[CitizenReportDialog(services, booking), RebookDialog(RebookDialog.ID, services, booking, NoState),
-                 StaffOnlyDialog(StaffOnlyDialog.ID, services, booking, NoState), StaffOutcomeDialog(services)],
+        dialogs=[CitizenReportDialog(services, booking, outcomes),
+                 RebookDialog(RebookDialog.ID, services, booking, NoState),
+                 StaffOnlyDialog(StaffOnlyDialog.ID, services, booking, NoState),
+                 StaffOutcomeDialog(services, staff, outcomes)],
         intents={Intent.MY_DAY: staff_only, Intent.STATISTICS: staff_only},
         verbs={
             Verb.APPT_TECHNICAL_PROBLEM: report,

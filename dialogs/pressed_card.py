@@ -14,7 +14,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botframework.connector import Channels
 
-from bot.teams_bot import card_message
+from bot.replies import card_message
 from bot.turn import turn_info
 
 

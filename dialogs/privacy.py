@@ -22,12 +22,8 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.dialogs import (
-    Dialog,
     DialogContext,
-    DialogReason,
     DialogTurnResult,
-    WaterfallDialog,
-    WaterfallStepContext,
 )
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
@@ -37,11 +33,11 @@ from bot.domain.consent import Purpose
 from bot.domain.json_parts import json_object
 from bot.i18n import t
 from bot.integrations.file_upload import UploadFailed, upload_file
+from bot.replies import card_message
 from bot.services.consent import citizen_ref
 from bot.services.container import Services
 from bot.services.privacy import PrivacyService, export_bytes
-from bot.teams_bot import FORGET_PERSON, card_message
-from bot.turn import turn_info
+from bot.turn import FORGET_PERSON, turn_info
 from cards.booking import build_personal_data_card, personal_display_value
 from cards.privacy import (
     FILE_CONSENT_CARD,
@@ -57,7 +53,7 @@ from cards.privacy import (
     form_inputs,
 )
 from cards.verbs import Verb
-from dialogs.await_card import AwaitCard
+from dialogs.card_flow import Announced, CardFlow, NoState
 from dialogs.main_dialog import CONSENT_GATE, Entry, Feature
 from dialogs.pressed_card import replace_pressed_card
 
@@ -73,14 +69,15 @@ RESTRICT = "privacy.restrict"
 REMINDERS = "privacy.reminders"
 
 
-class MyDataDialog(Dialog):
-    def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(MY_DATA)
-        self._privacy = privacy
-        self._agency = services.agency
+class MyDataDialog(CardFlow[NoState]):
+    """The card of what is held about the citizen, why and how long; its buttons start the other flows."""
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
-        info = turn_info(dialog_context.context)
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(MY_DATA, services, NoState)
+        self._privacy = privacy
+
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dialog_context)
         overview = await self._privacy.overview(info.citizen_id or "")
         if overview is None:
             await dialog_context.context.send_activity(t(info.language, "privacy.erase.already"))
@@ -90,13 +87,14 @@ class MyDataDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-class ExportDialog(Dialog):
-    def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(EXPORT)
-        self._privacy = privacy
-        self._services = services
+class ExportDialog(CardFlow[NoState]):
+    """The JSON export: offered as a file in a Teams personal chat, sent inline elsewhere."""
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    def __init__(self, privacy: PrivacyService, services: Services) -> None:
+        super().__init__(EXPORT, services, NoState)
+        self._privacy = privacy
+
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
         info = turn_info(context)
         citizen_id = info.citizen_id or ""
@@ -128,19 +126,18 @@ class ExportDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-class ExportFileDialog(Dialog):
+class ExportFileDialog(CardFlow[NoState]):
     """The person's answer to the file consent card: upload the file, or note the refusal."""
 
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(EXPORT_FILE)
+        super().__init__(EXPORT_FILE, services, NoState)
         self._privacy = privacy
-        self._services = services
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
         info = turn_info(context)
         language = info.language
-        data = options if isinstance(options, dict) else {}
+        data = options
         citizen_id = info.citizen_id or ""
         ref = data.get("citizen_ref")
         if not isinstance(ref, str) or not hmac.compare_digest(ref, citizen_ref(citizen_id)):
@@ -172,13 +169,13 @@ class ExportFileDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-class RectifyEntry(Dialog):
+class RectifyEntry(CardFlow[NoState]):
     """Correcting processes personal data: the privacy policy must be accepted first (purpose RECTIFY)."""
 
-    def __init__(self) -> None:
-        super().__init__(RECTIFY)
+    def __init__(self, services: Services) -> None:
+        super().__init__(RECTIFY, services, NoState)
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         if dialog_context.find_dialog_sync(CONSENT_GATE) is None:
             return await dialog_context.replace_dialog(RECTIFY_FORM)
         return await dialog_context.replace_dialog(
@@ -186,7 +183,7 @@ class RectifyEntry(Dialog):
         )
 
 
-class RectifyForm(Dialog):
+class RectifyForm(CardFlow[NoState]):
     """The form, again with the errors under the fields until the values are valid.
 
     Typed values are never kept in the dialog state: each form card is sent at once and only its
@@ -194,32 +191,29 @@ class RectifyForm(Dialog):
     """
 
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(RECTIFY_FORM)
+        super().__init__(RECTIFY_FORM, services, NoState)
         self._privacy = privacy
-        self._agency = services.agency
 
     def _form(self, language: str, values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
         booking_form = build_personal_data_card(self._agency, language, values=values, errors=errors)
         return build_rectify_card(language, form_inputs(booking_form), has_errors=bool(errors))
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
-        info = turn_info(dialog_context.context)
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dialog_context)
         stored = await self._privacy.stored_personal_data(info.citizen_id or "")
         if not stored:
             await dialog_context.context.send_activity(t(info.language, "privacy.rectify.nothing_stored"))
             return await dialog_context.end_dialog(False)
         values = {f.value: personal_display_value(self._agency, info.language, value) for f, value in stored.items()}
-        return await dialog_context.begin_dialog(AwaitCard.ID, {
-            "card": self._form(info.language, values, {}), "verbs": [Verb.PRIVACY_RECTIFY_SUBMIT],
-        })
+        return await self._ask(dialog_context, NoState(), "form", self._form(info.language, values, {}),
+                               [Verb.PRIVACY_RECTIFY_SUBMIT])
 
-    async def resume_dialog(self, dialog_context: DialogContext, reason: DialogReason, result: Any = None
-                            ) -> DialogTurnResult:
+    async def _on_form(self, dialog_context: DialogContext, state: NoState, verb: str,
+                       data: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
-        info = turn_info(context)
+        info = self._info(dialog_context)
         language = info.language
         citizen_id = info.citizen_id or ""
-        data = json_object(json_object(result).get("data"))
         typed = {f.value: data.get(f.value) for f in self._agency.personal_data_fields}
         outcome = await self._privacy.rectify(citizen_id, typed)
         if outcome.errors:
@@ -228,9 +222,8 @@ class RectifyForm(Dialog):
             notice = build_notice_card(language, t(language, "privacy.rectify.title"),
                                        t(language, "privacy.rectify.errors"), good=False)
             await replace_pressed_card(context, notice, else_send=None)
-            return await dialog_context.begin_dialog(AwaitCard.ID, {
-                "card": self._form(language, shown, errors), "verbs": [Verb.PRIVACY_RECTIFY_SUBMIT],
-            })
+            return await self._ask(dialog_context, state, "form", self._form(language, shown, errors),
+                                   [Verb.PRIVACY_RECTIFY_SUBMIT])
         if outcome.nothing_stored:
             await context.send_activity(t(language, "privacy.rectify.nothing_stored"))
             return await dialog_context.end_dialog(False)
@@ -246,67 +239,69 @@ class RectifyForm(Dialog):
         await replace_pressed_card(context, card, else_send=card)
         return await dialog_context.end_dialog(True)
 
+    STATES = {"form": _on_form}
 
-class EraseDialog(WaterfallDialog):
+
+class EraseDialog(CardFlow[Announced]):
+    """What erasure means for this citizen (their upcoming appointments), then erasure on confirmation."""
+
     def __init__(self, privacy: PrivacyService, services: Services) -> None:
-        super().__init__(ERASE, [self._ask_step, self._answer_step])
+        super().__init__(ERASE, services, Announced)
         self._privacy = privacy
-        self._agency = services.agency
 
-    async def _ask_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        info = turn_info(step.context)
+    async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
+        info = self._info(dc)
         upcoming = await self._privacy.upcoming_count(info.citizen_id or "")
-        # What the card announces is kept here, not read back from the card, which could be edited.
-        step.values["announced"] = upcoming
         card = build_erase_confirm_card(self._agency, info.language, upcoming)
-        return await step.begin_dialog(AwaitCard.ID, {
-            "card": card, "verbs": [Verb.PRIVACY_ERASE_CONFIRM, Verb.PRIVACY_ERASE_CANCEL],
-        })
+        return await self._ask(dc, Announced(announced=upcoming), "confirm", card,
+                               [Verb.PRIVACY_ERASE_CONFIRM, Verb.PRIVACY_ERASE_CANCEL])
 
-    async def _answer_step(self, step: WaterfallStepContext) -> DialogTurnResult:
-        context = step.context
-        info = turn_info(context)
+    async def _on_confirm(self, dc: DialogContext, state: Announced, verb: str,
+                          data: dict[str, Any]) -> DialogTurnResult:
+        context = dc.context
+        info = self._info(dc)
         language = info.language
-        result = step.result if isinstance(step.result, dict) else {}
-        if result.get("verb") != Verb.PRIVACY_ERASE_CONFIRM:
+        if verb != Verb.PRIVACY_ERASE_CONFIRM:
             card = build_notice_card(language, t(language, "privacy.erase.kept_title"),
                                      t(language, "privacy.erase.kept_text"))
             await replace_pressed_card(context, card, else_send=card)
-            return await step.end_dialog(False)
+            return await dc.end_dialog(False)
         activity = context.activity
         here = TurnContext.get_conversation_reference(activity).serialize()
         outcome = await self._privacy.erase(
             info.citizen_id or "", language=language, conversations=[here], activity_id=activity.id,
-            channel=activity.channel_id or "msteams", announced_upcoming=step.values["announced"],
+            channel=activity.channel_id or "msteams", announced_upcoming=state.announced,
         )
         if outcome.upcoming_changed:
             await context.send_activity(t(language, "privacy.erase.changed"))
-            return await step.replace_dialog(self.id)
+            return await dc.replace_dialog(self.id)
         if outcome.already_erased:
             await context.send_activity(t(language, "privacy.erase.already"))
-            return await step.end_dialog(False)
+            return await dc.end_dialog(False)
         # The conversation state goes with the data; TeamsBot deletes it at the end of the turn.
         info.extras[FORGET_PERSON] = True
         card = build_erased_card(language, cancelled=len(outcome.cancelled))
         await replace_pressed_card(context, card, else_send=card)
         log.info("privacy: erasure done in this turn")
-        return await step.end_dialog(True)
+        return await dc.end_dialog(True)
+
+    STATES = {"confirm": _on_confirm}
 
 
-class FlagDialog(Dialog):
+class FlagDialog(CardFlow[NoState]):
     """Restriction or reminders: set what the pressed button says (a command toggles)."""
 
-    def __init__(self, dialog_id: str, privacy: PrivacyService, *, restriction: bool) -> None:
-        super().__init__(dialog_id)
+    def __init__(self, dialog_id: str, privacy: PrivacyService, services: Services, *, restriction: bool) -> None:
+        super().__init__(dialog_id, services, NoState)
         self._privacy = privacy
         self._restriction = restriction
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
-        info = turn_info(context)
+        info = self._info(dialog_context)
         language = info.language
         citizen_id = info.citizen_id or ""
-        data = options if isinstance(options, dict) else {}
+        data = options
         overview = await self._privacy.overview(citizen_id)
         if overview is None:
             await context.send_activity(t(language, "privacy.erase.already"))
@@ -330,18 +325,17 @@ class FlagDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-def build_privacy_feature(services: Services, privacy: PrivacyService | None = None) -> Feature:
-    privacy = privacy or PrivacyService(services)
+def build_privacy_feature(services: Services, privacy: PrivacyService) -> Feature:
     return Feature(
         dialogs=[
             MyDataDialog(privacy, services),
             ExportDialog(privacy, services),
             ExportFileDialog(privacy, services),
-            RectifyEntry(),
+            RectifyEntry(services),
             RectifyForm(privacy, services),
             EraseDialog(privacy, services),
-            FlagDialog(RESTRICT, privacy, restriction=True),
-            FlagDialog(REMINDERS, privacy, restriction=False),
+            FlagDialog(RESTRICT, privacy, services, restriction=True),
+            FlagDialog(REMINDERS, privacy, services, restriction=False),
         ],
         intents={
             Intent.MY_DATA: Entry(MY_DATA),

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
+from botbuilder.dialogs import DialogContext, DialogTurnResult
 from botbuilder.schema import ActivityTypes
 
 from bot.commands import Intent, recognize
 from bot.domain.agency import Agency
 from bot.i18n import t
+from bot.replies import card_message
 from bot.services.audit import citizen_actor, counselor_actor
 from bot.services.container import Services
 from bot.services.outcomes import AskLater, OutcomeService, Recorded, Settled, StaffReport, TooEarly
 from bot.services.staff import StaffService
-from bot.teams_bot import card_message
 from bot.turn import TurnInfo, turn_info
 from cards.formatting import duration_text, format_time, to_local
 from cards.staff import (
@@ -31,6 +31,7 @@ from cards.staff import (
     build_statistics_card,
 )
 from cards.verbs import Verb
+from dialogs.card_flow import CardFlow, NoState
 from dialogs.pressed_card import replace_pressed_card
 
 DAYS_SHOWN = 2
@@ -76,18 +77,18 @@ def actor_name(staff: StaffService, language: str, actor: str | None) -> str | N
     return t(language, f"staff.actor.{role}") if role in ("citizen", "system") else None
 
 
-class StaffOutcomeDialog(Dialog):
+class StaffOutcomeDialog(CardFlow[NoState]):
     """A report pressed on a prompt or a no-show question (`Verb.STAFF_OUTCOME`), by whoever pressed it."""
 
     ID = "staff.outcome"
+    CITIZENS_ONLY = False
 
-    def __init__(self, services: Services) -> None:
-        super().__init__(self.ID)
-        self._services = services
-        self._outcomes = OutcomeService(services)
-        self._staff = StaffService(services)
+    def __init__(self, services: Services, staff: StaffService, outcomes: OutcomeService) -> None:
+        super().__init__(self.ID, services, NoState)
+        self._outcomes = outcomes
+        self._staff = staff
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = turn_info(dialog_context.context)
         data = info.action.data if info.action is not None else {}
         presser = counselor_actor(info.staff.id) if info.staff is not None \
@@ -101,18 +102,18 @@ class StaffOutcomeDialog(Dialog):
         return await dialog_context.end_dialog()
 
 
-class StaffRootDialog(Dialog):
+class StaffRootDialog(CardFlow[NoState]):
     """A staff member's turn: a report, their day, the statistics (supervisors), or help."""
 
     ID = "staff.root"
+    CITIZENS_ONLY = False
 
-    def __init__(self, services: Services) -> None:
-        super().__init__(self.ID)
-        self._services = services
-        self._staff = StaffService(services)
-        self._report = StaffOutcomeDialog(services)
+    def __init__(self, services: Services, staff: StaffService, outcomes: OutcomeService) -> None:
+        super().__init__(self.ID, services, NoState)
+        self._staff = staff
+        self._report = StaffOutcomeDialog(services, staff, outcomes)
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: Any = None) -> DialogTurnResult:
+    async def _start(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
         info = turn_info(context)
         assert info.staff is not None

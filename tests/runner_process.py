@@ -21,7 +21,7 @@ from bot.jobs import worker
 from bot.jobs.runner import JobHandler, Result, RunnerSettings
 from bot.services.container import Services
 from bot.settings import Settings
-from bot.wiring import build_services
+from bot.wiring import UseCases, build_services
 
 
 def _reporting(hang_after: int | None):  # type: ignore[no-untyped-def]
@@ -29,8 +29,8 @@ def _reporting(hang_after: int | None):  # type: ignore[no-untyped-def]
     build = worker.job_handlers
     started = 0
 
-    def job_handlers(services: Services) -> Mapping[str, JobHandler]:
-        handlers = dict(build(services))
+    def job_handlers(services: Services, use_cases: UseCases | None = None) -> Mapping[str, JobHandler]:
+        handlers = dict(build(services, use_cases))
         reminder = handlers[str(JobKind.REMINDER)]
 
         async def reporting(job: Job) -> Result:

@@ -18,6 +18,8 @@ DOMAIN_LIBRARIES = {"pydantic", "holidays", "phonenumbers", "regex"}
 SERVICE_FORBIDDEN = ("storage", "sqlalchemy", "cards", "dialogs", "botbuilder", "botframework", "bot.turn", "aiohttp")
 # The modules of bot/ that send cards, and so may build them: the turn's handler and the job handlers.
 CARD_SENDERS = ("bot/teams_bot.py", "bot/jobs/")
+# Where the turn handler may be imported: where the bot is built.
+TURN_HANDLER_BUILDERS = ("bot/app.py", "bot/wiring.py")
 
 
 def _imports(path: Path) -> set[str]:
@@ -61,6 +63,66 @@ def test_bot_imports_cards_only_where_it_sends_them() -> None:
         if any(_under(name, "cards") for name in _imports(path))
     }
     assert [user for user in sorted(users) if not user.startswith(CARD_SENDERS)] == []
+
+
+def test_only_the_composition_root_imports_the_turn_handler() -> None:
+    """Replies come from bot.replies, shared by dialogs and the notifier: the turn handler
+    (bot.teams_bot) is built where everything is built, and imported nowhere else."""
+    users = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("bot", "cards", "dialogs", "storage", "bench") for path in _modules(folder)
+        if "bot.teams_bot" in _imports(path)
+    ]
+    assert [user for user in users if user not in TURN_HANDLER_BUILDERS] == []
+
+
+def _use_case_services() -> set[str]:
+    """The use-case services: the classes named *Service that bot/services defines."""
+    return {
+        node.name for path in _modules("bot/services")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Service")
+    }
+
+
+def test_use_case_services_are_built_in_the_composition_root_only() -> None:
+    """Each service is built once, in bot/wiring.py, and handed to what calls it."""
+    services = _use_case_services()
+    assert {"BookingService", "StaffService", "OutcomeService"} <= services
+    builders = set()
+    for folder in ("bot", "cards", "dialogs", "storage", "bench"):
+        for path in _modules(folder):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    name = node.func.id if isinstance(node.func, ast.Name) \
+                        else node.func.attr if isinstance(node.func, ast.Attribute) else None
+                    if name in services:
+                        builders.add(str(path.relative_to(PROJECT_ROOT)))
+    assert sorted(builders - {"bot/wiring.py"}) == []
+
+
+def test_dialogs_are_not_waterfalls() -> None:
+    """One way to write a dialog: a card flow (dialogs/card_flow.py) with its states in one table."""
+    users = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("bot", "dialogs") for path in _modules(folder)
+        if "WaterfallDialog" in path.read_text(encoding="utf-8")
+    ]
+    assert users == []
+
+
+# The dialog machinery itself, not flows: the card-flow base, the card wait, the router and the root.
+DIALOG_MACHINERY = {"CardFlow", "AwaitCard", "RouteDialog", "MainDialog"}
+
+
+def test_every_flow_is_a_card_flow() -> None:
+    """No flow written straight on botbuilder's Dialog: only the machinery derives from it."""
+    direct = sorted(
+        node.name for path in _modules("dialogs") for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and any(isinstance(base, ast.Name) and base.id in ("Dialog", "ComponentDialog") for base in node.bases)
+    )
+    assert [name for name in direct if name not in DIALOG_MACHINERY] == []
 
 
 def test_nothing_outside_tests_imports_tests() -> None:

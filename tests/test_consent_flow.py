@@ -25,7 +25,7 @@ from botbuilder.core import ConversationState
 from botbuilder.dialogs import DialogTurnResult, WaterfallDialog, WaterfallStepContext
 from sqlalchemy import select
 
-from bot.app import BOT, SERVICES, UOW, create_app
+from bot.app import BOT, SERVICES, UOW, WIRING, create_app
 from bot.commands import Intent
 from bot.domain.agency import Agency, DocumentKind, load_agency
 from bot.domain.appointment import Appointment
@@ -37,7 +37,6 @@ from bot.domain.people import Citizen
 from bot.i18n import t
 from bot.services.audit import verify
 from bot.services.consent import ConsentService, citizen_ref
-from bot.services.people import PeopleService
 from bot.settings import Settings
 from bot.teams_bot import TeamsBot
 from bot.wiring import assemble_services
@@ -94,8 +93,9 @@ async def serve(settings: Settings, agency: Agency, clock: FixedClock, *, probe:
         app[BOT] = TeamsBot(
             agency=agency,
             conversation_state=ConversationState(DatabaseStorage(app[UOW].session_factory)),
-            dialog=build_main_dialog(agency, [build_consent_feature(services), probe_feature()]),
-            people=PeopleService(agency, app[UOW], clock),
+            dialog=build_main_dialog(agency, [build_consent_feature(services, app[WIRING].use_cases.consent),
+                                              probe_feature()]),
+            people=app[WIRING].use_cases.people,
         )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

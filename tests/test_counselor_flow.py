@@ -29,13 +29,12 @@ from bot.domain.clock import FixedClock
 from bot.i18n import t
 from bot.jobs.closing import ensure_closing_planned
 from bot.jobs.runner import JobRunner
-from bot.jobs.worker import job_handlers
 from bot.services.booking import INVALID_SLOT, Booked, BookingService
 from bot.services.consent import ConsentService, citizen_ref
 from bot.services.container import Services
 from bot.services.ports import AppInstaller
 from bot.settings import Settings
-from bot.wiring import build_services
+from bot.wiring import build_services, job_handlers
 from cards.document import escape_markdown
 from cards.verbs import Verb
 from tests.booking_support import national_register_number, personal_data

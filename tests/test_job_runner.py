@@ -22,10 +22,10 @@ from bot.i18n import t
 from bot.jobs.lock import RunnerLock, RunnerLockBusy
 from bot.jobs.retention import ensure_retention_planned
 from bot.jobs.runner import Finished, JobRunner, RetryLater, RunnerSettings
-from bot.jobs.worker import job_handlers, running_jobs
+from bot.jobs.worker import running_jobs
 from bot.services.booking import Booked, BookingService
 from bot.settings import PROJECT_ROOT, Settings
-from bot.wiring import assemble_services, build_services
+from bot.wiring import assemble_services, build_services, job_handlers
 from storage.migrate import upgrade_database
 from storage.unit_of_work import UnitOfWorkFactory
 from tests.booking_support import personal_data

@@ -22,10 +22,9 @@ from bot.domain.clock import FixedClock
 from bot.domain.jobs import JobKind
 from bot.i18n import t
 from bot.jobs.runner import JobRunner
-from bot.jobs.worker import job_handlers
 from bot.services.container import Services
 from bot.settings import Settings
-from bot.wiring import build_services
+from bot.wiring import build_services, job_handlers
 from cards.verbs import Verb
 from tests.fixtures.graph import FixedToken, graph_settings_for
 from tests.graph_server import GraphServer

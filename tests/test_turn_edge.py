@@ -40,7 +40,7 @@ from bot.connector_http import (
     install_pipeline,
     retry_after_seconds,
 )
-from bot.teams_bot import card_message
+from bot.replies import card_message
 from storage.bot_state import DatabaseStorage
 from tests.conftest import RunningBot
 from tests.harness import FakeConnector, TeamsUser

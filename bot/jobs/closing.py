@@ -39,9 +39,9 @@ async def ensure_closing_planned(services: Services) -> None:
 
 
 class CloseEndedJob:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, outcomes: OutcomeService) -> None:
         self._services = services
-        self._outcomes = OutcomeService(services)
+        self._outcomes = outcomes
 
     async def __call__(self, job: Job) -> Result:
         closed = await self._outcomes.close_ended()

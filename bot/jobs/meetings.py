@@ -14,7 +14,6 @@ from functools import partial
 
 from bot.domain.jobs import Job, JobResult
 from bot.jobs.runner import Failed, Finished, Record, Result, RetryLater
-from bot.services.container import Services
 from bot.services.meetings import MeetingService
 from bot.services.ports import MeetingProvider, MeetingRefused, MeetingUnavailable
 
@@ -31,8 +30,8 @@ def _gave_up(job: Job, error: MeetingUnavailable | MeetingRefused,
 
 
 class _MeetingJob:
-    def __init__(self, services: Services, provider: MeetingProvider) -> None:
-        self._meetings = MeetingService(services)
+    def __init__(self, meetings: MeetingService, provider: MeetingProvider) -> None:
+        self._meetings = meetings
         self._provider = provider
 
 

@@ -18,11 +18,12 @@ from cards.reminders import build_link_card
 
 
 class CitizenNoticeJob:
-    def __init__(self, services: Services, notifier: Notifier) -> None:
+    def __init__(self, services: Services, notifier: Notifier, *, booking: BookingService,
+                 reminders: ReminderService) -> None:
         self._services = services
         self._notifier = notifier
-        self._booking = BookingService(services)
-        self._reminders = ReminderService(services)
+        self._booking = booking
+        self._reminders = reminders
 
     async def __call__(self, job: Job) -> Result:
         agency = self._services.agency

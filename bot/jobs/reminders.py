@@ -16,9 +16,9 @@ from cards.reminders import build_reminder_card
 
 
 class ReminderJob:
-    def __init__(self, services: Services, notifier: Notifier, *, meetings: bool) -> None:
+    def __init__(self, services: Services, reminders: ReminderService, notifier: Notifier, *, meetings: bool) -> None:
         self._services = services
-        self._reminders = ReminderService(services)
+        self._reminders = reminders
         self._notifier = notifier
         self._meetings = meetings
 

@@ -41,10 +41,11 @@ async def ensure_retention_planned(services: Services) -> None:
 
 
 class RetentionJob:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, retention: RetentionService) -> None:
         self._services = services
+        self._retention = retention
 
     async def __call__(self, job: Job) -> Result:
-        report = await RetentionService(self._services).run()
+        report = await self._retention.run()
         log.info("daily retention run: %d changes", report.total)
         return done_and_plan_next(self._services, DAILY_RETENTION, job)

@@ -42,9 +42,9 @@ def fallback_reference(services: Services) -> dict[str, Any] | None:
 class StaffDelivery:
     """Sends a card to a staff member, or to the agency's fallback channel when they cannot be reached."""
 
-    def __init__(self, services: Services, notifier: Notifier) -> None:
+    def __init__(self, services: Services, staff: StaffService, notifier: Notifier) -> None:
         self._services = services
-        self._staff = StaffService(services)
+        self._staff = staff
         self._notifier = notifier
 
     async def send(self, job: Job, staff_id: str, build: Any) -> Result:
@@ -70,10 +70,10 @@ class StaffDelivery:
 
 
 class CounselorPromptJob:
-    def __init__(self, services: Services, notifier: Notifier) -> None:
+    def __init__(self, services: Services, staff: StaffService, notifier: Notifier) -> None:
         self._services = services
-        self._staff = StaffService(services)
-        self._delivery = StaffDelivery(services, notifier)
+        self._staff = staff
+        self._delivery = StaffDelivery(services, staff, notifier)
 
     async def __call__(self, job: Job) -> Result:
         prompt = await self._staff.prompt(str(job.payload.get("appointment_id")))
@@ -96,10 +96,10 @@ class CounselorPromptJob:
 class NoShowCheckJob:
     """At the start plus the no-show delay: if nobody reported the citizen present, ask the counselor once."""
 
-    def __init__(self, services: Services, notifier: Notifier) -> None:
+    def __init__(self, services: Services, staff: StaffService, notifier: Notifier) -> None:
         self._services = services
-        self._staff = StaffService(services)
-        self._delivery = StaffDelivery(services, notifier)
+        self._staff = staff
+        self._delivery = StaffDelivery(services, staff, notifier)
 
     async def __call__(self, job: Job) -> Result:
         appointment_id = str(job.payload.get("appointment_id"))
@@ -123,10 +123,10 @@ class NoShowCheckJob:
 class StaffAlertJob:
     """The citizen says nobody joined, or reports a technical problem; a meeting could not be created."""
 
-    def __init__(self, services: Services, notifier: Notifier) -> None:
+    def __init__(self, services: Services, staff: StaffService, notifier: Notifier) -> None:
         self._services = services
-        self._staff = StaffService(services)
-        self._delivery = StaffDelivery(services, notifier)
+        self._staff = staff
+        self._delivery = StaffDelivery(services, staff, notifier)
         self._notifier = notifier
 
     async def __call__(self, job: Job) -> Result:

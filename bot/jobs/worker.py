@@ -6,51 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from functools import partial
 
-from bot.domain.jobs import JobKind
-from bot.jobs.closing import CloseEndedJob, ensure_closing_planned
-from bot.jobs.email import EmailJob
+from bot.jobs.closing import ensure_closing_planned
 from bot.jobs.lock import RunnerLock
-from bot.jobs.meetings import MeetingCancelJob, MeetingCreateJob, MeetingMoveJob
-from bot.jobs.notices import CitizenNoticeJob
-from bot.jobs.reminders import ReminderJob
-from bot.jobs.retention import RetentionJob, ensure_retention_planned
-from bot.jobs.runner import JobHandler, JobRunner, RunnerSettings, WakeSignal
-from bot.jobs.staff import CounselorPromptJob, NoShowCheckJob, StaffAlertJob
+from bot.jobs.retention import ensure_retention_planned
+from bot.jobs.runner import JobRunner, RunnerSettings, WakeSignal
 from bot.jobs.wakeup import PostgresWakeup
 from bot.services.container import Services
-from bot.wiring import Wiring
+from bot.wiring import Wiring, job_handlers
 
 log = logging.getLogger(__name__)
 
 # How long a stopping runner lets the jobs in flight finish (their leases cover the rest).
 STOP_GRACE_SECONDS = 10.0
-
-
-def job_handlers(services: Services) -> Mapping[str, JobHandler]:
-    """One handler per job kind."""
-    handlers: dict[str, JobHandler] = {str(JobKind.RETENTION): RetentionJob(services),
-                                       str(JobKind.CLOSE_ENDED): CloseEndedJob(services)}
-    notifier = services.notifier
-    if notifier is not None:
-        handlers.update({
-            str(JobKind.REMINDER): ReminderJob(services, notifier, meetings=services.meetings is not None),
-            str(JobKind.COUNSELOR_PROMPT): CounselorPromptJob(services, notifier),
-            str(JobKind.NO_SHOW_CHECK): NoShowCheckJob(services, notifier),
-            str(JobKind.CITIZEN_NOTICE): CitizenNoticeJob(services, notifier),
-            str(JobKind.STAFF_ALERT): StaffAlertJob(services, notifier),
-        })
-    if services.meetings is not None:
-        handlers.update({
-            str(JobKind.MEETING_CREATE): MeetingCreateJob(services, services.meetings),
-            str(JobKind.MEETING_MOVE): MeetingMoveJob(services, services.meetings),
-            str(JobKind.MEETING_CANCEL): MeetingCancelJob(services, services.meetings),
-        })
-    if services.email is not None:
-        handlers[str(JobKind.EMAIL)] = EmailJob(services, services.email)
-    return handlers
 
 
 async def plan_periodic_jobs(services: Services) -> None:
@@ -65,7 +35,7 @@ def build_runner(wiring: Wiring) -> JobRunner:
     # A job due now added by this process (a booking, a retry) starts at once.
     wiring.uow.on_due_jobs = wake.wake
     return JobRunner(
-        wiring.services.uow, job_handlers(wiring.services), wiring.services.clock,
+        wiring.services.uow, job_handlers(wiring.services, wiring.use_cases), wiring.services.clock,
         settings=RunnerSettings(batch=settings.job_batch, poll_seconds=settings.job_poll_seconds), wake=wake,
         observe=wiring.metrics.job_run,
     )

@@ -15,14 +15,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.agency import Mode, RecordingPolicy
+from bot.domain.agency import Agency, Mode, RecordingPolicy
 from bot.domain.appointment import Appointment, MeetingState
 from bot.domain.audit import EventType
 from bot.domain.jobs import JobKind, NoticeKind
 from bot.i18n import t, tn
-from bot.services.audit import SYSTEM_ACTOR
-from bot.services.container import Services
-from bot.services.ports import Meeting, MeetingRequest, UnitOfWork
+from bot.services.audit import SYSTEM_ACTOR, AuditTrail
+from bot.services.ports import Clock, Meeting, MeetingRequest, UnitOfWork, UnitOfWorkFactory
 
 # Derives every meeting's Graph transactionId from its appointment: a retried creation finds the first.
 _TRANSACTIONS = uuid.UUID("6b1f3c52-8f0e-4b8c-9a64-2f3e0c1d5a77")
@@ -49,15 +48,17 @@ class MeetingToMake:
 
 
 class MeetingService:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
 
     async def to_make(self, appointment_id: str) -> MeetingToMake | None:
         """What the create job asks Graph for, or None when the appointment no longer needs a meeting."""
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             appointment = await uow.appointments.get(appointment_id)
-        if appointment is None or not appointment.is_active(self._services.clock.now()) \
+        if appointment is None or not appointment.is_active(self._clock.now()) \
                 or Mode(appointment.mode) is not Mode.VIDEO:
             return None
         return MeetingToMake(appointment, self.request_for(appointment))
@@ -86,7 +87,7 @@ class MeetingService:
     async def record_made(self, uow: UnitOfWork, appointment_id: str, meeting: Meeting, *, moved: bool) -> None:
         """Inside the transaction completing the job: the link on the appointment, the citizen's message
         about it (when new or changed), the audit trace."""
-        now = self._services.clock.now()
+        now = self._clock.now()
         appointment = await uow.appointments.get(appointment_id)
         if appointment is None:
             return
@@ -101,7 +102,7 @@ class MeetingService:
                                                                         "notice": notice},
                                     f"{JobKind.CITIZEN_NOTICE}:{appointment_id}:{notice}:{meeting.join_url}", now=now)
         if not moved:
-            await self._services.audit.record(uow, EventType.MEETING_CREATED, actor=SYSTEM_ACTOR,
+            await self._audit.record(uow, EventType.MEETING_CREATED, actor=SYSTEM_ACTOR,
                                               citizen_id=appointment.citizen_id, appointment_id=appointment_id,
                                               payload={"event": "created"})
 
@@ -111,7 +112,7 @@ class MeetingService:
         `left_event`: an event Graph created before refusing the agency's meeting policy on it. Its
         meeting has the tenant's defaults (no lobby, recording allowed), so it is never linked nor sent to
         the citizen: a job cancels it, retried like any meeting cancellation."""
-        now = self._services.clock.now()
+        now = self._clock.now()
         appointment = await uow.appointments.get(appointment_id)
         if appointment is None:
             return
@@ -123,7 +124,7 @@ class MeetingService:
     async def record_change_failed(self, uow: UnitOfWork, appointment_id: str, alert: str, event_id: str) -> None:
         """Moving or cancelling the meeting (`event_id`) failed for good: the counselor is alerted to do it by
         hand (`alert`: "meeting_move_failed" or "meeting_cancel_failed")."""
-        await self._alert(uow, appointment_id, alert, self._services.clock.now(), event_id)
+        await self._alert(uow, appointment_id, alert, self._clock.now(), event_id)
 
     @staticmethod
     async def _alert(uow: UnitOfWork, appointment_id: str, alert: str, now: datetime, about: str = "") -> None:

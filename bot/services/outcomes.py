@@ -114,10 +114,10 @@ Report = StaffReport | NotYet
 
 
 class OutcomeService:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, staff: StaffService) -> None:
         self._services = services
         self._agency = services.agency
-        self._staff = StaffService(services)
+        self._staff = staff
 
     async def report_by_staff(self, actor_id: str | None, appointment_id: object, outcome: object,
                               reason: object = None, *, presser: str | None = None) -> StaffReport:

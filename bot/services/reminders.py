@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.domain.agency import Agency
 from bot.domain.appointment import Appointment, AppointmentView
 from bot.domain.audit import EventType
 from bot.domain.jobs import Job, JobResult
 from bot.domain.reminders import reminder_is_late
 from bot.i18n import language_of
-from bot.services.audit import SYSTEM_ACTOR
-from bot.services.container import Services
-from bot.services.ports import UnitOfWork
+from bot.services.audit import SYSTEM_ACTOR, AuditTrail
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,11 @@ class DueReminder:
 
 
 class ReminderService:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
 
     async def recipient(self, appointment_id: object, *, reminder: bool) -> Recipient | JobResult:
         """The appointment and the citizen to write to about it, or the job result saying why not.
@@ -54,11 +56,11 @@ class ReminderService:
         """
         appointment = citizen = None
         if isinstance(appointment_id, str):
-            async with self._services.uow.read() as uow:
+            async with self._uow.read() as uow:
                 appointment = await uow.appointments.get(appointment_id)
                 citizen = await uow.citizens.get(appointment.citizen_id) \
                     if appointment is not None and appointment.citizen_id else None
-        if reminder and (appointment is None or not appointment.is_active(self._services.clock.now())):
+        if reminder and (appointment is None or not appointment.is_active(self._clock.now())):
             return JobResult.SKIPPED_INACTIVE
         if appointment is None or citizen is None or citizen.erased_at is not None \
                 or not citizen.conversation_reference:
@@ -80,7 +82,7 @@ class ReminderService:
         # Its planned moment: a retry moves the job's own due time, not the reminder's.
         due_at = appointment.starts_at - timedelta(minutes=offset) if isinstance(offset, int) else job.run_at
         tolerance = timedelta(minutes=self._agency.reminder_late_tolerance_minutes)
-        if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=self._services.clock.now(),
+        if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=self._clock.now(),
                             tolerance=tolerance):
             return JobResult.DROPPED_LATE
         return DueReminder(
@@ -91,11 +93,11 @@ class ReminderService:
 
     async def record_sent(self, uow: UnitOfWork, reminder: DueReminder) -> None:
         """Inside the transaction that completes the job: the audit trace of the reminder."""
-        await self._services.audit.record(
+        await self._audit.record(
             uow, EventType.REMINDER_SENT, actor=SYSTEM_ACTOR, citizen_id=reminder.citizen_id,
             appointment_id=reminder.appointment.id, payload={"offset_minutes": reminder.offset_minutes},
         )
 
     async def record_unreachable(self, uow: UnitOfWork, citizen_id: str) -> None:
         """Teams refused the message: no more attempts until the citizen writes to the bot again."""
-        await uow.citizens.mark_unreachable(citizen_id, self._services.clock.now())
+        await uow.citizens.mark_unreachable(citizen_id, self._clock.now())

@@ -39,8 +39,6 @@ class BookDialog(TimeChoice[BookingState]):
 
     def __init__(self, services: Services, booking: BookingService) -> None:
         super().__init__(self.ID, services, booking, BookingState)
-        self._handlers.update({"mode": self._on_mode, "office": self._on_office, "subject": self._on_subject,
-                               "details": self._on_details, "language": self._on_language})
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)
@@ -207,3 +205,8 @@ class BookDialog(TimeChoice[BookingState]):
 
     async def _on_booked(self, dc: DialogContext, booked: Booked) -> None:
         await self._send_confirmation(dc, booked, "booking.confirmation.title")
+
+    STATES = {
+        "mode": _on_mode, "office": _on_office, "subject": _on_subject, "details": _on_details,
+        "language": _on_language, **TimeChoice.TIME_STATES,
+    }

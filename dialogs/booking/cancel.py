@@ -8,9 +8,9 @@ from typing import Any
 from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.i18n import t
+from bot.replies import card_message
 from bot.services.booking import BookingService, Cancelled
 from bot.services.container import Services
-from bot.teams_bot import card_message
 from cards.booking import (
     CANCEL_NOTE_MAX_LENGTH,
     build_cancel_confirm_card,
@@ -32,7 +32,6 @@ class CancelDialog(BookingFlow[CancelState]):
 
     def __init__(self, services: Services, booking: BookingService) -> None:
         super().__init__(self.ID, services, booking, CancelState)
-        self._handlers["confirm"] = self._on_confirm
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         appointment = await self._changeable(dc, options, "cancel")
@@ -79,3 +78,5 @@ class CancelDialog(BookingFlow[CancelState]):
             await dc.context.update_activity(update)
         except Exception as error:  # the message may be gone; its buttons then answer kindly when pressed
             log.warning("cancel: could not update the list card: %s", type(error).__name__)
+
+    STATES = {"confirm": _on_confirm}

@@ -15,8 +15,7 @@ from dialogs.booking.reschedule import RescheduleDialog
 from dialogs.main_dialog import Entry, Feature
 
 
-def build_booking_feature(services: Services) -> Feature:
-    booking = BookingService(services)
+def build_booking_feature(services: Services, booking: BookingService) -> Feature:
     book = Entry(BookDialog.ID, needs_consent=True)
     listing = Entry(MyAppointmentsDialog.ID)
     reschedule = Entry(RescheduleDialog.ID, needs_consent=True)

@@ -54,3 +54,5 @@ class RescheduleDialog(TimeChoice[RescheduleState]):
 
     async def _on_booked(self, dc: DialogContext, booked: Booked) -> None:
         await self._send_confirmation(dc, booked, "booking.confirmation.title_rescheduled")
+
+    STATES = TimeChoice.TIME_STATES

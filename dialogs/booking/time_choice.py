@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from botbuilder.dialogs import DialogContext, DialogTurnResult
 
@@ -26,6 +26,7 @@ from cards.formatting import format_day_short, format_time, name_zone, to_local
 from cards.verbs import Verb
 from dialogs.booking.flow import BookingFlow
 from dialogs.booking.state import TimeChoiceState
+from dialogs.card_flow import Handler
 
 T = TypeVar("T", bound=TimeChoiceState)
 
@@ -35,8 +36,6 @@ class TimeChoice(BookingFlow[T]):
 
     def __init__(self, dialog_id: str, services: Services, booking: BookingService, state_type: type[T]) -> None:
         super().__init__(dialog_id, services, booking, state_type)
-        self._handlers.update({"day": self._on_day, "slot": self._on_slot, "summary": self._on_summary,
-                               "taken": self._on_taken})
 
     async def _after_slot(self, dc: DialogContext, state: T) -> DialogTurnResult:
         raise NotImplementedError
@@ -194,3 +193,7 @@ class TimeChoice(BookingFlow[T]):
         # The citizen confirmed everything else already: choosing an alternative books it.
         return await self._confirm(dc, state)
 
+    # The time states every TimeChoice flow shares; each flow's own STATES table names them all.
+    TIME_STATES: ClassVar[Mapping[str, Handler[Any]]] = {
+        "day": _on_day, "slot": _on_slot, "summary": _on_summary, "taken": _on_taken,
+    }
