@@ -244,7 +244,7 @@ def create_app(settings: Settings, *, agency: Agency | None = None, clock: Clock
     app.on_startup.append(partial(_warn_unreachable_counselors, wiring.use_cases.staff, agency.id))
     app.on_startup.append(_freeze_startup_objects)
     app.router.add_post("/api/messages", messages)
-    add_token_route(app, settings, services)  # the agency's Web Chat page
+    add_token_route(app, settings, services, wiring.use_cases.web_identity)  # the agency's Web Chat page
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page(settings, wiring.metrics, wiring.engine, services.uow, services.clock))

@@ -185,7 +185,8 @@ def token_endpoint(
     return issue, preflight
 
 
-def add_token_route(app: web.Application, settings: Settings, services: Services) -> None:
+def add_token_route(app: web.Application, settings: Settings, services: Services,
+                    identities: WebIdentityService) -> None:
     """Register the token endpoint (and its CORS preflight) on the bot's app."""
     tokens = DirectLineTokens(settings.directline_endpoint, settings.directline_secret) \
         if settings.directline_secret else None
@@ -194,7 +195,7 @@ def add_token_route(app: web.Application, settings: Settings, services: Services
         assertions = AssertionCheck(settings.signin_public_key_path.read_text(encoding="utf-8"),
                                     issuer=settings.signin_issuer, audience=settings.signin_audience)
     issue, preflight = token_endpoint(
-        tokens, WebIdentityService(services, link_secret=settings.manage_link_secret),
+        tokens, identities,
         origins=settings.web_origins, buckets=TokenBuckets(settings.web_tokens_per_minute),
         assertions=assertions, now=services.clock.now,
     )

@@ -52,6 +52,7 @@ from bot.services.privacy import PrivacyService
 from bot.services.reminders import ReminderService
 from bot.services.retention import RetentionService
 from bot.services.staff import StaffService
+from bot.services.web_identity import WebIdentityService
 from bot.settings import Settings, SettingsError
 from bot.teams_bot import TeamsBot
 from dialogs.booking import build_booking_feature
@@ -80,10 +81,14 @@ class UseCases:
     meetings: MeetingService
     retention: RetentionService
     people: PeopleService
+    web_identity: WebIdentityService
 
 
-def build_use_cases(services: Services) -> UseCases:
+def build_use_cases(services: Services, *, link_secret: str | None = None) -> UseCases:
+    """`link_secret` signs the manage links (GUICHET_MANAGE_LINK_SECRET); by default the e-mail channel's."""
     staff = StaffService(services)
+    if link_secret is None:
+        link_secret = services.email.link_secret if services.email is not None else ""
     return UseCases(
         booking=BookingService(services), consent=ConsentService(services), privacy=PrivacyService(services),
         reminders=ReminderService(services.agency, services.uow, services.clock, services.audit), staff=staff,
@@ -91,6 +96,7 @@ def build_use_cases(services: Services) -> UseCases:
         meetings=MeetingService(services.agency, services.uow, services.clock, services.audit),
         retention=RetentionService(services),
         people=PeopleService(services.agency, services.uow, services.clock),
+        web_identity=WebIdentityService(services, link_secret=link_secret),
     )
 
 
@@ -160,7 +166,8 @@ def build_services(
     email = email_channel(settings, agency, mailer, graph=graph)
     services = assemble_services(agency, uow, clock, notifier=notifier, meetings=meetings, installer=installer,
                                  availability=availability, email=email)
-    return Wiring(settings=settings, services=services, use_cases=build_use_cases(services), engine=engine, uow=uow,
+    use_cases = build_use_cases(services, link_secret=settings.manage_link_secret)
+    return Wiring(settings=settings, services=services, use_cases=use_cases, engine=engine, uow=uow,
                   metrics=metrics, _closers=closers)
 
 
@@ -221,7 +228,7 @@ def job_handlers(services: Services, use_cases: UseCases | None = None) -> Mappi
             str(JobKind.MEETING_CANCEL): MeetingCancelJob(cases.meetings, services.meetings),
         })
     if services.email is not None:
-        handlers[str(JobKind.EMAIL)] = EmailJob(services, services.email)
+        handlers[str(JobKind.EMAIL)] = EmailJob(services, services.email, cases.web_identity)
     return handlers
 
 

@@ -15,11 +15,11 @@ from cards.emails import build_confirmation_email
 
 
 class EmailJob:
-    def __init__(self, services: Services, channel: EmailChannel) -> None:
+    def __init__(self, services: Services, channel: EmailChannel, identities: WebIdentityService) -> None:
         self._services = services
         self._mailer = channel.mailer
         self._sender = channel.sender
-        self._identities = WebIdentityService(services, link_secret=channel.link_secret)
+        self._identities = identities
         self._manage_page = channel.manage_page
 
     async def __call__(self, job: Job) -> Result:
