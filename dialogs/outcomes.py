@@ -22,8 +22,8 @@ from bot.services.staff import StaffService
 from cards.booking import build_step_done_card
 from cards.outcomes import build_new_times_card, build_wait_card
 from cards.verbs import Verb
-from dialogs.booking.flow import BookingFlow, not_found_text
-from dialogs.card_flow import NoState
+from dialogs.booking.flow import BookingSteps, not_found_text
+from dialogs.card_flow import CardFlow, NoState
 from dialogs.main_dialog import Entry, Feature
 from dialogs.pressed_card import replace_pressed_card
 from dialogs.staff import StaffOutcomeDialog
@@ -31,13 +31,14 @@ from dialogs.staff import StaffOutcomeDialog
 _REPORTS = {Verb.APPT_TECHNICAL_PROBLEM: Outcome.TECHNICAL_PROBLEM, Verb.APPT_NOBODY_JOINED: Outcome.AGENCY_LATE}
 
 
-class CitizenReportDialog(BookingFlow[NoState]):
+class CitizenReportDialog(CardFlow[NoState]):
     """The reminder's "I have a technical problem" / "Nobody has joined yet"."""
 
     ID = "outcomes.citizen_report"
 
     def __init__(self, services: Services, booking: BookingService, outcomes: OutcomeService) -> None:
-        super().__init__(self.ID, services, booking, NoState)
+        super().__init__(self.ID, services, NoState)
+        self._booking = booking
         self._outcomes = outcomes
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
@@ -63,10 +64,15 @@ class CitizenReportDialog(BookingFlow[NoState]):
         return await dc.end_dialog()
 
 
-class RebookDialog(BookingFlow[NoState]):
+class RebookDialog(CardFlow[NoState]):
     """One of the new times offered after a technical problem or an absent agency, booked in place."""
 
     ID = "outcomes.rebook"
+
+    def __init__(self, services: Services, booking: BookingService) -> None:
+        super().__init__(self.ID, services, NoState)
+        self._booking = booking
+        self._steps = BookingSteps(services, booking)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)
@@ -80,21 +86,21 @@ class RebookDialog(BookingFlow[NoState]):
         outcome = await self._booking.rebook(citizen_id=info.citizen_id, appointment_id=options.get("appointment_id"),
                                              start=start)
         if isinstance(outcome, Booked):
-            await self._mark(dc, t(language, "booking.step.confirmed"))
-            await self._send_confirmation(dc, outcome, "booking.confirmation.title_rescheduled")
+            await self._steps.mark(dc, t(language, "booking.step.confirmed"))
+            await self._steps.send_confirmation(dc, outcome, "booking.confirmation.title_rescheduled")
         elif isinstance(outcome, SlotGone):
             view = await self._booking.get_own(info.citizen_id, options.get("appointment_id"))
             card = build_new_times_card(self._agency, language, view, outcome.alternatives, why="technical",
                                         same_counselor=0) if view is not None else None
-            await self._mark(dc, t(language, "booking.taken.title"), done=False)
+            await self._steps.mark(dc, t(language, "booking.taken.title"), done=False)
             if card is not None:
                 await self._send_card(dc, card)
         else:
-            await self._refused(dc, outcome)
+            await self._steps.refused(dc, outcome)
         return await dc.end_dialog()
 
 
-class StaffOnlyDialog(BookingFlow[NoState]):
+class StaffOnlyDialog(CardFlow[NoState]):
     """A staff command or button reached from a citizen's chat: said kindly, nothing done."""
 
     ID = "outcomes.staff_only"
@@ -112,8 +118,8 @@ def build_outcomes_feature(services: Services, *, booking: BookingService, outco
     staff_only = Entry(StaffOnlyDialog.ID)
     return Feature(
         dialogs=[CitizenReportDialog(services, booking, outcomes),
-                 RebookDialog(RebookDialog.ID, services, booking, NoState),
-                 StaffOnlyDialog(StaffOnlyDialog.ID, services, booking, NoState),
+                 RebookDialog(services, booking),
+                 StaffOnlyDialog(StaffOnlyDialog.ID, services, NoState),
                  StaffOutcomeDialog(services, staff, outcomes)],
         intents={Intent.MY_DAY: staff_only, Intent.STATISTICS: staff_only},
         verbs={

@@ -34,7 +34,7 @@ _personal_values = st.dictionaries(
 
 @st.composite
 def _offered(draw: st.DrawFn) -> dict[str, SlotOffer]:
-    # Keyed by the start the card sends back, as TimeChoice keeps them.
+    # Keyed by the start the card sends back, as the time steps (time_choice.py) keep them.
     return {slot.start.isoformat(): slot for slot in draw(st.lists(_slots, max_size=4))}
 
 

@@ -1,4 +1,4 @@
-"""Booking an appointment: mode, office, subject, then the time (TimeChoice), the personal data and the
+"""Booking an appointment: mode, office, subject, then the time (time_choice), the personal data and the
 interview language, the summary, and the booking."""
 
 from __future__ import annotations
@@ -28,17 +28,21 @@ from cards.booking import (
     personal_display_value,
 )
 from cards.verbs import Verb
+from dialogs.booking.flow import BookingSteps
 from dialogs.booking.state import BookingState
-from dialogs.booking.time_choice import TimeChoice
+from dialogs.booking.time_choice import ask_day, ask_summary, on_day, on_slot, on_summary, on_taken, summary
+from dialogs.card_flow import CardFlow
 
 
-class BookDialog(TimeChoice[BookingState]):
+class BookDialog(CardFlow[BookingState]):
     """Mode → office → subject → day → time → personal data → interview language → summary → book."""
 
     ID = "booking.book"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking, BookingState)
+        super().__init__(self.ID, services, BookingState)
+        self._booking = booking
+        self._steps = BookingSteps(services, booking)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)
@@ -47,7 +51,7 @@ class BookDialog(TimeChoice[BookingState]):
         if not has_room_for_another(len(upcoming), self._agency.booking):
             # Said before the questions, not after them; the service checks again when booking.
             await self._say(dc, t(info.language, TOO_MANY_UPCOMING))
-            await self._send_appointments(dc, upcoming)
+            await self._steps.send_appointments(dc, upcoming)
             return await dc.end_dialog()
         state = BookingState(search_language=await self._known_interview_language(info.citizen_id))
         if len(self._agency.modes) == 1:
@@ -72,7 +76,7 @@ class BookDialog(TimeChoice[BookingState]):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask(dc, state, "mode", build_mode_card(self._agency, language), [Verb.BOOK_MODE])
         state.mode = mode
-        await self._mark(dc, t(language, "booking.step.mode", value=mode_name(language, mode)))
+        await self._steps.mark(dc, t(language, "booking.step.mode", value=mode_name(language, mode)))
         return await self._after_mode(dc, state)
 
     async def _after_mode(self, dc: DialogContext, state: BookingState) -> DialogTurnResult:
@@ -94,14 +98,15 @@ class BookDialog(TimeChoice[BookingState]):
             card = build_office_card(self._agency, language)
             return await self._ask(dc, state, "office", card, [Verb.BOOK_OFFICE])
         state.office = office.id
-        await self._mark(dc, t(language, "booking.step.office", value=localized(self._agency, office.name, language)))
+        await self._steps.mark(dc, t(language, "booking.step.office",
+                                     value=localized(self._agency, office.name, language)))
         return await self._ask_subject(dc, state)
 
     async def _ask_subject(self, dc: DialogContext, state: BookingState) -> DialogTurnResult:
         subjects = self._agency.subjects_for(state.mode)
         if len(subjects) == 1:
             state.subject = subjects[0]
-            return await self._ask_day(dc, state, first_page=True)
+            return await ask_day(self, dc, state, first_page=True)
         card = build_subject_card(self._agency, self._info(dc).language, state.mode)
         return await self._ask(dc, state, "subject", card, [Verb.BOOK_SUBJECT])
 
@@ -115,14 +120,14 @@ class BookDialog(TimeChoice[BookingState]):
         state.subject = subject_id
         subject = self._agency.subject(subject_id)
         assert subject is not None
-        await self._mark(dc, t(language, "booking.step.subject",
-                               value=localized(self._agency, subject.name, language)))
-        return await self._ask_day(dc, state, first_page=True)
+        await self._steps.mark(dc, t(language, "booking.step.subject",
+                                     value=localized(self._agency, subject.name, language)))
+        return await ask_day(self, dc, state, first_page=True)
 
     async def _after_slot(self, dc: DialogContext, state: BookingState) -> DialogTurnResult:
         if state.personal:
             # Coming back from "change the date or time": the details and language still stand.
-            return await self._ask_summary(dc, state)
+            return await ask_summary(self, dc, state)
         return await self._ask_details(dc, state)
 
     async def _on_change_details(self, dc: DialogContext, state: BookingState) -> DialogTurnResult:
@@ -156,11 +161,11 @@ class BookDialog(TimeChoice[BookingState]):
             # Shown again as typed, so only the wrong fields need retyping; nothing is stored.
             state.typed = {field.value: data[field.value][:300] for field in fields
                            if isinstance(data.get(field.value), str)}
-            await self._mark(dc, t(language, "booking.step.details_to_correct"), done=False)
+            await self._steps.mark(dc, t(language, "booking.step.details_to_correct"), done=False)
             return await self._ask_details(dc, state, {field.value: key for field, key in checked.errors.items()})
         state.typed = None
         state.personal = dict(checked.values)
-        await self._mark(dc, t(language, "booking.step.details"))
+        await self._steps.mark(dc, t(language, "booking.step.details"))
         return await self._ask_language(dc, state)
 
     async def _ask_language(self, dc: DialogContext, state: BookingState) -> DialogTurnResult:
@@ -170,7 +175,7 @@ class BookDialog(TimeChoice[BookingState]):
         decision = decide_interview_language(self._agency, postal_code=postal_code, preferred=None)
         if decision.language is not None:
             state.interview_language = decision.language
-            return await self._ask_summary(dc, state)
+            return await ask_summary(self, dc, state)
         state.language_choices = list(decision.choices)
         brussels = lives_in_bilingual_brussels(self._agency, postal_code)
         card = build_language_card(self._agency, language, decision.choices, brussels=brussels)
@@ -184,15 +189,16 @@ class BookDialog(TimeChoice[BookingState]):
             await self._say(dc, t(language, "booking.message.invalid_choice"))
             return await self._ask_language(dc, state)
         state.interview_language = chosen
-        await self._mark(dc, t(language, "booking.step.language", value=interview_language_name(language, chosen)))
-        return await self._ask_summary(dc, state)
+        await self._steps.mark(dc, t(language, "booking.step.language",
+                                     value=interview_language_name(language, chosen)))
+        return await ask_summary(self, dc, state)
 
     def _summary_card(self, dc: DialogContext, state: BookingState) -> dict[str, Any]:
         given = (state.personal or {}).get(PersonalField.POSTAL_CODE)
         assert state.interview_language is not None, "the language is settled before the summary"
         reason = language_reason(self._agency, postal_code=given if isinstance(given, str) else None,
                                  interview_language=state.interview_language)
-        return self._summary(dc, state, personal=state.personal or {}, language_reason=reason)
+        return summary(self, dc, state, personal=state.personal or {}, language_reason=reason)
 
     async def _commit(self, dc: DialogContext, state: BookingState) -> Booked | SlotGone | Refused:
         info = self._info(dc)
@@ -204,9 +210,9 @@ class BookDialog(TimeChoice[BookingState]):
         )
 
     async def _on_booked(self, dc: DialogContext, booked: Booked) -> None:
-        await self._send_confirmation(dc, booked, "booking.confirmation.title")
+        await self._steps.send_confirmation(dc, booked, "booking.confirmation.title")
 
     STATES = {
         "mode": _on_mode, "office": _on_office, "subject": _on_subject, "details": _on_details,
-        "language": _on_language, **TimeChoice.TIME_STATES,
+        "language": _on_language, "day": on_day, "slot": on_slot, "summary": on_summary, "taken": on_taken,
     }

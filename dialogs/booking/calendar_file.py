@@ -22,11 +22,11 @@ from bot.services.booking import BookingService
 from bot.services.container import Services
 from cards.booking import FILE_INFO_CARD, calendar_file_name
 from cards.calendar import build_ics
-from dialogs.booking.flow import BookingFlow, not_found_text
-from dialogs.card_flow import NoState
+from dialogs.booking.flow import not_found_text
+from dialogs.card_flow import CardFlow, NoState
 
 
-class CalendarFileDialog(BookingFlow[NoState]):
+class CalendarFileDialog(CardFlow[NoState]):
     """The citizen's answer to the calendar file's consent card: upload the file once allowed.
 
     TeamsBot routes the `fileConsent/invoke` here as the verb `appt_calendar_file`, with the card's
@@ -36,7 +36,8 @@ class CalendarFileDialog(BookingFlow[NoState]):
     ID = "booking.calendar_file"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking, NoState)
+        super().__init__(self.ID, services, NoState)
+        self._booking = booking
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         info = self._info(dc)

@@ -18,23 +18,26 @@ from cards.booking import (
     build_step_done_card,
 )
 from cards.verbs import SOURCE, CardSource, Verb
-from dialogs.booking.flow import BookingFlow, appointments_card
+from dialogs.booking.flow import BookingSteps, appointments_card
 from dialogs.booking.state import CancelState
+from dialogs.card_flow import CardFlow
 from dialogs.pressed_card import replace_pressed_card
 
 log = logging.getLogger(__name__)
 
 
-class CancelDialog(BookingFlow[CancelState]):
+class CancelDialog(CardFlow[CancelState]):
     """Which appointment → before the cut-off? → confirm with an optional reason → cancel."""
 
     ID = "booking.cancel"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking, CancelState)
+        super().__init__(self.ID, services, CancelState)
+        self._booking = booking
+        self._steps = BookingSteps(services, booking)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
-        appointment = await self._changeable(dc, options, "cancel")
+        appointment = await self._steps.changeable(dc, options, "cancel")
         if appointment is None:
             return await dc.end_dialog()
         card = build_cancel_confirm_card(self._agency, self._info(dc).language, appointment)
@@ -63,7 +66,7 @@ class CancelDialog(BookingFlow[CancelState]):
             if state.list_activity_id:
                 await self._update_list(dc, state.list_activity_id)
             return await dc.end_dialog(outcome.appointment.id)
-        await self._refused(dc, outcome)
+        await self._steps.refused(dc, outcome)
         return await dc.end_dialog()
 
     async def _update_list(self, dc: DialogContext, activity_id: str) -> None:

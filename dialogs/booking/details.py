@@ -9,18 +9,20 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 from bot.services.booking import BookingService
 from bot.services.container import Services
 from cards.booking import build_confirmation_card
-from dialogs.booking.flow import BookingFlow
-from dialogs.card_flow import NoState
+from dialogs.booking.flow import BookingSteps
+from dialogs.card_flow import CardFlow, NoState
 
 
-class AppointmentDetailsDialog(BookingFlow[NoState]):
+class AppointmentDetailsDialog(CardFlow[NoState]):
     ID = "booking.details"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking, NoState)
+        super().__init__(self.ID, services, NoState)
+        self._booking = booking
+        self._steps = BookingSteps(services, booking)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
-        appointment = await self._own_active(dc, options.get("appointment_id"))
+        appointment = await self._steps.own_active(dc, options.get("appointment_id"))
         if appointment is not None:
             card = build_confirmation_card(self._agency, self._info(dc).language, appointment,
                                            title_key="booking.confirmation.title_details",

@@ -1,4 +1,4 @@
-"""Moving an appointment: which one, then a new time (TimeChoice), the summary, and the move."""
+"""Moving an appointment: which one, then a new time (time_choice), the summary, and the move."""
 
 from __future__ import annotations
 
@@ -10,20 +10,24 @@ from bot.domain.agency import PersonalField
 from bot.domain.interview_language import LanguageReason, language_reason
 from bot.services.booking import Booked, BookingService, Refused, SlotGone
 from bot.services.container import Services
+from dialogs.booking.flow import BookingSteps
 from dialogs.booking.state import RescheduleState
-from dialogs.booking.time_choice import TimeChoice
+from dialogs.booking.time_choice import ask_day, ask_summary, on_day, on_slot, on_summary, on_taken, summary
+from dialogs.card_flow import CardFlow
 
 
-class RescheduleDialog(TimeChoice[RescheduleState]):
+class RescheduleDialog(CardFlow[RescheduleState]):
     """Which appointment (the button's, or pick one) → day → time → summary → move."""
 
     ID = "booking.reschedule"
 
     def __init__(self, services: Services, booking: BookingService) -> None:
-        super().__init__(self.ID, services, booking, RescheduleState)
+        super().__init__(self.ID, services, RescheduleState)
+        self._booking = booking
+        self._steps = BookingSteps(services, booking)
 
     async def _start(self, dc: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
-        appointment = await self._changeable(dc, options, "reschedule")
+        appointment = await self._steps.changeable(dc, options, "reschedule")
         if appointment is None:
             return await dc.end_dialog()
         info = self._info(dc)
@@ -37,14 +41,18 @@ class RescheduleDialog(TimeChoice[RescheduleState]):
             search_language=appointment.interview_language, exclude=appointment.id,
             interview_language=appointment.interview_language, language_reason=reason.value if reason else None,
         )
-        return await self._ask_day(dc, state, first_page=True)
+        return await ask_day(self, dc, state, first_page=True)
 
     async def _after_slot(self, dc: DialogContext, state: RescheduleState) -> DialogTurnResult:
-        return await self._ask_summary(dc, state)
+        return await ask_summary(self, dc, state)
+
+    async def _on_change_details(self, dc: DialogContext, state: RescheduleState) -> DialogTurnResult:
+        # A move has no details of its own to change: the days start again.
+        return await ask_day(self, dc, state, first_page=True)
 
     def _summary_card(self, dc: DialogContext, state: RescheduleState) -> dict[str, Any]:
         reason = LanguageReason(state.language_reason) if state.language_reason in set(LanguageReason) else None
-        return self._summary(dc, state, previous_start=state.previous_start, language_reason=reason)
+        return summary(self, dc, state, previous_start=state.previous_start, language_reason=reason)
 
     async def _commit(self, dc: DialogContext, state: RescheduleState) -> Booked | SlotGone | Refused:
         info = self._info(dc)
@@ -53,6 +61,6 @@ class RescheduleDialog(TimeChoice[RescheduleState]):
                                               start=state.chosen_slot.start, office_id=state.chosen_office)
 
     async def _on_booked(self, dc: DialogContext, booked: Booked) -> None:
-        await self._send_confirmation(dc, booked, "booking.confirmation.title_rescheduled")
+        await self._steps.send_confirmation(dc, booked, "booking.confirmation.title_rescheduled")
 
-    STATES = TimeChoice.TIME_STATES
+    STATES = {"day": on_day, "slot": on_slot, "summary": on_summary, "taken": on_taken}

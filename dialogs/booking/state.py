@@ -22,7 +22,7 @@ def _day(value: str | None) -> date | None:
 
 @dataclass(kw_only=True)
 class TimeChoiceState:
-    """The day and time steps (TimeChoice): what times are looked for, what was offered and chosen."""
+    """The day and time steps (time_choice.py): what times are looked for, what was offered and chosen."""
 
     mode: str = ""  # a Mode value; "" until chosen
     subject: str = ""  # a subject id; "" until chosen
