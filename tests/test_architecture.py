@@ -4,6 +4,7 @@ neighbour fails here, not in review."""
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import sys
 from pathlib import Path
@@ -123,6 +124,30 @@ def test_every_flow_is_a_card_flow() -> None:
         and any(isinstance(base, ast.Name) and base.id in ("Dialog", "ComponentDialog") for base in node.bases)
     )
     assert [name for name in direct if name not in DIALOG_MACHINERY] == []
+
+
+def _depth_below_dialog(cls: type) -> int:
+    """How many classes deep `cls` is below botbuilder's Dialog: 1 for CardFlow, 2 for a flow on it."""
+    from botbuilder.dialogs import Dialog
+
+    if cls is Dialog:
+        return 0
+    return 1 + max(_depth_below_dialog(base) for base in cls.__bases__ if issubclass(base, Dialog))
+
+
+def test_every_dialog_is_at_most_two_deep() -> None:
+    """A flow subclasses CardFlow directly; what flows share they hold or call (composition), so each
+    flow's steps are read in its own class and its STATES table, not up a chain of base classes."""
+    from botbuilder.dialogs import Dialog
+
+    too_deep = set()
+    for path in _modules("dialogs"):
+        parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+        module = importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and issubclass(cls, Dialog) and _depth_below_dialog(cls) > 2:
+                too_deep.add(f"{cls.__module__}.{cls.__qualname__}")
+    assert sorted(too_deep) == []
 
 
 def test_nothing_outside_tests_imports_tests() -> None:
