@@ -94,7 +94,7 @@ def build_use_cases(services: Services, *, link_secret: str | None = None) -> Us
         reminders=ReminderService(services.agency, services.uow, services.clock, services.audit), staff=staff,
         outcomes=OutcomeService(services, staff),
         meetings=MeetingService(services.agency, services.uow, services.clock, services.audit),
-        retention=RetentionService(services),
+        retention=RetentionService(services.agency, services.uow, services.clock, services.audit),
         people=PeopleService(services.agency, services.uow, services.clock),
         web_identity=WebIdentityService(services, link_secret=link_secret),
     )

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from bot.domain.agency import PersonalField
+from bot.domain.agency import Agency, PersonalField
 from bot.domain.appointment import Appointment, AppointmentView, CancelReason
 from bot.domain.audit import AuditEvent, EventType
 from bot.domain.booking_rules import plan_jobs
@@ -31,7 +31,7 @@ from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind
 from bot.domain.people import Citizen
 from bot.domain.personal_data import validate_personal_data
-from bot.services.audit import citizen_actor
+from bot.services.audit import AuditTrail, citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.consent import append_withdrawals
 from bot.services.container import Services
@@ -313,8 +313,9 @@ class PrivacyService:
                 if len(upcoming) > announced_upcoming:
                     return EraseResult(upcoming_changed=True)
             result = await erase_in(
-                uow, self._services, citizen, now=now, actor=citizen_actor(citizen_id), reason="request",
-                language=language, conversations=conversations, activity_id=activity_id, channel=channel,
+                uow, self._agency, self._services.audit, citizen, now=now, actor=citizen_actor(citizen_id),
+                reason="request", language=language, conversations=conversations, activity_id=activity_id,
+                channel=channel,
             )
             await uow.commit()
         log.info("privacy: citizen erased at their request (%d appointments cancelled)", len(result.cancelled))
@@ -382,7 +383,8 @@ class PrivacyService:
 
 async def erase_in(
     uow: UnitOfWork,
-    services: Services,
+    agency: Agency,
+    audit: AuditTrail,
     citizen: Citizen,
     *,
     now: datetime,
@@ -395,7 +397,6 @@ async def erase_in(
 ) -> EraseResult:
     """Erase one citizen inside the caller's transaction (request or retention); audit writes come last.
     The Teams meetings of the cancelled appointments are cancelled by jobs planned here too."""
-    agency = services.agency
     citizen_id = citizen.id
     repository = uow.privacy
     upcoming = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.is_active(now)]
@@ -422,12 +423,12 @@ async def erase_in(
     await uow.web_identities.revoke(citizen_id)  # every manage link and web conversation of theirs
 
     for appointment in upcoming:
-        await services.audit.record(uow, EventType.CANCELLED, actor=actor, citizen_id=citizen_id,
-                                    appointment_id=appointment.id, payload={"reason": CancelReason.ERASURE})
+        await audit.record(uow, EventType.CANCELLED, actor=actor, citizen_id=citizen_id,
+                           appointment_id=appointment.id, payload={"reason": CancelReason.ERASURE})
     if withdrawn:
-        await services.audit.record(uow, EventType.CONSENT_WITHDRAWN, actor=actor, citizen_id=citizen_id,
-                                    payload={"kinds": withdrawn, "cancelled": len(upcoming), "reason": "erasure"})
-    await services.audit.record(uow, EventType.DATA_ERASED, actor=actor, citizen_id=citizen_id, payload={
+        await audit.record(uow, EventType.CONSENT_WITHDRAWN, actor=actor, citizen_id=citizen_id,
+                           payload={"kinds": withdrawn, "cancelled": len(upcoming), "reason": "erasure"})
+    await audit.record(uow, EventType.DATA_ERASED, actor=actor, citizen_id=citizen_id, payload={
         "reason": reason, "appointments_cancelled": len(upcoming), "appointments_anonymised": anonymised,
         "appointments_deleted": deleted, "consents_withdrawn": withdrawn,
     })
