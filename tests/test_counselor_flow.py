@@ -79,7 +79,7 @@ class Scene:
     async def book(self, citizen: TeamsUser) -> Booked:
         await citizen.say("bonjour")  # the citizen's chat is known from here on
         citizen_id = await self.citizen_id(citizen)
-        consent = ConsentService(self.services)
+        consent = ConsentService(self.services.agency, self.services.uow, self.services.clock, self.services.audit)
         for pending in await consent.pending(citizen_id):  # as the chat had them accepted before booking
             await consent.accept(citizen_id, kind=pending.kind.value, version=pending.document.version,
                                  doc_hash=pending.content_hash[:16], language="fr", citizen_ref=citizen_ref(citizen_id),
