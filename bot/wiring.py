@@ -88,7 +88,7 @@ def build_use_cases(services: Services, *, link_secret: str | None = None) -> Us
     """`link_secret` signs the manage links (GUICHET_MANAGE_LINK_SECRET); by default the e-mail channel's."""
     # What most services use: the agency, the unit of work, the clock and the audit trail.
     core = (services.agency, services.uow, services.clock, services.audit)
-    staff = StaffService(services)
+    staff = StaffService(*core, installer=services.installer)
     if link_secret is None:
         link_secret = services.email.link_secret if services.email is not None else ""
     return UseCases(

@@ -105,7 +105,7 @@ def test_use_case_services_are_built_in_the_composition_root_only() -> None:
 NARROW_SERVICES = (
     "bot.services.reminders.ReminderService", "bot.services.meetings.MeetingService",
     "bot.services.people.PeopleService", "bot.services.retention.RetentionService",
-    "bot.services.consent.ConsentService",
+    "bot.services.consent.ConsentService", "bot.services.staff.StaffService",
 )
 
 
