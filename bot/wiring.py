@@ -96,7 +96,7 @@ def build_use_cases(services: Services, *, link_secret: str | None = None) -> Us
         consent=ConsentService(*core),
         privacy=PrivacyService(services),
         reminders=ReminderService(*core), staff=staff,
-        outcomes=OutcomeService(services, staff),
+        outcomes=OutcomeService(*core, staff),
         meetings=MeetingService(*core),
         retention=RetentionService(*core),
         people=PeopleService(services.agency, services.uow, services.clock),
