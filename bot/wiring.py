@@ -94,7 +94,7 @@ def build_use_cases(services: Services, *, link_secret: str | None = None) -> Us
     return UseCases(
         booking=BookingService(services),
         consent=ConsentService(*core),
-        privacy=PrivacyService(services),
+        privacy=PrivacyService(*core),
         reminders=ReminderService(*core), staff=staff,
         outcomes=OutcomeService(*core, staff),
         meetings=MeetingService(*core),

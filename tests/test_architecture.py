@@ -106,7 +106,7 @@ NARROW_SERVICES = (
     "bot.services.reminders.ReminderService", "bot.services.meetings.MeetingService",
     "bot.services.people.PeopleService", "bot.services.retention.RetentionService",
     "bot.services.consent.ConsentService", "bot.services.staff.StaffService",
-    "bot.services.outcomes.OutcomeService",
+    "bot.services.outcomes.OutcomeService", "bot.services.privacy.PrivacyService",
 )
 
 

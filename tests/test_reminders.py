@@ -189,7 +189,7 @@ async def test_a_late_reminder_is_dropped_not_sent_and_counted(world: World) -> 
 async def test_turning_reminders_off_or_erasing_stops_them(world: World) -> None:
     first = await world.citizen("fr-BE")
     await world.book(first, local(date(2026, 11, 25), 10))
-    privacy = PrivacyService(world.services)
+    privacy = PrivacyService(world.services.agency, world.services.uow, world.services.clock, world.services.audit)
     assert await privacy.set_reminders(first, False)
     await world.at(local(date(2026, 11, 24), 10))
     assert world.notifier.sent == []

@@ -126,10 +126,11 @@ async def test_without_statistics_erasure_and_retention_delete_appointments(
         update={"keep_anonymised_statistics": False})})
     clock = FixedClock(NOW)
     services = services_for(agency, uow_factory, clock)
+    core = (services.agency, services.uow, services.clock, services.audit)
     erased = await new_citizen(uow_factory, agency, NOW)
     await add_appointment(uow_factory, agency, erased, NOW - timedelta(days=10), NOW)
     await add_appointment(uow_factory, agency, erased, NOW + timedelta(days=2), NOW)
-    result = await PrivacyService(services).erase(erased, language="fr")
+    result = await PrivacyService(*core).erase(erased, language="fr")
     assert len(result.cancelled) == 1 and result.deleted == 2 and result.anonymised == 0
     assert await all_of(uow_factory, Appointment) == []
     assert await all_of(uow_factory, SlotClaim) == [] and await all_of(uow_factory, Job) == []
@@ -137,7 +138,7 @@ async def test_without_statistics_erasure_and_retention_delete_appointments(
     kept = await new_citizen(uow_factory, agency, NOW + timedelta(days=800))
     await add_appointment(uow_factory, agency, kept, NOW - timedelta(days=800), NOW)
     clock.set(NOW + timedelta(days=801))
-    report = await RetentionService(services.agency, services.uow, services.clock, services.audit).run()
+    report = await RetentionService(*core).run()
     assert report.appointments_deleted == 1 and report.citizens_erased == 0
     assert await all_of(uow_factory, Appointment) == []
     assert (await verify(uow_factory, agency.id)).ok
