@@ -92,7 +92,10 @@ def build_use_cases(services: Services, *, link_secret: str | None = None) -> Us
     if link_secret is None:
         link_secret = services.email.link_secret if services.email is not None else ""
     return UseCases(
-        booking=BookingService(services),
+        booking=BookingService(
+            *core, slots=services.slots, availability=services.availability, meetings=services.meetings,
+            email=services.email,
+        ),
         consent=ConsentService(*core),
         privacy=PrivacyService(*core),
         reminders=ReminderService(*core), staff=staff,

@@ -107,6 +107,7 @@ NARROW_SERVICES = (
     "bot.services.people.PeopleService", "bot.services.retention.RetentionService",
     "bot.services.consent.ConsentService", "bot.services.staff.StaffService",
     "bot.services.outcomes.OutcomeService", "bot.services.privacy.PrivacyService",
+    "bot.services.booking.BookingService",
 )
 
 

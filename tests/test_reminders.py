@@ -18,13 +18,13 @@ from bot.domain.jobs import JobKind
 from bot.i18n import t
 from bot.jobs.runner import JobRunner, RunnerSettings
 from bot.jobs.worker import job_handlers
-from bot.services.booking import Booked, BookingService
+from bot.services.booking import Booked
 from bot.services.container import Services
 from bot.services.ports import OutgoingMessage, RecipientUnreachable, SendFailed
 from bot.services.privacy import PrivacyService
 from bot.wiring import assemble_services
 from storage.unit_of_work import UnitOfWorkFactory
-from tests.booking_support import personal_data
+from tests.booking_support import booking_over, personal_data
 from tests.harness import card_text
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -57,7 +57,7 @@ class World:
         self.notifier = FakeNotifier()
         self.uow = uow
         self.services: Services = assemble_services(agency, uow, self.clock, notifier=self.notifier)
-        self.booking = BookingService(self.services)
+        self.booking = booking_over(self.services)
         self.runner = JobRunner(uow, job_handlers(self.services), self.clock)
 
     async def citizen(self, locale: str = "nl-BE") -> str:
