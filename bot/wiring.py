@@ -86,15 +86,22 @@ class UseCases:
 
 def build_use_cases(services: Services, *, link_secret: str | None = None) -> UseCases:
     """`link_secret` signs the manage links (GUICHET_MANAGE_LINK_SECRET); by default the e-mail channel's."""
-    staff = StaffService(services)
+    # What most services use: the agency, the unit of work, the clock and the audit trail.
+    core = (services.agency, services.uow, services.clock, services.audit)
+    staff = StaffService(*core, installer=services.installer)
     if link_secret is None:
         link_secret = services.email.link_secret if services.email is not None else ""
     return UseCases(
-        booking=BookingService(services), consent=ConsentService(services), privacy=PrivacyService(services),
-        reminders=ReminderService(services.agency, services.uow, services.clock, services.audit), staff=staff,
-        outcomes=OutcomeService(services, staff),
-        meetings=MeetingService(services.agency, services.uow, services.clock, services.audit),
-        retention=RetentionService(services),
+        booking=BookingService(
+            *core, slots=services.slots, availability=services.availability, meetings=services.meetings,
+            email=services.email,
+        ),
+        consent=ConsentService(*core),
+        privacy=PrivacyService(*core),
+        reminders=ReminderService(*core), staff=staff,
+        outcomes=OutcomeService(*core, staff),
+        meetings=MeetingService(*core),
+        retention=RetentionService(*core),
         people=PeopleService(services.agency, services.uow, services.clock),
         web_identity=WebIdentityService(services, link_secret=link_secret),
     )

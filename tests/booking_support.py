@@ -18,7 +18,13 @@ def build_services(agency: Agency, uow_factory: UnitOfWorkFactory, clock: FixedC
 
 
 def build_booking(agency: Agency, uow_factory: UnitOfWorkFactory, clock: FixedClock) -> BookingService:
-    return BookingService(build_services(agency, uow_factory, clock))
+    return booking_over(build_services(agency, uow_factory, clock))
+
+
+def booking_over(services: Services) -> BookingService:
+    """The booking service over the given services, built as bot.wiring builds it."""
+    return BookingService(services.agency, services.uow, services.clock, services.audit, slots=services.slots,
+                          availability=services.availability, meetings=services.meetings, email=services.email)
 
 
 def national_register_number(birth: date, serial: int = 123) -> str:

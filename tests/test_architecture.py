@@ -102,6 +102,26 @@ def test_use_case_services_are_built_in_the_composition_root_only() -> None:
     assert sorted(builders - {"bot/wiring.py"}) == []
 
 
+# The services whose constructor names the few parts they use (issue 19), not the whole Services bag.
+NARROW_SERVICES = (
+    "bot.services.reminders.ReminderService", "bot.services.meetings.MeetingService",
+    "bot.services.people.PeopleService", "bot.services.retention.RetentionService",
+    "bot.services.consent.ConsentService", "bot.services.staff.StaffService",
+    "bot.services.outcomes.OutcomeService", "bot.services.privacy.PrivacyService",
+    "bot.services.booking.BookingService",
+)
+
+
+@pytest.mark.parametrize("name", NARROW_SERVICES)
+def test_narrow_services_do_not_take_the_services_bag(name: str) -> None:
+    """A service lists what it depends on: its constructor takes no Services parameter."""
+    from bot.services.container import Services
+    module, _, cls = name.rpartition(".")
+    signature = inspect.signature(getattr(__import__(module, fromlist=[cls]), cls).__init__, eval_str=True)
+    parameters = signature.parameters.values()
+    assert [p.name for p in parameters if p.annotation is Services or p.name == "services"] == []
+
+
 def test_dialogs_are_not_waterfalls() -> None:
     """One way to write a dialog: a card flow (dialogs/card_flow.py) with its states in one table."""
     users = [

@@ -686,7 +686,7 @@ async def test_accepting_the_same_version_twice_keeps_one_proof(
             agency_id=agency.id, tenant_id="t", aad_object_id=str(uuid.uuid4()), teams_user_id="29:x",
             conversation_reference=None, locale="fr-BE", now=NOW)
         await uow.commit()
-    consent = ConsentService(services)
+    consent = ConsentService(services.agency, services.uow, services.clock, services.audit)
     document = agency.current_document(DocumentKind.TERMS)
     data = {"kind": "terms", "version": document.version, "doc_hash": content_hash(agency, document)[:16],
             "language": "fr", "citizen_ref": citizen_ref(citizen.id)}

@@ -29,7 +29,7 @@ from bot.domain.clock import FixedClock
 from bot.i18n import t
 from bot.jobs.closing import ensure_closing_planned
 from bot.jobs.runner import JobRunner
-from bot.services.booking import INVALID_SLOT, Booked, BookingService
+from bot.services.booking import INVALID_SLOT, Booked
 from bot.services.consent import ConsentService, citizen_ref
 from bot.services.container import Services
 from bot.services.ports import AppInstaller
@@ -37,7 +37,7 @@ from bot.settings import Settings
 from bot.wiring import build_services, job_handlers
 from cards.document import escape_markdown
 from cards.verbs import Verb
-from tests.booking_support import national_register_number, personal_data
+from tests.booking_support import booking_over, national_register_number, personal_data
 from tests.harness import (
     TENANT_ID,
     FakeConnector,
@@ -79,12 +79,12 @@ class Scene:
     async def book(self, citizen: TeamsUser) -> Booked:
         await citizen.say("bonjour")  # the citizen's chat is known from here on
         citizen_id = await self.citizen_id(citizen)
-        consent = ConsentService(self.services)
+        consent = ConsentService(self.services.agency, self.services.uow, self.services.clock, self.services.audit)
         for pending in await consent.pending(citizen_id):  # as the chat had them accepted before booking
             await consent.accept(citizen_id, kind=pending.kind.value, version=pending.document.version,
                                  doc_hash=pending.content_hash[:16], language="fr", citizen_ref=citizen_ref(citizen_id),
                                  activity_id=None)
-        outcome = await BookingService(self.services).book(
+        outcome = await booking_over(self.services).book(
             citizen_id=citizen_id, mode=Mode.VIDEO, subject_id="temporary-unemployment", office_id=None,
             start=START, personal_data=personal_data("1000"), interview_language="fr")
         assert isinstance(outcome, Booked), outcome
@@ -490,7 +490,7 @@ async def test_new_times_after_a_technical_problem_never_overlap_the_citizens_ot
 ) -> None:
     citizen = scene.person()
     booked = await scene.book(citizen)
-    later = await BookingService(scene.services).book(
+    later = await booking_over(scene.services).book(
         citizen_id=await scene.citizen_id(citizen), mode=Mode.VIDEO, subject_id="payments", office_id=None,
         # Among the times a technical problem at 10:04 offers (the lead time puts them after 14:00).
         start=START + timedelta(hours=4, minutes=30), personal_data=personal_data("1000"), interview_language="fr")

@@ -21,14 +21,14 @@ from bot.integrations.graph_client import GraphClient
 from bot.integrations.mail import FolderMailer, GraphMailer
 from bot.jobs.runner import JobRunner
 from bot.jobs.worker import job_handlers
-from bot.services.booking import Booked, BookingService
+from bot.services.booking import Booked
 from bot.services.container import Services
 from bot.services.emails import EmailChannel, plan_confirmation_email
 from bot.services.ports import MessageRejected, SendFailed
 from bot.services.web_identity import WebIdentityService
 from bot.wiring import assemble_services
 from storage.unit_of_work import UnitOfWorkFactory
-from tests.booking_support import personal_data
+from tests.booking_support import booking_over, personal_data
 from tests.graph_server import GraphServer
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Brussels"))
@@ -66,7 +66,7 @@ async def _citizen(services: Services, *, web: bool, locale: str) -> str:
 
 
 async def _book(services: Services, citizen_id: str, language: str) -> Booked:
-    booking = BookingService(services)
+    booking = booking_over(services)
     offers = await booking.slots(mode=Mode.VIDEO, subject_id="temporary-unemployment", day=WED)
     booked = await booking.book(citizen_id=citizen_id, mode=Mode.VIDEO, subject_id="temporary-unemployment",
                                 office_id=None, start=offers[0].start, personal_data=personal_data("1000"),

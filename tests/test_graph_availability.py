@@ -14,10 +14,10 @@ from bot.domain.agency import Mode, load_agency
 from bot.domain.clock import FixedClock
 from bot.integrations.graph_availability import GraphAvailability
 from bot.integrations.graph_client import GraphClient, build_graph_client
-from bot.services.booking import BookingService
 from bot.settings import Settings
 from bot.wiring import assemble_services
 from storage.unit_of_work import UnitOfWorkFactory
+from tests.booking_support import booking_over
 from tests.conftest import AGENCIES
 from tests.fixtures.graph import FixedToken
 from tests.graph_server import BusyItem, GraphServer
@@ -169,7 +169,7 @@ async def test_outlook_busy_times_remove_the_times_offered_to_citizens(
 
     async def offered() -> set[datetime]:
         availability = GraphAvailability(graph_client, clock=clock)  # a fresh cache each time
-        booking = BookingService(assemble_services(agency, uow_factory, clock, availability=availability))
+        booking = booking_over(assemble_services(agency, uow_factory, clock, availability=availability))
         offers = await booking.slots(mode=Mode.VIDEO, subject_id="temporary-unemployment", day=day, language="fr")
         return {offer.start for offer in offers}
 

@@ -23,12 +23,12 @@ from bot.jobs.lock import RunnerLock, RunnerLockBusy
 from bot.jobs.retention import ensure_retention_planned
 from bot.jobs.runner import Finished, JobRunner, RetryLater, RunnerSettings
 from bot.jobs.worker import running_jobs
-from bot.services.booking import Booked, BookingService
+from bot.services.booking import Booked
 from bot.settings import PROJECT_ROOT, Settings
 from bot.wiring import assemble_services, build_services, job_handlers
 from storage.migrate import upgrade_database
 from storage.unit_of_work import UnitOfWorkFactory
-from tests.booking_support import personal_data
+from tests.booking_support import booking_over, personal_data
 from tests.harness import TENANT_ID, FakeConnector, TeamsUser, card_text, start_bot
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -227,7 +227,7 @@ async def test_guichet_serve_runs_the_jobs_and_the_reminder_reaches_the_citizens
             found = await uow.citizens.get_by_identity(agency.id, TENANT_ID, citizen.aad_object_id)
         assert found is not None
         start = datetime(2026, 11, 25, 10, 0, tzinfo=BRUSSELS)
-        booked = await BookingService(services).book(
+        booked = await booking_over(services).book(
             citizen_id=found.id, mode=Mode.VIDEO, subject_id="temporary-unemployment", office_id=None, start=start,
             personal_data=personal_data("1000"), interview_language="fr")
         assert isinstance(booked, Booked)

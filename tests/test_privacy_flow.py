@@ -471,7 +471,7 @@ async def test_retention_run_anonymises_erases_and_prunes_and_a_second_run_finds
     chat = new_chat()
     await chat.book()
     services = privacy_bot.app[SERVICES]
-    retention = RetentionService(services, batch_size=2)
+    retention = RetentionService(services.agency, services.uow, services.clock, services.audit, batch_size=2)
 
     # Nothing is due yet.
     report = await retention.run()

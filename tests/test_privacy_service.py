@@ -40,7 +40,8 @@ async def citizen_with_appointment(uow_factory: UnitOfWorkFactory, agency: Agenc
 
 
 def privacy_service(agency: Agency, uow_factory: UnitOfWorkFactory) -> PrivacyService:
-    return PrivacyService(assemble_services(agency, uow_factory, FixedClock(NOW)))
+    services = assemble_services(agency, uow_factory, FixedClock(NOW))
+    return PrivacyService(services.agency, services.uow, services.clock, services.audit)
 
 
 async def _meeting_jobs(uow_factory: UnitOfWorkFactory) -> list[Job]:

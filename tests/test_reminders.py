@@ -18,13 +18,13 @@ from bot.domain.jobs import JobKind
 from bot.i18n import t
 from bot.jobs.runner import JobRunner, RunnerSettings
 from bot.jobs.worker import job_handlers
-from bot.services.booking import Booked, BookingService
+from bot.services.booking import Booked
 from bot.services.container import Services
 from bot.services.ports import OutgoingMessage, RecipientUnreachable, SendFailed
 from bot.services.privacy import PrivacyService
 from bot.wiring import assemble_services
 from storage.unit_of_work import UnitOfWorkFactory
-from tests.booking_support import personal_data
+from tests.booking_support import booking_over, personal_data
 from tests.harness import card_text
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -57,7 +57,7 @@ class World:
         self.notifier = FakeNotifier()
         self.uow = uow
         self.services: Services = assemble_services(agency, uow, self.clock, notifier=self.notifier)
-        self.booking = BookingService(self.services)
+        self.booking = booking_over(self.services)
         self.runner = JobRunner(uow, job_handlers(self.services), self.clock)
 
     async def citizen(self, locale: str = "nl-BE") -> str:
@@ -189,7 +189,7 @@ async def test_a_late_reminder_is_dropped_not_sent_and_counted(world: World) -> 
 async def test_turning_reminders_off_or_erasing_stops_them(world: World) -> None:
     first = await world.citizen("fr-BE")
     await world.book(first, local(date(2026, 11, 25), 10))
-    privacy = PrivacyService(world.services)
+    privacy = PrivacyService(world.services.agency, world.services.uow, world.services.clock, world.services.audit)
     assert await privacy.set_reminders(first, False)
     await world.at(local(date(2026, 11, 24), 10))
     assert world.notifier.sent == []

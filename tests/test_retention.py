@@ -102,7 +102,7 @@ async def test_consent_proofs_expire_after_being_superseded_or_withdrawn_never_w
         ):
             await uow.consents.append(record)
         await uow.commit()
-    retention = RetentionService(services_for(agency, uow_factory, clock))
+    retention = RetentionService(agency, uow_factory, clock, AuditTrail(agency.id, clock))
 
     # 60 months after the supersession (1 April 2026) but not yet after the withdrawal (1 May 2026).
     clock.set(datetime(2031, 4, 16, tzinfo=UTC))
@@ -126,10 +126,11 @@ async def test_without_statistics_erasure_and_retention_delete_appointments(
         update={"keep_anonymised_statistics": False})})
     clock = FixedClock(NOW)
     services = services_for(agency, uow_factory, clock)
+    core = (services.agency, services.uow, services.clock, services.audit)
     erased = await new_citizen(uow_factory, agency, NOW)
     await add_appointment(uow_factory, agency, erased, NOW - timedelta(days=10), NOW)
     await add_appointment(uow_factory, agency, erased, NOW + timedelta(days=2), NOW)
-    result = await PrivacyService(services).erase(erased, language="fr")
+    result = await PrivacyService(*core).erase(erased, language="fr")
     assert len(result.cancelled) == 1 and result.deleted == 2 and result.anonymised == 0
     assert await all_of(uow_factory, Appointment) == []
     assert await all_of(uow_factory, SlotClaim) == [] and await all_of(uow_factory, Job) == []
@@ -137,7 +138,7 @@ async def test_without_statistics_erasure_and_retention_delete_appointments(
     kept = await new_citizen(uow_factory, agency, NOW + timedelta(days=800))
     await add_appointment(uow_factory, agency, kept, NOW - timedelta(days=800), NOW)
     clock.set(NOW + timedelta(days=801))
-    report = await RetentionService(services).run()
+    report = await RetentionService(*core).run()
     assert report.appointments_deleted == 1 and report.citizens_erased == 0
     assert await all_of(uow_factory, Appointment) == []
     assert (await verify(uow_factory, agency.id)).ok
@@ -150,7 +151,7 @@ async def test_with_statistics_old_appointments_lose_every_link_to_the_person(
     active = await new_citizen(uow_factory, agency, NOW + timedelta(days=900))
     appointment_id = await add_appointment(uow_factory, agency, active, NOW - timedelta(days=800), NOW)
     clock.set(NOW + timedelta(days=10))
-    report = await RetentionService(services_for(agency, uow_factory, clock)).run()
+    report = await RetentionService(agency, uow_factory, clock, AuditTrail(agency.id, clock)).run()
     assert report.appointments_anonymised == 1 and report.citizens_erased == 0
     [row] = await all_of(uow_factory, Appointment)
     assert row.id == appointment_id and row.citizen_id is None and row.anonymised_at is not None

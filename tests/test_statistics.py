@@ -75,12 +75,17 @@ async def _seed(uow_factory: UnitOfWorkFactory, agency: Agency) -> None:
         await uow.commit()
 
 
+def _staff(agency: Agency, uow_factory: UnitOfWorkFactory) -> StaffService:
+    services = assemble_services(agency, uow_factory, FixedClock(NOW))
+    return StaffService(services.agency, services.uow, services.clock, services.audit, installer=None)
+
+
 async def test_weekly_counts_of_a_seeded_month_across_the_end_of_summer_time(
     agency: Agency, uow_factory: UnitOfWorkFactory,
 ) -> None:
     assert agency.zone.key == "Europe/Brussels"
     await _seed(uow_factory, agency)
-    staff = StaffService(assemble_services(agency, uow_factory, FixedClock(NOW)))
+    staff = _staff(agency, uow_factory)
 
     weeks = await staff.statistics(weeks=3)
 
@@ -93,6 +98,6 @@ async def test_weekly_counts_of_a_seeded_month_across_the_end_of_summer_time(
 
 
 async def test_weeks_with_nothing_are_shown_as_zero(agency: Agency, uow_factory: UnitOfWorkFactory) -> None:
-    staff = StaffService(assemble_services(agency, uow_factory, FixedClock(NOW)))
+    staff = _staff(agency, uow_factory)
     weeks = await staff.statistics(weeks=2)
     assert [(week.week_start, week.booked, week.counts) for week in weeks] == [(THIS_WEEK, 0, {}), (AFTER, 0, {})]

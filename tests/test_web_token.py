@@ -19,10 +19,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bot.app import SERVICES
+from bot.app import SERVICES, WIRING
 from bot.domain.agency import Agency
 from bot.domain.clock import FixedClock
-from bot.services.privacy import PrivacyService
 from bot.services.web_identity import WebIdentityService
 from bot.settings import Settings, SettingsError, load_settings
 from tests.directline_server import DirectLineStandIn
@@ -194,7 +193,7 @@ async def test_erasure_revokes_every_link_and_conversation(site: Site) -> None:
     citizen_id = await site.citizen()
     link = await site.identities.manage_link_token(citizen_id)
     bound = (await site.ask({"manage_token": link}))[2]["user_id"]
-    await PrivacyService(site.bot.app[SERVICES]).erase(citizen_id, language="fr")
+    await site.bot.app[WIRING].use_cases.privacy.erase(citizen_id, language="fr")
     assert await site.identities.who_is(bound) is None
     status, _headers, body = await site.ask({"manage_token": link})
     assert status == 401 and body["reason"] in ("revoked", "unknown_citizen")
@@ -337,7 +336,7 @@ async def test_after_erasure_the_same_sign_in_starts_afresh(site: Site) -> None:
     first = (await site.ask({"assertion": site.assertion()}, origin=None))[2]["user_id"]
     erased = await site.identities.who_is(first)
     assert erased is not None
-    await PrivacyService(site.bot.app[SERVICES]).erase(erased, language="fr")
+    await site.bot.app[WIRING].use_cases.privacy.erase(erased, language="fr")
     assert await site.identities.who_is(first) is None
     again = (await site.ask({"assertion": site.assertion()}, origin=None))[2]["user_id"]
     assert await site.identities.who_is(again) not in (None, erased)

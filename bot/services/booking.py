@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from bot.domain.agency import Mode, PersonalField, Subject
+from bot.domain.agency import Agency, Mode, PersonalField, Subject
 from bot.domain.appointment import (
     Appointment,
     AppointmentStatus,
@@ -45,13 +45,12 @@ from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind, NewJob
 from bot.domain.personal_data import validate_personal_data
 from bot.domain.reminders import reminder_times
-from bot.domain.slots import BusyIndex, CitizenBusy, Slot, SlotTaken, claim_steps, epoch_us, ordered_by_load
-from bot.services.audit import citizen_actor
+from bot.domain.slots import BusyIndex, CitizenBusy, Slot, SlotEngine, SlotTaken, claim_steps, epoch_us, ordered_by_load
+from bot.services.audit import AuditTrail, citizen_actor
 from bot.services.cancellation import cancel_appointment
-from bot.services.container import Services
-from bot.services.emails import plan_confirmation_email
+from bot.services.emails import EmailChannel, plan_confirmation_email
 from bot.services.meetings import plan_meeting_cancel
-from bot.services.ports import UnitOfWork
+from bot.services.ports import AvailabilityProvider, Clock, MeetingProvider, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -127,12 +126,20 @@ class _Target:
 
 
 class BookingService:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._agency = services.agency
-        self._engine = services.slots
-        self._clock = services.clock
-        self._rules = services.agency.booking
+    def __init__(
+        self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail, *, slots: SlotEngine,
+        availability: AvailabilityProvider | None, meetings: MeetingProvider | None, email: EmailChannel | None,
+    ) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
+        self._engine = slots
+        self._availability = availability
+        # Whether there is a meetings provider and an e-mail channel decides which jobs a booking plans.
+        self._meetings = meetings
+        self._email = email
+        self._rules = agency.booking
 
     # -- searching ------------------------------------------------------------------------
 
@@ -162,7 +169,7 @@ class BookingService:
         day = today if not isinstance(from_day, date) else max(from_day, today)
         beyond = today + timedelta(days=self._rules.max_horizon_days + 1)
         found: list[date] = []
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             # Two weeks of appointments at a time: the first free days are usually near, and reading the
             # whole horizon's appointments costs more than searching it.
             while day < beyond and len(found) < limit:
@@ -195,7 +202,7 @@ class BookingService:
         if target is None or not isinstance(day, date):
             return []
         now = self._clock.now()
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)),
                                     exclude_appointment_id, citizen_id)
         return self._offers(target, day, now, busy, language)
@@ -204,7 +211,7 @@ class BookingService:
 
     async def saved_personal_data(self, citizen_id: str) -> dict[PersonalField, str | date]:
         """What the citizen gave last time, for the fields the agency asks (to prefill the form)."""
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             citizen = await uow.citizens.get(citizen_id)
         if citizen is None:
             return {}
@@ -217,20 +224,20 @@ class BookingService:
 
     async def saved_interview_language(self, citizen_id: str) -> str | None:
         """The interview language of the citizen's last booking, if any."""
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             citizen = await uow.citizens.get(citizen_id)
         return citizen.interview_language if citizen is not None else None
 
     async def upcoming(self, citizen_id: str) -> list[AppointmentView]:
         """Booked appointments not yet over, soonest first."""
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             return await uow.appointments.upcoming_views_for_citizen(citizen_id, self._clock.now())
 
     async def get_own(self, citizen_id: str, appointment_id: object) -> AppointmentView | None:
         """The citizen's appointment (any status); None for another person's id or anything malformed."""
         if not is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
             return None
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
         return row.view() if row is not None else None
 
@@ -280,7 +287,7 @@ class BookingService:
         if not isinstance(citizen_id, str):
             return Refused(NOT_BOOKABLE)
 
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             # Writing the citizen row first also locks it (PostgreSQL), so two confirmations from one
             # person are counted one after the other against the upcoming-appointment limit. No row:
             # no such citizen, and nothing written.
@@ -318,7 +325,7 @@ class BookingService:
                        "start": start.isoformat(), "counselor": booked_with}
             if activity_id is not None:
                 payload["activity_id"] = str(activity_id)[:256]
-            await self._services.audit.record(uow, EventType.BOOKED, actor=citizen_actor(citizen_id),
+            await self._audit.record(uow, EventType.BOOKED, actor=citizen_actor(citizen_id),
                                               citizen_id=citizen_id, appointment_id=booked.id, payload=payload)
             await uow.commit()
         log.info("booking: appointment %s booked with counselor %s", booked.id, booked_with)
@@ -334,7 +341,7 @@ class BookingService:
         if isinstance(start_or_refused, Refused):
             return start_or_refused
         start = start_or_refused
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             row = await self._changeable(uow, citizen_id, str(appointment_id), now)
             if isinstance(row, Refused):
                 return row
@@ -373,7 +380,7 @@ class BookingService:
             revision = len(await uow.jobs.for_appointment(row.id))
             await self._schedule_jobs(uow, row.id, start, now, reminders_allowed=reminders, revision=revision,
                                       meeting=self._meeting_job(row.mode, row.meeting_id is not None))
-            await self._services.audit.record(
+            await self._audit.record(
                 uow, EventType.RESCHEDULED, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
                 appointment_id=row.id,
                 payload={"from": old_start.isoformat(), "to": start.isoformat(), "office": target.office_id,
@@ -392,12 +399,12 @@ class BookingService:
         if not is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
             return Refused(NOT_FOUND)
         note = reason_note.strip()[:CANCEL_NOTE_MAX_LENGTH] if isinstance(reason_note, str) else ""
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             row = await self._changeable(uow, citizen_id, str(appointment_id), now)
             if isinstance(row, Refused):
                 return row
             await cancel_appointment(uow, row, reason=CancelReason.CITIZEN, now=now, note=note or None)
-            await self._services.audit.record(uow, EventType.CANCELLED, actor=citizen_actor(citizen_id),
+            await self._audit.record(uow, EventType.CANCELLED, actor=citizen_actor(citizen_id),
                                               citizen_id=citizen_id, appointment_id=row.id,
                                               payload={"reason": CancelReason.CITIZEN})
             await uow.commit()
@@ -413,7 +420,7 @@ class BookingService:
         the offers, and how many of them are with the same counselor; None if it is not the citizen's."""
         if not is_appointment_id(appointment_id) or not isinstance(citizen_id, str):
             return None
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             row = await uow.appointments.get_for_citizen(str(appointment_id), citizen_id)
         if row is None:
             return None
@@ -426,7 +433,7 @@ class BookingService:
         with_others: list[SlotOffer] = []
         days = await self.days(mode=row.mode, subject_id=row.subject_id, office_id=target.search_office,
                                language=row.interview_language, exclude_appointment_id=row.id, citizen_id=citizen_id)
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             for day in days:
                 busy = await self._busy(uow, self._day_start(day), self._day_start(day + timedelta(days=1)), row,
                                         citizen_id)
@@ -453,7 +460,7 @@ class BookingService:
         if isinstance(start_or_refused, Refused):
             return start_or_refused
         start = start_or_refused
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             row = await uow.appointments.get_own_for_update(str(appointment_id), citizen_id)
             if row is None:
                 return Refused(NOT_FOUND)
@@ -493,7 +500,7 @@ class BookingService:
             reminders = citizen is not None and citizen.wants_reminders
             await self._schedule_jobs(uow, booked.id, start, now, reminders_allowed=reminders, revision=0,
                                       meeting=self._meeting_job(row.mode, False))
-            await self._services.audit.record(uow, EventType.REBOOKED, actor=citizen_actor(citizen_id),
+            await self._audit.record(uow, EventType.REBOOKED, actor=citizen_actor(citizen_id),
                                               citizen_id=citizen_id, appointment_id=booked.id,
                                               payload={"replaces": row.id, "start": start.isoformat()})
             await uow.commit()
@@ -618,7 +625,7 @@ class BookingService:
 
     async def _outlook_busy(self, start: datetime, end: datetime) -> list[tuple[str, int, int]]:
         """Counselors' Outlook busy times in [start, end) (cached by the provider; none when it cannot tell)."""
-        availability = self._services.availability
+        availability = self._availability
         if availability is None or not self._agency.outlook_availability:
             return []
         busy = await availability.busy([(c.id, c.email) for c in self._agency.counselors if c.email], start, end)
@@ -663,7 +670,7 @@ class BookingService:
 
     def _meeting_job(self, mode: Mode | str, has_meeting: bool) -> JobKind | None:
         """The Teams meeting job a video booking or move needs (none in local mode: no Graph)."""
-        if self._services.meetings is None or Mode(mode) is not Mode.VIDEO:
+        if self._meetings is None or Mode(mode) is not Mode.VIDEO:
             return None
         return JobKind.MEETING_MOVE if has_meeting else JobKind.MEETING_CREATE
 
@@ -685,7 +692,7 @@ class BookingService:
                 payload["offset_minutes"] = job.offset_minutes
             jobs.append(NewJob(str(job.kind), job.run_at, payload, f"{key}:r{revision}"))
         await uow.jobs.schedule_many(jobs, appointment_id=appointment_id, now=now)
-        if self._services.email is not None:  # for a citizen the chat may not reach (bot.jobs.email decides)
+        if self._email is not None:  # for a citizen the chat may not reach (bot.jobs.email decides)
             await plan_confirmation_email(uow, appointment_id, start, now)
 
     def _local_today(self, now: datetime) -> date:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain.agency import DocumentKind
+from bot.domain.agency import Agency, DocumentKind
 from bot.domain.appointment import Appointment, CancelReason
 from bot.domain.audit import EventType
 from bot.domain.consent import (
@@ -28,10 +28,9 @@ from bot.domain.consent import (
     is_current,
     pending_documents,
 )
-from bot.services.audit import citizen_actor
+from bot.services.audit import AuditTrail, citizen_actor
 from bot.services.cancellation import cancel_upcoming_for_citizen
-from bot.services.container import Services
-from bot.services.ports import UnitOfWork
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -133,18 +132,20 @@ def _latest(records: dict[str, LatestConsentRecord]) -> dict[DocumentKind, Lates
 
 
 class ConsentService:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
 
     async def pending(self, citizen_id: str, purpose: Purpose = Purpose.BOOK) -> list[PendingDocument]:
         """The documents still to (re)accept before `purpose`, terms first."""
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             records = await uow.consents.latest_per_kind(citizen_id)
         return pending_documents(self._agency, purpose, _latest(records))
 
     async def status(self, citizen_id: str, kind: DocumentKind) -> DocumentStatus:
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             records = await uow.consents.latest_per_kind(citizen_id)
         record = records.get(kind.value)
         latest = _latest(records).get(kind)
@@ -178,20 +179,20 @@ class ConsentService:
         kind = DocumentKind(str(kind))
         document = self._agency.current_document(kind)
         full_hash = content_hash(self._agency, document)
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             records = await uow.consents.latest_per_kind(citizen_id)
             previous = records.get(kind.value)
             if previous is not None and is_current(self._agency, kind, _latest(records).get(kind)):
                 # A second press of a card already recorded (e.g. two tabs): the proof exists once.
                 return AcceptResult(accepted_at=previous.occurred_at, version=previous.version, already=True)
-            now = self._services.clock.now()
+            now = self._clock.now()
             await uow.consents.add(
                 citizen_id=citizen_id, agency_id=self._agency.id, document_kind=kind.value,
                 version=document.version, content_hash=full_hash, language=str(language),
                 action=ConsentAction.ACCEPTED.value, channel=channel or DEFAULT_CHANNEL,
                 activity_id=_activity_id(activity_id), occurred_at=now,
             )
-            await self._services.audit.record(
+            await self._audit.record(
                 uow, EventType.CONSENT_ACCEPTED, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
                 payload={"kind": kind.value, "version": document.version, "content_hash": full_hash,
                          "language": str(language)},
@@ -216,12 +217,12 @@ class ConsentService:
         return None
 
     async def upcoming_count(self, citizen_id: str) -> int:
-        async with self._services.uow.read() as uow:
-            return len(await uow.appointments.upcoming_views_for_citizen(citizen_id, self._services.clock.now()))
+        async with self._uow.read() as uow:
+            return len(await uow.appointments.upcoming_views_for_citizen(citizen_id, self._clock.now()))
 
     async def has_consent(self, citizen_id: str) -> bool:
         """Whether any document's latest record is an acceptance (of any version): something to withdraw."""
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             records = await uow.consents.latest_per_kind(citizen_id)
         return any(r.action == ConsentAction.ACCEPTED.value for r in records.values())
 
@@ -240,8 +241,8 @@ class ConsentService:
         With `announced_upcoming` (what the confirmation card said), nothing happens if the citizen
         now has more upcoming appointments than that: they must not lose one they were not warned of.
         """
-        async with self._services.uow() as uow:
-            now = self._services.clock.now()
+        async with self._uow() as uow:
+            now = self._clock.now()
             if announced_upcoming is not None:
                 upcoming = await uow.appointments.upcoming_for_citizen(citizen_id, now)
                 if len(upcoming) > announced_upcoming:
@@ -252,7 +253,7 @@ class ConsentService:
             )
             cancelled = await self._cancel_upcoming(uow, citizen_id, now)
             if withdrawn or cancelled:
-                await self._services.audit.record(
+                await self._audit.record(
                     uow, EventType.CONSENT_WITHDRAWN, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
                     payload={"kinds": [kind.value for kind in withdrawn], "cancelled": len(cancelled)},
                 )
@@ -264,7 +265,7 @@ class ConsentService:
 
     async def _cancel_upcoming(self, uow: UnitOfWork, citizen_id: str, now: datetime) -> list[Appointment]:
         return await cancel_upcoming_for_citizen(
-            uow, self._services.audit, citizen_id, reason=CancelReason.CONSENT_WITHDRAWN,
+            uow, self._audit, citizen_id, reason=CancelReason.CONSENT_WITHDRAWN,
             actor=citizen_actor(citizen_id), now=now,
         )
 

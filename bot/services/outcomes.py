@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain.agency import Agency
 from bot.domain.appointment import (
     FINAL_STATUS,
     PRESENCE,
@@ -32,10 +33,9 @@ from bot.domain.appointment import (
 )
 from bot.domain.audit import EventType
 from bot.domain.jobs import JobKind, NoticeKind
-from bot.services.audit import SYSTEM_ACTOR, citizen_actor, counselor_actor
-from bot.services.container import Services
+from bot.services.audit import SYSTEM_ACTOR, AuditTrail, citizen_actor, counselor_actor
 from bot.services.meetings import plan_meeting_cancel
-from bot.services.ports import UnitOfWork
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.staff import StaffService
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,12 @@ Report = StaffReport | NotYet
 
 
 class OutcomeService:
-    def __init__(self, services: Services, staff: StaffService) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail,
+                 staff: StaffService) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
         self._staff = staff
 
     async def report_by_staff(self, actor_id: str | None, appointment_id: object, outcome: object,
@@ -130,13 +133,13 @@ class OutcomeService:
         known_reason = isinstance(reason, str) and reason in {r.value for r in NotVerifiedReason}
         if chosen is Outcome.IDENTITY_NOT_VERIFIED and not known_reason:
             return Refusal("invalid")
-        now = self._services.clock.now()
-        async with self._services.uow() as uow:
+        now = self._clock.now()
+        async with self._uow() as uow:
             appointment = await uow.appointments.get_for_update(wanted)
             if appointment is None or appointment.agency_id != self._agency.id:
                 return Refusal("not_found")
             if not self._agency.may_act_for(actor_id, appointment.counselor_id):
-                await self._services.audit.record(
+                await self._audit.record(
                     uow, EventType.ACTION_REFUSED, actor=presser or SYSTEM_ACTOR, appointment_id=appointment.id,
                     payload={"action": chosen.value})
                 await uow.commit()
@@ -166,8 +169,8 @@ class OutcomeService:
         wanted = appointment_id if is_appointment_id(appointment_id) else None
         if chosen is None or wanted is None:
             return Refusal("invalid")
-        now = self._services.clock.now()
-        async with self._services.uow() as uow:
+        now = self._clock.now()
+        async with self._uow() as uow:
             appointment = await uow.appointments.get_for_update(wanted)
             if appointment is None or appointment.citizen_id != citizen_id:
                 return Refusal("not_found")
@@ -187,10 +190,10 @@ class OutcomeService:
 
     async def close_ended(self) -> int:
         """Appointments still booked after their slot: their final status (no outcome, or technical problem)."""
-        now = self._services.clock.now()
+        now = self._clock.now()
         closed = 0
         while True:
-            async with self._services.uow() as uow:
+            async with self._uow() as uow:
                 ended = await uow.appointments.booked_ending_before(self._agency.id, now, limit=100)
                 for appointment in ended:
                     reported = {Outcome(o.outcome) for o in await uow.outcomes.for_appointment(appointment.id)}
@@ -202,7 +205,7 @@ class OutcomeService:
                                                outcome=Outcome.NO_OUTCOME, actor=SYSTEM_ACTOR, occurred_at=now)
                     await uow.jobs.cancel_for_appointment(appointment.id)
                 for appointment in ended:
-                    await self._services.audit.record(
+                    await self._audit.record(
                         uow, EventType.OUTCOME_REPORTED, actor=SYSTEM_ACTOR, appointment_id=appointment.id,
                         citizen_id=appointment.citizen_id, payload={"closed_as": appointment.status})
                 await uow.commit()
@@ -211,7 +214,7 @@ class OutcomeService:
                 return closed
 
     async def last_outcome(self, appointment_id: str) -> AppointmentOutcome | None:
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             outcomes = await uow.outcomes.for_appointment(appointment_id)
         return outcomes[-1] if outcomes else None
 
@@ -223,7 +226,7 @@ class OutcomeService:
         if appointment.status == AppointmentStatus.BOOKED and not (
                 chosen in (Outcome.NO_SHOW, Outcome.ABSENT_REPORTED) and reported & PRESENCE):
             opens_at = appointment.starts_at - timedelta(minutes=self._agency.counselor_prompt_minutes)
-            if chosen in STAFF_OUTCOMES - {Outcome.TECHNICAL_PROBLEM} and self._services.clock.now() < opens_at:
+            if chosen in STAFF_OUTCOMES - {Outcome.TECHNICAL_PROBLEM} and self._clock.now() < opens_at:
                 return TooEarly(appointment.view(), opens_at)
             return None
         last = outcomes[-1] if outcomes else None
@@ -262,7 +265,7 @@ class OutcomeService:
         payload: dict[str, Any] = {"outcome": outcome.value}
         if reason is not None:
             payload["reason"] = reason
-        await self._services.audit.record(uow, _EVENTS.get(outcome, EventType.OUTCOME_REPORTED), actor=actor,
+        await self._audit.record(uow, _EVENTS.get(outcome, EventType.OUTCOME_REPORTED), actor=actor,
                                           citizen_id=appointment.citizen_id, appointment_id=appointment.id,
                                           payload=payload)
 

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from bot.domain.agency import PersonalField
+from bot.domain.agency import Agency, PersonalField
 from bot.domain.appointment import Appointment, AppointmentView, CancelReason
 from bot.domain.audit import AuditEvent, EventType
 from bot.domain.booking_rules import plan_jobs
@@ -31,12 +31,11 @@ from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind
 from bot.domain.people import Citizen
 from bot.domain.personal_data import validate_personal_data
-from bot.services.audit import citizen_actor
+from bot.services.audit import AuditTrail, citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.consent import append_withdrawals
-from bot.services.container import Services
 from bot.services.export_schema import EXPORT_FORMAT, EXPORT_SCHEMA, export_about
-from bot.services.ports import UnitOfWork
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +97,17 @@ def _iso(value: datetime | date | None) -> str | None:
 
 
 class PrivacyService:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
 
     # -- access ------------------------------------------------------------------------------------
 
     async def overview(self, citizen_id: str) -> Overview | None:
-        now = self._services.clock.now()
-        async with self._services.uow() as uow:
+        now = self._clock.now()
+        async with self._uow() as uow:
             citizen = await uow.citizens.get(citizen_id)
             if citizen is None or citizen.erased_at is not None:
                 return None
@@ -138,7 +139,7 @@ class PrivacyService:
         return values
 
     async def stored_personal_data(self, citizen_id: str) -> dict[PersonalField, str | date]:
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             citizen = await uow.citizens.get(citizen_id)
         return self._personal(citizen) if citizen is not None else {}
 
@@ -146,7 +147,7 @@ class PrivacyService:
 
     async def export(self, citizen_id: str, language: str) -> dict[str, Any] | None:
         """Everything about the citizen, as one JSON document (see bot/services/export_schema.py)."""
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             citizen = await uow.citizens.get(citizen_id)
             if citizen is None or citizen.erased_at is not None:
                 return None
@@ -155,7 +156,7 @@ class PrivacyService:
             events = await uow.audit.about(citizen_id, [a.id for a in appointments])
         return {
             "format": EXPORT_FORMAT,
-            "generated_at": self._services.clock.now().isoformat(),
+            "generated_at": self._clock.now().isoformat(),
             "about": export_about(self._agency, language),
             "controller": {
                 "agency_id": self._agency.id,
@@ -238,8 +239,8 @@ class PrivacyService:
 
     async def record_export(self, citizen_id: str, *, delivery: str, size_bytes: int) -> None:
         """Audit a delivered export (after the file reached the citizen)."""
-        async with self._services.uow() as uow:
-            await self._services.audit.record(
+        async with self._uow() as uow:
+            await self._audit.record(
                 uow, EventType.DATA_EXPORTED, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
                 payload={"delivery": delivery, "bytes": size_bytes, "format": EXPORT_FORMAT},
             )
@@ -249,13 +250,13 @@ class PrivacyService:
 
     async def rectify(self, citizen_id: str, raw: Mapping[str, object]) -> RectifyResult:
         """Replace the citizen's personal data by the form's values, all checked as at booking."""
-        now = self._services.clock.now()
+        now = self._clock.now()
         today = now.astimezone(self._agency.zone).date()
         checked = validate_personal_data(self._agency.personal_data_fields, raw if isinstance(raw, Mapping) else {},
                                          country=self._agency.country, today=today)
         if not checked.ok:
             return RectifyResult(errors=dict(checked.errors))
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             citizen = await uow.citizens.get(citizen_id)
             if citizen is None or not self._personal(citizen):
                 return RectifyResult(nothing_stored=True)
@@ -279,7 +280,7 @@ class PrivacyService:
             payload: dict[str, Any] = {"fields": [f.value for f in changed]}
             if language_changed:
                 payload["interview_language_changed"] = True
-            await self._services.audit.record(uow, EventType.DATA_RECTIFIED, actor=citizen_actor(citizen_id),
+            await self._audit.record(uow, EventType.DATA_RECTIFIED, actor=citizen_actor(citizen_id),
                                               citizen_id=citizen_id, payload=payload)
             await uow.commit()
         # Upcoming appointments read the citizen row, so they carry the new data; their Teams meetings
@@ -289,8 +290,8 @@ class PrivacyService:
     # -- erasure ---------------------------------------------------------------------------------------
 
     async def upcoming_count(self, citizen_id: str) -> int:
-        async with self._services.uow() as uow:
-            return len(await uow.appointments.upcoming_for_citizen(citizen_id, self._services.clock.now()))
+        async with self._uow() as uow:
+            return len(await uow.appointments.upcoming_for_citizen(citizen_id, self._clock.now()))
 
     async def erase(
         self,
@@ -303,8 +304,8 @@ class PrivacyService:
         announced_upcoming: int | None = None,
     ) -> EraseResult:
         """Erase the citizen at their request (see the module docstring for what is kept)."""
-        async with self._services.uow() as uow:
-            now = self._services.clock.now()
+        async with self._uow() as uow:
+            now = self._clock.now()
             citizen = await uow.citizens.get(citizen_id)
             if citizen is None or citizen.erased_at is not None:
                 return EraseResult(already_erased=True)
@@ -313,8 +314,9 @@ class PrivacyService:
                 if len(upcoming) > announced_upcoming:
                     return EraseResult(upcoming_changed=True)
             result = await erase_in(
-                uow, self._services, citizen, now=now, actor=citizen_actor(citizen_id), reason="request",
-                language=language, conversations=conversations, activity_id=activity_id, channel=channel,
+                uow, self._agency, self._audit, citizen, now=now, actor=citizen_actor(citizen_id),
+                reason="request", language=language, conversations=conversations, activity_id=activity_id,
+                channel=channel,
             )
             await uow.commit()
         log.info("privacy: citizen erased at their request (%d appointments cancelled)", len(result.cancelled))
@@ -332,8 +334,8 @@ class PrivacyService:
 
     async def _set_flag(self, citizen_id: str, *, restricted: bool | None = None,
                         reminders_opt_out: bool | None = None) -> bool:
-        async with self._services.uow() as uow:
-            now = self._services.clock.now()
+        async with self._uow() as uow:
+            now = self._clock.now()
             citizen = await uow.citizens.get(citizen_id)
             if citizen is None or citizen.erased_at is not None:
                 return False
@@ -357,7 +359,7 @@ class PrivacyService:
             else:
                 event, payload = EventType.REMINDERS_CHANGED, {"reminders": not reminders_opt_out}
             payload.update(reminders_cancelled=cancelled, reminders_planned=planned)
-            await self._services.audit.record(uow, event, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
+            await self._audit.record(uow, event, actor=citizen_actor(citizen_id), citizen_id=citizen_id,
                                               payload=payload)
             await uow.commit()
         return True
@@ -382,7 +384,8 @@ class PrivacyService:
 
 async def erase_in(
     uow: UnitOfWork,
-    services: Services,
+    agency: Agency,
+    audit: AuditTrail,
     citizen: Citizen,
     *,
     now: datetime,
@@ -395,7 +398,6 @@ async def erase_in(
 ) -> EraseResult:
     """Erase one citizen inside the caller's transaction (request or retention); audit writes come last.
     The Teams meetings of the cancelled appointments are cancelled by jobs planned here too."""
-    agency = services.agency
     citizen_id = citizen.id
     repository = uow.privacy
     upcoming = [a for a in await uow.appointments.upcoming_for_citizen(citizen_id, now) if a.is_active(now)]
@@ -422,12 +424,12 @@ async def erase_in(
     await uow.web_identities.revoke(citizen_id)  # every manage link and web conversation of theirs
 
     for appointment in upcoming:
-        await services.audit.record(uow, EventType.CANCELLED, actor=actor, citizen_id=citizen_id,
-                                    appointment_id=appointment.id, payload={"reason": CancelReason.ERASURE})
+        await audit.record(uow, EventType.CANCELLED, actor=actor, citizen_id=citizen_id,
+                           appointment_id=appointment.id, payload={"reason": CancelReason.ERASURE})
     if withdrawn:
-        await services.audit.record(uow, EventType.CONSENT_WITHDRAWN, actor=actor, citizen_id=citizen_id,
-                                    payload={"kinds": withdrawn, "cancelled": len(upcoming), "reason": "erasure"})
-    await services.audit.record(uow, EventType.DATA_ERASED, actor=actor, citizen_id=citizen_id, payload={
+        await audit.record(uow, EventType.CONSENT_WITHDRAWN, actor=actor, citizen_id=citizen_id,
+                           payload={"kinds": withdrawn, "cancelled": len(upcoming), "reason": "erasure"})
+    await audit.record(uow, EventType.DATA_ERASED, actor=actor, citizen_id=citizen_id, payload={
         "reason": reason, "appointments_cancelled": len(upcoming), "appointments_anonymised": anonymised,
         "appointments_deleted": deleted, "consents_withdrawn": withdrawn,
     })

@@ -21,10 +21,11 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from bot.domain.agency import Agency
 from bot.domain.audit import EventType, prune
 from bot.domain.retention import cutoffs
-from bot.services.audit import SYSTEM_ACTOR
-from bot.services.container import Services
+from bot.services.audit import SYSTEM_ACTOR, AuditTrail
+from bot.services.ports import Clock, UnitOfWorkFactory
 from bot.services.privacy import erase_in
 
 log = logging.getLogger(__name__)
@@ -51,25 +52,28 @@ class RetentionReport:
 
 
 class RetentionService:
-    def __init__(self, services: Services, *, batch_size: int = BATCH_SIZE) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail, *,
+                 batch_size: int = BATCH_SIZE) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._trail = audit
         self._batch = batch_size
 
     async def run(self) -> RetentionReport:
-        now = self._services.clock.now()
+        now = self._clock.now()
         limits = cutoffs(self._agency.retention, now)
         report = RetentionReport()
         await self._appointments(limits.appointments, now, report)
         await self._inactive_citizens(limits.citizens, report)
         await self._consents(limits.consents, report)
         await self._audit(limits.audit, report)
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             report.conversation_states_deleted = await uow.privacy.delete_bot_state_before(
                 limits.citizens
             )
-            await self._services.audit.record(uow, EventType.RETENTION_RUN, actor=SYSTEM_ACTOR,
-                                              payload=report.as_dict())
+            await self._trail.record(uow, EventType.RETENTION_RUN, actor=SYSTEM_ACTOR,
+                                     payload=report.as_dict())
             await uow.commit()
         log.info("retention run done: %s", report.as_dict())
         return report
@@ -77,7 +81,7 @@ class RetentionService:
     async def _appointments(self, cutoff: datetime, now: datetime, report: RetentionReport) -> None:
         keep = self._agency.retention.keep_anonymised_statistics
         while True:
-            async with self._services.uow() as uow:
+            async with self._uow() as uow:
                 rows = await uow.appointments.not_anonymised_before(self._agency.id, cutoff, self._batch)
                 ids = [row.id for row in rows]
                 repository = uow.privacy
@@ -92,17 +96,17 @@ class RetentionService:
 
     async def _inactive_citizens(self, cutoff: datetime, report: RetentionReport) -> None:
         while True:
-            async with self._services.uow() as uow:
+            async with self._uow() as uow:
                 candidates = [c.id for c in await uow.citizens.inactive_since(self._agency.id, cutoff, self._batch)]
             for citizen_id in candidates:
                 # One transaction per citizen: erasure ends with its audit events (the chain lock).
-                async with self._services.uow() as uow:
+                async with self._uow() as uow:
                     citizen = await uow.citizens.get(citizen_id)
                     if citizen is None or citizen.erased_at is not None or citizen.last_seen_at >= cutoff:
                         continue  # came back (or was erased) since the candidates were read
-                    now = self._services.clock.now()
+                    now = self._clock.now()
                     await erase_in(
-                        uow, self._services, citizen, now=now, actor=SYSTEM_ACTOR, reason="retention",
+                        uow, self._agency, self._trail, citizen, now=now, actor=SYSTEM_ACTOR, reason="retention",
                         language=self._agency.default_language, channel="retention",
                     )
                     await uow.commit()
@@ -111,7 +115,7 @@ class RetentionService:
                 return
 
     async def _consents(self, cutoff: datetime, report: RetentionReport) -> None:
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             repository = uow.privacy
             report.consent_records_deleted += await repository.delete_expired_consents(self._agency.id, cutoff)
             report.erased_citizens_removed += await repository.delete_erased_shells(self._agency.id)
@@ -119,7 +123,7 @@ class RetentionService:
 
     async def _audit(self, cutoff: datetime, report: RetentionReport) -> None:
         while True:
-            async with self._services.uow() as uow:
+            async with self._uow() as uow:
                 rows = await uow.audit.unpruned_before(self._agency.id, cutoff, self._batch)
                 for row in rows:
                     assert row.id is not None  # read from the table: stored events have their row id

@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from bot.domain.agency import PersonalField
+from bot.domain.agency import Agency, PersonalField
 from bot.domain.appointment import AppointmentStatus, AppointmentView, Outcome
 from bot.domain.audit import EventType
 from bot.domain.people import Citizen, TeamsIdentity
 from bot.domain.personal_data import mask
 from bot.domain.staff_reach import staff_reachable, unreachable_counselors
 from bot.i18n import language_of
-from bot.services.audit import SYSTEM_ACTOR
-from bot.services.container import Services
-from bot.services.ports import UnitOfWork
+from bot.services.audit import SYSTEM_ACTOR, AuditTrail
+from bot.services.ports import AppInstaller, Clock, UnitOfWork, UnitOfWorkFactory
 
 # Shown in full on the prompt: the counselor compares them with the identity document.
 _SHOWN_IN_FULL = frozenset({PersonalField.FIRST_NAME, PersonalField.LAST_NAME, PersonalField.BIRTH_DATE})
@@ -77,9 +76,14 @@ class WeekCounts:
 
 
 class StaffService:
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._agency = services.agency
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail, *,
+                 installer: AppInstaller | None) -> None:
+        self._agency = agency
+        self._uow = uow
+        self._clock = clock
+        self._audit = audit
+        # Only whether there is one matters here: a counselor without a chat can then be reached.
+        self._installer = installer
         self._recent: dict[str, tuple[str, datetime, str | None]] = {}
 
     def member(self, object_id: str | None) -> StaffMember | None:
@@ -101,11 +105,11 @@ class StaffService:
             return None
         lasting = {key: value for key, value in reference.items() if key != "activityId"}
         fingerprint = json.dumps([lasting, locale], sort_keys=True, default=str)
-        now = self._services.clock.now()
+        now = self._clock.now()
         recent = self._recent.get(member.id)
         if recent is not None and recent[0] == fingerprint and now - recent[1] < _TOUCH_INTERVAL:
             return recent[2]
-        async with self._services.uow() as uow:
+        async with self._uow() as uow:
             account = await uow.counselors.get(member.id)
             if account is None:
                 await uow.counselors.upsert(member.id, self._agency.id, member.display_name)
@@ -116,7 +120,7 @@ class StaffService:
         return known
 
     async def chat(self, staff_id: str) -> Chat | None:
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             account = await uow.counselors.get(staff_id)
         if account is None or not account.conversation_reference:
             return None
@@ -125,20 +129,20 @@ class StaffService:
     async def reachable(self, staff_id: str) -> bool:
         """Whether a message for this staff member can reach anyone, from what is known now."""
         return staff_reachable(has_chat=await self.chat(staff_id) is not None,
-                               can_install=self._services.installer is not None,
+                               can_install=self._installer is not None,
                                has_fallback_channel=self._agency.fallback_channel is not None)
 
     async def unreachable_counselors(self) -> list[str]:
         """The agency file's ids of the counselors no message can reach (no chat, no install, no channel)."""
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             accounts = await uow.counselors.list_for_agency(self._agency.id)
-        return unreachable_counselors(self._agency, can_install=self._services.installer is not None,
+        return unreachable_counselors(self._agency, can_install=self._installer is not None,
                                       with_chat={a.id for a in accounts if a.conversation_reference})
 
     async def prompt(self, appointment_id: str) -> Prompt | None:
         """What the counselor's prompt shows, or None when the appointment is no longer active."""
-        now = self._services.clock.now()
-        async with self._services.uow.read() as uow:
+        now = self._clock.now()
+        async with self._uow.read() as uow:
             appointment = await uow.appointments.get(appointment_id)
             if appointment is None or not appointment.is_active(now):
                 return None
@@ -156,7 +160,7 @@ class StaffService:
 
     async def record_prompted(self, uow: UnitOfWork, appointment_id: str) -> None:
         """Inside the transaction that completes the prompt's job: its audit trace."""
-        await self._services.audit.record(uow, EventType.COUNSELOR_PROMPTED, actor=SYSTEM_ACTOR,
+        await self._audit.record(uow, EventType.COUNSELOR_PROMPTED, actor=SYSTEM_ACTOR,
                                           appointment_id=appointment_id, payload={})
 
     async def day(self, staff_id: str, day: date, *, days: int = 2) -> list[DayEntry]:
@@ -168,7 +172,7 @@ class StaffService:
         zone = self._agency.zone
         start = datetime.combine(day, time(0), tzinfo=zone)
         end = datetime.combine(day + timedelta(days=days), time(0), tzinfo=zone)
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             rows = await uow.appointments.of_counselors_between(
                 self._agency.id, start, end, None if member.supervisor else [member.id])
             shown = [row for row in rows if row.status != AppointmentStatus.CANCELLED]
@@ -185,11 +189,11 @@ class StaffService:
     async def statistics(self, *, weeks: int = 8) -> list[WeekCounts]:
         """Outcomes per week (Monday first, agency time), the newest week first, over the last `weeks`."""
         zone = self._agency.zone
-        today = self._services.clock.now().astimezone(zone).date()
+        today = self._clock.now().astimezone(zone).date()
         first_monday = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
         start = datetime.combine(first_monday, time(0), tzinfo=zone)
         end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
-        async with self._services.uow.read() as uow:
+        async with self._uow.read() as uow:
             reported = await uow.outcomes.between(self._agency.id, start, end)
             appointments = await uow.appointments.of_counselors_between(self._agency.id, start, end)
         per_week: dict[date, Counter[Outcome]] = {}
