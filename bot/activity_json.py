@@ -107,15 +107,20 @@ def _free(value: Any) -> Any:
         return [None if v is None else _free(v) for v in value]
     if kind in _JSON_SCALARS:
         return value
+    if isinstance(value, Enum) and isinstance(value, str):
+        # Our cards carry StrEnum verbs and kinds: msrest sends their value, and so do we.
+        return value.value
     if isinstance(value, Model):
         return _model(value)
     raise NotPlain(kind.__name__)
 
 
 def _key(key: Any) -> str:
-    if type(key) is not str:
-        raise NotPlain("dict key")
-    return key
+    if type(key) is str:
+        return key
+    if isinstance(key, Enum) and isinstance(key, str):
+        return str(key.value)
+    raise NotPlain("dict key")
 
 
 class ActivitySerializer:

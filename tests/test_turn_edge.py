@@ -41,6 +41,7 @@ from bot.connector_http import (
     retry_after_seconds,
 )
 from bot.replies import card_message
+from cards.verbs import Verb
 from storage.bot_state import DatabaseStorage
 from tests.conftest import RunningBot
 from tests.harness import FakeConnector, TeamsUser
@@ -215,6 +216,19 @@ def test_a_reply_built_by_the_sdk_takes_the_quick_path() -> None:
         TurnContext.get_conversation_reference(incoming),
     )
     assert activity_json(reply) == _MSREST.body(copy.deepcopy(reply), "Activity")
+
+
+def test_a_card_with_our_verbs_takes_the_quick_path() -> None:
+    # Cards carry StrEnum verbs and kinds (keys and values): they are plain strings on the wire, and a reply
+    # that fell back to msrest for them cost every greeting about 1.7 ms.
+    card = {"type": "AdaptiveCard", "actions": [{"type": "Action.Execute", "verb": Verb.APPT_REBOOK,
+                                                 "data": {"verb": Verb.APPT_REBOOK, Verb.APPT_CANCEL: 1}}]}
+    reply = MessageFactory.attachment(Attachment(content_type="application/vnd.microsoft.card.adaptive",
+                                                 content=card))
+    sent = activity_json(reply)
+    assert sent == _MSREST.body(copy.deepcopy(reply), "Activity")
+    assert json.loads(json.dumps(sent))["attachments"][0]["content"]["actions"][0]["data"] == {
+        "verb": "appt_rebook", "appt_cancel": 1}
 
 
 def test_what_only_msrest_knows_is_left_to_msrest() -> None:
