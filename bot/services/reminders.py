@@ -33,11 +33,26 @@ class Recipient:
 
 @dataclass(frozen=True)
 class DueReminder:
-    appointment: AppointmentView
-    citizen_id: str
-    reference: dict[str, Any]
-    language: str
+    """A reminder to send now: whom to write to about which appointment, at which of the agency's offsets."""
+
+    recipient: Recipient
     offset_minutes: int | None
+
+    @property
+    def appointment(self) -> AppointmentView:
+        return self.recipient.appointment.view()
+
+    @property
+    def citizen_id(self) -> str:
+        return self.recipient.citizen_id
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        return self.recipient.reference
+
+    @property
+    def language(self) -> str:
+        return self.recipient.language
 
 
 class ReminderService:
@@ -85,11 +100,7 @@ class ReminderService:
         if reminder_is_late(due_at=due_at, starts_at=appointment.starts_at, now=self._clock.now(),
                             tolerance=tolerance):
             return JobResult.DROPPED_LATE
-        return DueReminder(
-            appointment=appointment.view(), citizen_id=found.citizen_id,
-            reference=found.reference, language=found.language,
-            offset_minutes=offset if isinstance(offset, int) else None,
-        )
+        return DueReminder(found, offset_minutes=offset if isinstance(offset, int) else None)
 
     async def record_sent(self, uow: UnitOfWork, reminder: DueReminder) -> None:
         """Inside the transaction that completes the job: the audit trace of the reminder."""
