@@ -42,6 +42,7 @@ from msal import ConfidentialClientApplication
 from msrest.authentication import Authentication
 
 from bot.connector_http import ConnectorSession, RetryPolicy, install_pipeline
+from bot.domain.channels import can_change_sent_messages
 from bot.i18n import t
 from bot.metrics import Metrics, turn_kind
 from bot.settings import Settings
@@ -223,11 +224,20 @@ class HoldingCloudAdapter(CloudAdapter):
         return responses
 
     async def update_activity(self, context: TurnContext, activity: Activity) -> ResourceResponse | None:
+        if not can_change_sent_messages(context.activity.channel_id):
+            # Direct Line refuses to change a sent message (405): the chat keeps it, and its buttons answer
+            # kindly if pressed again.
+            return None
         outbox = context.turn_state.get(OUTBOX_KEY)
         if not isinstance(outbox, Outbox) or not outbox.holding:
             return await super().update_activity(context, activity)
         outbox.held_updates.append(activity)
         return ResourceResponse(id=activity.id)
+
+
+    async def delete_activity(self, context: TurnContext, reference: Any) -> None:
+        if can_change_sent_messages(context.activity.channel_id):
+            await super().delete_activity(context, reference)
 
 
 # Where the bot gets its own token for the connector (multi-tenant apps sign in at the botframework.com tenant).

@@ -16,6 +16,7 @@ from botbuilder.schema import (
 from bot.activity_json import serialize
 from bot.adapter import Outbox
 from bot.domain.agency import Agency
+from bot.domain.channels import set_reader_channel
 from bot.domain.json_parts import json_object
 from bot.domain.people import CLIENT_TIMEZONE_KEY, TeamsIdentity
 from bot.replies import card_invoke_response, card_message
@@ -101,6 +102,8 @@ class TeamsBot(TeamsActivityHandler):
         # before, nothing it meant to say is said; if they cannot be sent after, the save is undone.
         # Either way the person's last card stays the live one, and pressing it again works.
         outbox = Outbox.start(turn_context)
+        # Cards and wording follow the channel this turn is read on (Teams, or the agency's website).
+        set_reader_channel(turn_context.activity.channel_id)
         try:
             saved = await self._turn(turn_context)
         except BaseException:

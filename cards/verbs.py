@@ -1,8 +1,10 @@
 """Card actions: the verbs an Adaptive Card sends back to the bot, and the one helper that builds them.
 
-Every button is an `Action.Execute` (Universal Actions: Teams sends an `adaptiveCard/action` invoke and
-the bot answers with the refreshed card). Clients too old for `Action.Execute` fall back to an
-`Action.Submit`, which has no `verb` field, so the verb also travels inside `data`.
+In Teams every button is an `Action.Execute` (Universal Actions: Teams sends an `adaptiveCard/action` invoke
+and the bot answers with the refreshed card). Clients too old for `Action.Execute` fall back to an
+`Action.Submit`, which has no `verb` field, so the verb also travels inside `data`. Bot Framework Web Chat
+(the agency's website) renders no `Action.Execute` at all and never takes the fallback: read there
+(bot.domain.channels.reader_on_web), the same builders make that `Action.Submit` alone.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Literal
+
+from bot.domain.channels import reader_on_web
 
 ActionStyle = Literal["default", "positive", "destructive"]
 
@@ -119,7 +123,8 @@ def execute_action(
     *,
     style: ActionStyle | None = None,
 ) -> dict[str, Any]:
-    """An `Action.Execute` button with an `Action.Submit` fallback carrying the same verb and data."""
+    """An `Action.Execute` button with an `Action.Submit` fallback carrying the same verb and data; on the
+    web, that `Action.Submit` alone."""
     verb = str(verb)
     payload = {"verb": verb, **(data or {})}
     if payload["verb"] != verb:
@@ -129,5 +134,7 @@ def execute_action(
     if style is not None and style != "default":
         action["style"] = style
         fallback["style"] = style
+    if reader_on_web():
+        return fallback
     action["fallback"] = fallback
     return action

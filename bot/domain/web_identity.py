@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from bot.domain.channels import is_web
+
 # The signature covers this purpose too: a token signed for something else never passes as a manage link.
 _PURPOSE = b"guichet-manage-link-v1."
 # Longer input is refused before any decoding (a real token is ~150 characters).
 MAX_TOKEN_LENGTH = 512
-# The channels of the agency's website (Azure Bot Service's Web Chat / Direct Line).
-WEB_CHANNELS = frozenset({"webchat", "directline"})
 # Web citizens signed in by the agency are stored under this tenant, their subject key as the object id.
 SIGN_IN_TENANT = "web-sign-in"
 
@@ -113,4 +113,4 @@ def subject_key(issuer: str, subject: str) -> str:
 def reached_by_email(*, tenant_id: str | None, channel_id: str | None, blocked_the_bot: bool) -> bool:
     """Whether what the chat would carry (a confirmation, a link) goes by e-mail too: a citizen of the agency's
     website may have left the page, and one who blocked the bot in Teams cannot be written to there."""
-    return tenant_id == SIGN_IN_TENANT or channel_id in WEB_CHANNELS or blocked_the_bot
+    return tenant_id == SIGN_IN_TENANT or is_web(channel_id) or blocked_the_bot

@@ -1,0 +1,24 @@
+"""The reader's channel: one card builder, Teams' buttons in Teams and Submit-only buttons on the website."""
+
+from __future__ import annotations
+
+from bot.domain.channels import reader_channel, reader_on_web, web_reader
+from cards.verbs import Verb, execute_action
+
+
+def test_a_button_read_in_teams_is_an_execute_with_a_submit_fallback() -> None:
+    action = execute_action("Book", Verb.MENU_BOOK, {"x": 1}, style="positive")
+    assert action["type"] == "Action.Execute" and action["verb"] == "menu_book"
+    assert action["fallback"] == {"type": "Action.Submit", "title": "Book", "style": "positive",
+                                  "data": {"verb": "menu_book", "x": 1}}
+
+
+def test_the_same_button_read_on_the_website_is_that_submit_alone() -> None:
+    with reader_channel("webchat"):
+        assert reader_on_web()
+        action = execute_action("Book", Verb.MENU_BOOK, {"x": 1}, style="positive")
+    assert not reader_on_web()
+    assert action == {"type": "Action.Submit", "title": "Book", "style": "positive",
+                      "data": {"verb": "menu_book", "x": 1}}
+    with web_reader(), reader_channel("msteams"):
+        assert execute_action("Book", Verb.MENU_BOOK)["type"] == "Action.Execute"
