@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -37,7 +38,8 @@ from bot.wiring import Wiring
 from storage.migrate import upgrade_database
 
 __all__ = [
-    "BOT_ID", "TENANT_ID", "Failure", "FakeConnector", "Recorded", "RunningBot", "TeamsUser", "action_with_verb",
+    "BOT_ID", "TENANT_ID", "Failure", "FakeConnector", "Recorded", "RunningBot", "TeamsUser", "WebUser",
+    "action_with_verb",
     "actions_of", "card_nodes", "card_text", "free_port", "start_bot", "teams_activity",
 ]
 
@@ -152,6 +154,69 @@ class TeamsUser:
         ))
         assert status == 200, (status, body)
         return body, self.replies()[before:]
+
+
+@dataclass
+class WebUser:
+    """One visitor of the agency's website in one Web Chat conversation, as Azure's Direct Line channel
+    posts their activities (channelId `webchat`, a `dl_` user id, no tenant, no Entra object id); each
+    call is one real HTTP turn. The connector stand-in plays Direct Line's side the bot answers to.
+
+    `user_id`: the id the token endpoint made (a bound one, to play a proven conversation);
+    `conversation_id`: the Direct Line conversation (the one the token was made for)."""
+
+    bot_url: str
+    connector: FakeConnector
+    http: aiohttp.ClientSession
+    locale: str = "fr-BE"
+    user_id: str = field(default_factory=lambda: "dl_" + uuid.uuid4().hex)
+    conversation_id: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
+    channel_id: str = "webchat"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def activity(self, kind: str = "message", **fields: Any) -> dict[str, Any]:
+        activity: dict[str, Any] = {
+            "type": kind, "id": f"{self.conversation_id}|{uuid.uuid4().hex[:7]}", "channelId": self.channel_id,
+            "serviceUrl": self.connector.url, "timestamp": datetime.now(UTC).isoformat(),
+            "from": {"id": self.user_id, "name": "", "role": "user"},
+            "conversation": {"id": self.conversation_id},
+            "recipient": {"id": BOT_ID, "name": "Guichet", "role": "bot"},
+            "locale": self.locale, "channelData": {"clientActivityID": uuid.uuid4().hex[:12]},
+        }
+        activity.update(fields)
+        return activity
+
+    async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
+        async with self.http.post(f"{self.bot_url}/api/messages", json=activity, headers=self.headers) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+            return resp.status, body
+
+    def replies(self) -> list[Recorded]:
+        return self.connector.messages_for(self.conversation_id)
+
+    async def _turn(self, activity: dict[str, Any]) -> list[Recorded]:
+        before = len(self.replies())
+        status, body = await self.post(activity)
+        assert status in (200, 201), (status, body)
+        return self.replies()[before:]
+
+    async def open_page(self) -> list[Recorded]:
+        """What Direct Line sends when Web Chat connects: a conversationUpdate adding the bot and the visitor."""
+        members = [{"id": BOT_ID, "name": "Guichet"}, {"id": self.user_id, "name": ""}]
+        return await self._turn(self.activity("conversationUpdate", membersAdded=members))
+
+    async def join(self, language: str | None = None) -> list[Recorded]:
+        """Web Chat's `webchat/join` event, which the example page sends with the page's language."""
+        return await self._turn(self.activity("event", name="webchat/join",
+                                              value={"language": language or self.locale}))
+
+    async def say(self, text: str) -> list[Recorded]:
+        return await self._turn(self.activity(text=text, textFormat="plain"))
+
+    async def submit(self, data: dict[str, Any]) -> list[Recorded]:
+        """Action.Submit as Web Chat sends it: a message with the action's data and the inputs as `value`,
+        no text and no replyToId."""
+        return await self._turn(self.activity(value=data))
 
 
 def card_nodes(card: Any, *, prune: Callable[[dict[str, Any]], bool] = lambda _node: False
