@@ -7,93 +7,25 @@ import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import jwt
 import pytest
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.app import SERVICES, WIRING
 from bot.domain.agency import Agency
-from bot.domain.clock import FixedClock
 from bot.services.web_identity import WebIdentityService
-from bot.settings import Settings, SettingsError, load_settings
-from tests.directline_server import DirectLineStandIn
-from tests.harness import RunningBot, free_port, start_bot
-
-ORIGIN = "https://www.agency.example"
-LINK_SECRET = "manage-link-secret-0123456789abcdef"
-ISSUER = "https://login.agency.example"
-AUDIENCE = "guichet-bot"
-NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class Site:
-    bot: RunningBot
-    directline: DirectLineStandIn
-    http: aiohttp.ClientSession
-    clock: FixedClock
-    signing_key: ec.EllipticCurvePrivateKey
-    # An origin of the agency's pages served by the browser test (allowed, like ORIGIN).
-    page_port: int
-
-    @property
-    def identities(self) -> WebIdentityService:
-        return WebIdentityService(self.bot.app[SERVICES], link_secret=LINK_SECRET)
-
-    async def ask(self, body: Any = None, *, origin: str | None = ORIGIN) -> tuple[int, dict[str, Any], Any]:
-        headers = {"Origin": origin} if origin else {}
-        async with self.http.post(f"{self.bot.url}/api/directline/token", json=body if body is not None else {},
-                                  headers=headers) as response:
-            return response.status, dict(response.headers), await response.json()
-
-    def assertion(self, subject: str = "eid-subject-42", *, key: Any = None, lifetime: int = 120,
-                  **claims: Any) -> str:
-        issued = int(self.clock.now().timestamp())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": issued, "exp": issued + lifetime, **claims}
-        return jwt.encode(payload, key or self.signing_key, algorithm="ES256")
-
-    async def who(self, answer: dict[str, Any]) -> str | None:
-        """The citizen the token endpoint's answer was proven to be, in the conversation it names."""
-        return await self.identities.who_is(answer["user_id"], answer["conversation_id"])
-
-    async def citizen(self) -> str:
-        async with self.bot.app[SERVICES].uow() as uow:
-            citizen = await uow.citizens.upsert_identity(
-                agency_id=self.bot.app[SERVICES].agency.id, tenant_id="t", aad_object_id="person-1",
-                teams_user_id=None, conversation_reference=None, locale="fr-BE", now=self.clock.now())
-            await uow.commit()
-        return citizen.id
+from bot.settings import SettingsError, load_settings
+from tests.web_support import AUDIENCE, ISSUER, ORIGIN, Site, open_site
 
 
 @pytest.fixture
 async def site(tmp_path: Path, agency_path: Path, agency: Agency) -> AsyncIterator[Site]:
-    directline = DirectLineStandIn()
-    await directline.start()
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = tmp_path / "agency-signin.pem"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
-    page_port = free_port()
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_path,
-        directline_secret=directline.secret, directline_endpoint=directline.url,
-        web_origins=[ORIGIN, f"http://127.0.0.1:{page_port}"],
-        web_tokens_per_minute=0.1, manage_link_secret=LINK_SECRET, signin_public_key_path=public,
-        signin_issuer=ISSUER, signin_audience=AUDIENCE,
-    )
-    clock = FixedClock(NOW)
-    async with start_bot(settings, agency, clock) as bot, aiohttp.ClientSession() as http:
-        directline.bot_messages_url = f"{bot.url}/api/messages"
-        yield Site(bot, directline, http, clock, key, page_port)
-    await directline.stop()
+    async with open_site(tmp_path, agency_path, agency) as opened:
+        yield opened
 
 
 async def test_a_page_gets_a_token_for_a_fresh_user_id_and_never_the_secret(site: Site) -> None:

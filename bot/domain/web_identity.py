@@ -156,6 +156,13 @@ def keeps_stored_reference(stored: dict[str, object] | None) -> bool:
                                              else None)
 
 
+def may_open(*, web_proof: bool | None, needs_proof: bool) -> bool:
+    """Whether a turn may open a flow. `needs_proof`: the flow shows or changes what the citizen did outside
+    this conversation (their appointments, their personal data, their privacy rights); an unproven web
+    conversation (`web_proof` False) may not, Teams (None) and a proven one may."""
+    return not needs_proof or web_proof is not False
+
+
 def reached_by_email(*, tenant_id: str | None, channel_id: str | None, blocked_the_bot: bool) -> bool:
     """Whether what the chat would carry (a confirmation, a link) goes by e-mail too: a citizen of the agency's
     website may have left the page, and one who blocked the bot in Teams cannot be written to there."""
