@@ -19,10 +19,13 @@ from sqlalchemy import func, select
 from bot.app import SERVICES
 from bot.domain.agency import Agency
 from bot.domain.appointment import AppointmentStatus
+from bot.domain.web_identity import ANONYMOUS_WEB_TENANT, keeps_stored_reference, may_open, who_is_web_turn
 from bot.i18n import t
+from cards.validation import validate_card
 from cards.verbs import Verb
+from cards.web_identity import build_proof_needed_card
 from storage.tables import appointments, citizens
-from tests.harness import FakeConnector, TeamsUser, actions_of
+from tests.harness import FakeConnector, TeamsUser, actions_of, card_text
 from tests.privacy_support import DETAILS
 from tests.web_support import Site, Visitor, card_texts, open_site
 
@@ -189,3 +192,46 @@ async def test_a_teams_citizen_proven_on_the_web_keeps_their_teams_chat_for_remi
     assert after.conversation_reference["channelId"] == "msteams", "reminders still go to the Teams chat"
     assert after.locale == "nl-BE" and after.last_seen_at > before
     assert await _count_citizens(site) == 1
+
+
+async def test_a_conversation_signed_in_by_the_agency_is_its_citizen_and_the_card_says_sign_in_where_set_up(
+        site: Site) -> None:
+    anonymous = await Visitor.open(site)
+    card = card_texts(await anonymous.say(t("fr", "help.command.my_data")))
+    assert t("fr", "web_identity.sign_in") in card, "this bot accepts the agency's sign-in: the card says so"
+    assert t("fr", "web_identity.email_link", button=t("fr", "email.manage_button")) in card
+    signed_in = await Visitor.open(site, {"assertion": site.assertion(), "locale": "fr-BE"})
+    assert not _says_how_to_prove(await signed_in.say(t("fr", "help.command.my_data")))
+    assert await site.identities.who_is(signed_in.user_id, signed_in.conversation_id) is not None
+
+
+@pytest.mark.parametrize("language", ["fr", "nl", "de", "en"])
+def test_the_card_names_the_sign_in_only_when_the_bot_has_one(language: str) -> None:
+    without = card_text(build_proof_needed_card(language, sign_in=False))
+    with_sign_in = card_text(build_proof_needed_card(language, sign_in=True))
+    assert t(language, "web_identity.sign_in") not in without and t(language, "web_identity.sign_in") in with_sign_in
+    assert t(language, "email.manage_button") in without
+    validate_card(build_proof_needed_card(language, sign_in=True))
+
+
+def test_who_a_web_turn_is() -> None:
+    proven = who_is_web_turn(proven_citizen_id="c-1", conversation_id="conv-a", visitor_acted=False)
+    assert proven.proven and proven.proven_citizen_id == "c-1" and proven.object_id is None
+    opening = who_is_web_turn(proven_citizen_id=None, conversation_id="conv-a", visitor_acted=False)
+    writing = who_is_web_turn(proven_citizen_id=None, conversation_id="conv-a", visitor_acted=True)
+    elsewhere = who_is_web_turn(proven_citizen_id=None, conversation_id="conv-b", visitor_acted=True)
+    assert not opening.creates and writing.creates and not writing.proven
+    assert opening.object_id == writing.object_id != elsewhere.object_id
+    assert writing.tenant_id == ANONYMOUS_WEB_TENANT and len(writing.object_id or "") == 64
+    assert "conv-a" not in (writing.object_id or "")
+
+
+def test_what_an_unproven_web_conversation_may_open() -> None:
+    assert may_open(web_proof=None, needs_proof=True) and may_open(web_proof=True, needs_proof=True)
+    assert may_open(web_proof=False, needs_proof=False) and not may_open(web_proof=False, needs_proof=True)
+
+
+def test_a_proven_web_turn_keeps_a_teams_chat_and_replaces_a_web_one() -> None:
+    assert keeps_stored_reference({"channelId": "msteams"})
+    assert not keeps_stored_reference({"channelId": "webchat"}) and not keeps_stored_reference(None)
+    assert not keeps_stored_reference({"channelId": "directline"})

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from bot.domain.channels import is_web
 
@@ -148,12 +149,14 @@ def who_is_web_turn(*, proven_citizen_id: str | None, conversation_id: str, visi
     return WebTurnIdentity(None, ANONYMOUS_WEB_TENANT, anonymous_object_id(conversation_id), creates=visitor_acted)
 
 
-def keeps_stored_reference(stored: dict[str, object] | None) -> bool:
+def keeps_stored_reference(stored: dict[str, Any] | None) -> bool:
     """Whether a proven web turn must leave the citizen's stored conversation reference alone: a Teams chat
     stays where reminders go (the website page may be closed any minute); a web one is replaced by the
-    latest web conversation."""
-    return stored is not None and not is_web(stored.get("channelId") if isinstance(stored.get("channelId"), str)
-                                             else None)
+    latest web conversation, and a citizen with none (signed in on the website) gets this one."""
+    if stored is None:
+        return False
+    channel = stored.get("channelId")
+    return not is_web(channel if isinstance(channel, str) else None)
 
 
 def may_open(*, web_proof: bool | None, needs_proof: bool) -> bool:
