@@ -235,3 +235,18 @@ def test_a_proven_web_turn_keeps_a_teams_chat_and_replaces_a_web_one() -> None:
     assert keeps_stored_reference({"channelId": "msteams"})
     assert not keeps_stored_reference({"channelId": "webchat"}) and not keeps_stored_reference(None)
     assert not keeps_stored_reference({"channelId": "directline"})
+
+
+async def test_a_page_cannot_pass_for_a_counselor_or_a_teams_tenant(site: Site, agency: Agency) -> None:
+    """A page writes what it likes in `from` and `channelData`: a counselor's Entra object id or a tenant there
+    makes neither a counselor nor a Teams citizen of the visitor."""
+    counselor = agency.counselors[0]
+    visitor = await Visitor.open(site)
+    answers = await visitor.send({"type": "message", "text": t("fr", "help.command.my_day"),
+                                  "from": {"id": visitor.user_id, "aadObjectId": counselor.id},
+                                  "channelData": {"tenant": {"id": "7e5b2c1a-0000-4000-8000-000000000001"}}})
+    assert t("fr", "conversation.staff_only") in card_texts(answers)
+    async with site.bot.app[SERVICES].uow.read() as uow:
+        [row] = (await uow.session.execute(select(citizens))).all()
+    assert row.tenant_id == "web-conversation" and row.aad_object_id != counselor.id
+    assert "tenantId" not in row.conversation_reference["conversation"]
