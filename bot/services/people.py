@@ -47,10 +47,7 @@ class PeopleService:
         self, identity: TeamsIdentity, *, conversation_reference: dict[str, Any], locale: str | None
     ) -> tuple[str, str | None]:
         now = self._clock.now()
-        # The reference names the activity it was taken from, which changes on every turn; what
-        # reminders need (service URL, conversation, user, bot) does not.
-        lasting = {key: value for key, value in conversation_reference.items() if key != "activityId"}
-        fingerprint = json.dumps([lasting, locale], sort_keys=True, default=str)
+        fingerprint = _fingerprint(conversation_reference, locale)
         recent = self._recent.get(identity.key)
         if recent is not None and recent[2] == fingerprint and now - recent[3] < TOUCH_INTERVAL:
             return recent[0], recent[1]
@@ -98,8 +95,25 @@ class PeopleService:
                 return WebVisit(citizen.id, citizen.locale, proven=True)
             if not who.creates:
                 return WebVisit(None, None, proven=False)
+            # As for Teams: one write per conversation per TOUCH_INTERVAL while nothing changes (the binding
+            # above is read on every turn, so a revoked proof counts at once).
+            key = f"{who.tenant_id}/{who.object_id}"
+            fingerprint = _fingerprint(conversation_reference, locale)
+            recent = self._recent.get(key)
+            if recent is not None and recent[2] == fingerprint and now - recent[3] < TOUCH_INTERVAL:
+                return WebVisit(recent[0], recent[1], proven=False)
             citizen = await uow.citizens.upsert_identity(
                 agency_id=self._agency.id, tenant_id=who.tenant_id, aad_object_id=who.object_id,
                 teams_user_id=None, conversation_reference=conversation_reference, locale=locale, now=now)
             await uow.commit()
-            return WebVisit(citizen.id, citizen.locale, proven=False)
+        if len(self._recent) >= MAX_REMEMBERED:
+            self._recent.clear()
+        self._recent[key] = (citizen.id, citizen.locale, fingerprint, now)
+        return WebVisit(citizen.id, citizen.locale, proven=False)
+
+
+def _fingerprint(conversation_reference: dict[str, Any], locale: str | None) -> str:
+    """What a touch writes, but the activity id: the reference names the activity it was taken from, which
+    changes on every turn; what reminders need (service URL, conversation, user, bot) does not."""
+    lasting = {key: value for key, value in conversation_reference.items() if key != "activityId"}
+    return json.dumps([lasting, locale], sort_keys=True, default=str)
