@@ -2,11 +2,12 @@
 
 The page (or the agency's website, server-to-server) asks; the bot makes a fresh unguessable user id
 (`dl_` + random), gets a token for it from Direct Line with the channel secret (which never leaves the
-server) and answers `{token, expires_in, user_id, proven}`. With a proof in the body, a manage link's
-token (`manage_token`) or the agency's signed sign-in assertion (`assertion`), the new user id is bound to
-that citizen first; a proof that does not hold is a 401 naming the reason. Browsers are answered only from
-the agency's origins (CORS); each client address has a small token bucket. Tokens and links are never
-logged.
+server) and answers `{token, expires_in, user_id, conversation_id, proven}`. With a proof in the body, a
+manage link's token (`manage_token`) or the agency's signed sign-in assertion (`assertion`), the proof is
+checked first (a 401 naming the reason when it does not hold), then the new user id is bound to that
+citizen in the conversation Direct Line made the token for (a token works in that conversation only).
+Browsers are answered only from the agency's origins (CORS); each client address has a small token bucket.
+Tokens and links are never logged.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def token_endpoint(
         user_id = "dl_" + secrets.token_urlsafe(24)
         proof = "unproven"
         counted = False
+        key = ""
         try:
             if "assertion" in body and assertions is not None:
                 # The agency's own server signs these: a valid one is not counted against its address
@@ -158,28 +160,37 @@ def token_endpoint(
                     return too_many
             if tokens is None:
                 return _error(503, "not_configured", "the website chat is not set up", headers)
+            if proof != "sign_in" and "manage_token" in body:
+                proof = "manage_link"
+                # Checked before a token is made (a refused link costs Direct Line nothing), bound after:
+                # the binding names the conversation Direct Line made the token for.
+                await identities.check_manage_link(body["manage_token"])
+            elif proof != "sign_in" and "assertion" in body:
+                return _error(400, "bad_request", "this agency's sign-in is not set up", headers)
+            try:
+                answer = await tokens.generate(user_id)
+            except DirectLineUnavailable as error:
+                log.warning("directline: no token from Direct Line: %s", error)
+                headers["Retry-After"] = "5"
+                return _error(503, "unavailable", "the chat cannot start right now; try again in a moment", headers)
+            conversation_id = answer.get("conversationId")
+            if proof != "unproven" and not isinstance(conversation_id, str):
+                log.warning("directline: Direct Line named no conversation; the proof cannot be bound")
+                headers["Retry-After"] = "5"
+                return _error(503, "unavailable", "the chat cannot start right now; try again in a moment", headers)
             if proof == "sign_in":
                 locale = body.get("locale") if isinstance(body.get("locale"), str) else None
-                await identities.bind_signed_in(user_id, key, locale=locale)
-            elif "manage_token" in body:
-                proof = "manage_link"
-                await identities.bind_manage_link(user_id, body["manage_token"])
-            elif "assertion" in body:
-                return _error(400, "bad_request", "this agency's sign-in is not set up", headers)
+                await identities.bind_signed_in(user_id, str(conversation_id), key, locale=locale)
+            elif proof == "manage_link":
+                await identities.bind_manage_link(user_id, str(conversation_id), body["manage_token"])
         except ProofRefused as refused:
             log.info("directline: %s proof refused (%s)", proof, refused.problem.value)
             return (None if counted else slow_down(request, headers)) or _error(
                 401, "proof_refused", "the link or sign-in could not be accepted", headers,
                 reason=refused.problem.value)
-        try:
-            answer = await tokens.generate(user_id)
-        except DirectLineUnavailable as error:
-            log.warning("directline: no token from Direct Line: %s", error)
-            headers["Retry-After"] = "5"
-            return _error(503, "unavailable", "the chat cannot start right now; try again in a moment", headers)
         log.info("directline: token made (proof: %s)", proof)
         return web.json_response({"token": answer["token"], "expires_in": answer.get("expires_in"),
-                                  "user_id": user_id, "conversation_id": answer.get("conversationId"),
+                                  "user_id": user_id, "conversation_id": conversation_id,
                                   "proven": proof != "unproven"}, headers={**headers, "Cache-Control": "no-store"})
 
     return issue, preflight

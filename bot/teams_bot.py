@@ -16,10 +16,11 @@ from botbuilder.schema import (
 from bot.activity_json import serialize
 from bot.adapter import Outbox
 from bot.domain.agency import Agency
-from bot.domain.channels import set_reader_channel
+from bot.domain.channels import is_web, set_reader_channel
 from bot.domain.json_parts import json_object
 from bot.domain.people import CLIENT_TIMEZONE_KEY, TeamsIdentity
 from bot.replies import card_invoke_response, card_message
+from bot.services.people import WebVisit
 from bot.services.staff import StaffMember
 from bot.turn import (
     FORGET_PERSON,
@@ -67,6 +68,13 @@ class PeopleDirectory(Protocol):
 
     def forget(self, identity_key: str) -> None:
         """Drop what is remembered of the person (after erasure)."""
+        ...
+
+    async def touch_web(
+        self, user_id: str, conversation_id: str, *, conversation_reference: dict[str, Any], locale: str | None,
+        visitor_acted: bool,
+    ) -> WebVisit:
+        """Who a Web Chat turn is: the conversation's proven citizen, else its anonymous one."""
         ...
 
 
@@ -148,6 +156,9 @@ class TeamsBot(TeamsActivityHandler):
         set_client_zone(zone)
         if zone:
             reference[CLIENT_TIMEZONE_KEY] = zone
+        if is_web(activity.channel_id):
+            await self._prepare_web_turn(turn_context, identity, reference, locale)
+            return
         member = self._staff.member(identity.aad_object_id) if self._staff is not None else None
         if member is not None:
             # Staff are not citizens: no citizen record, their chat is kept for the prompts.
@@ -164,6 +175,25 @@ class TeamsBot(TeamsActivityHandler):
             language=pick_language(locale, stored_locale, self._agency.default_language),
             citizen_id=citizen_id,
             action=card_action_of(activity),
+        )
+
+    async def _prepare_web_turn(self, turn_context: TurnContext, identity: TeamsIdentity,
+                                reference: dict[str, Any], locale: str | None) -> None:
+        """A turn from the agency's website. A page says what it likes in `from` and `channelData`, so no
+        tenant, Entra object id or staff role is read from them: the conversation is its proven citizen or
+        the anonymous citizen of this conversation, made when the visitor first writes or presses."""
+        activity = turn_context.activity
+        web_identity = TeamsIdentity(tenant_id=None, aad_object_id=None, teams_user_id=identity.teams_user_id)
+        if isinstance(reference.get("conversation"), dict):
+            reference["conversation"].pop("tenantId", None)
+        conversation_id = activity.conversation.id if activity.conversation is not None else ""
+        visit = await self._people.touch_web(
+            web_identity.teams_user_id, conversation_id or "", conversation_reference=reference, locale=locale,
+            visitor_acted=activity.type in (ActivityTypes.message, ActivityTypes.invoke))
+        turn_context.turn_state[TURN_INFO_KEY] = TurnInfo(
+            identity=web_identity,
+            language=pick_language(locale, visit.locale, self._agency.default_language),
+            citizen_id=visit.citizen_id, web_proof=visit.proven, action=card_action_of(activity),
         )
 
     async def _run_dialog(self, turn_context: TurnContext) -> None:

@@ -33,6 +33,9 @@ class TurnInfo:
     identity: TeamsIdentity
     language: str
     citizen_id: str | None = None
+    # On the agency's website: whether the conversation proved who the citizen is (a manage link, the agency's
+    # sign-in). False: the anonymous citizen of this conversation, who sees only what it did here. None: Teams.
+    web_proof: bool | None = None
     # Set when the person is one of the agency's counselors or supervisors (no citizen record then).
     staff: StaffMember | None = None
     action: CardAction | None = None

@@ -261,7 +261,8 @@ def build_bot(wiring: Wiring) -> BotParts:
     bot = TeamsBot(
         agency=agency,
         conversation_state=DatabaseConversationState(state),
-        dialog=build_main_dialog(agency, features),
+        dialog=build_main_dialog(agency, features,
+                                 web_sign_in=wiring.settings.signin_public_key_path is not None),
         people=cases.people,
         staff=cases.staff,
         staff_dialog=StaffRootDialog(services, cases.staff, cases.outcomes),

@@ -286,7 +286,7 @@ def build_consent_feature(services: Services, consent: ConsentService) -> Featur
         intents={
             Intent.TERMS: Entry(TERMS_DIALOG),
             Intent.PRIVACY: Entry(PRIVACY_DIALOG),
-            Intent.WITHDRAW_CONSENT: Entry(WITHDRAW_DIALOG),
+            Intent.WITHDRAW_CONSENT: Entry(WITHDRAW_DIALOG, needs_proof=True),  # a privacy right
         },
         verbs={
             Verb.SHOW_TERMS: Entry(TERMS_DIALOG),

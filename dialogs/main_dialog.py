@@ -22,9 +22,11 @@ from botbuilder.schema import ActivityTypes
 
 from bot.commands import Intent, recognize
 from bot.domain.agency import Agency
+from bot.domain.web_identity import may_open
 from bot.i18n import t
 from bot.replies import card_message
 from bot.turn import turn_info
+from cards.web_identity import build_proof_needed_card
 from cards.welcome import build_help_card, build_welcome_card
 from dialogs.await_card import AwaitCard
 
@@ -39,6 +41,9 @@ class Entry:
     needs_consent: bool = False
     # What the consent gate checks (bot.domain.consent.Purpose); None: the strictest (booking).
     purpose: str | None = None
+    # Shows or changes what the citizen did outside this conversation: on the agency's website only a
+    # conversation that proved who they are may open it (bot.domain.web_identity.may_open).
+    needs_proof: bool = False
 
 
 @dataclass
@@ -68,9 +73,10 @@ class RouteDialog(Dialog):
 class MainDialog(ComponentDialog):
     ID = "main"
 
-    def __init__(self, agency: Agency, features: list[Feature]) -> None:
+    def __init__(self, agency: Agency, features: list[Feature], *, web_sign_in: bool = False) -> None:
         super().__init__(self.ID)
         self._agency = agency
+        self._web_sign_in = web_sign_in
         self._intents: dict[Intent, Entry] = {}
         self._verbs: dict[str, Entry] = {}
         self.add_dialog(AwaitCard())
@@ -137,6 +143,10 @@ class MainDialog(ComponentDialog):
                     await context.send_activity(t(info.language, "conversation.not_understood"))
                 await context.send_activity(card_message(build_help_card(self._agency, info.language)))
                 return await dc.end_dialog()
+        if not may_open(web_proof=info.web_proof, needs_proof=entry.needs_proof):
+            card = build_proof_needed_card(info.language, sign_in=self._web_sign_in)
+            await context.send_activity(card_message(card))
+            return await dc.end_dialog()
         if entry.needs_consent and self._has_consent_gate:
             return await dc.begin_dialog(
                 CONSENT_GATE, {"next": entry.dialog_id, "options": options, "purpose": entry.purpose}
@@ -144,6 +154,9 @@ class MainDialog(ComponentDialog):
         return await dc.begin_dialog(entry.dialog_id, options)
 
 
-def build_main_dialog(agency: Agency, features: list[Feature] | None = None) -> MainDialog:
-    return MainDialog(agency, features or [])
+def build_main_dialog(agency: Agency, features: list[Feature] | None = None, *,
+                      web_sign_in: bool = False) -> MainDialog:
+    """`web_sign_in`: the agency's website signs citizens in (the bot holds its public key), so the card for
+    an unproven web conversation may point there."""
+    return MainDialog(agency, features or [], web_sign_in=web_sign_in)
 

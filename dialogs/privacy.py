@@ -337,19 +337,21 @@ def build_privacy_feature(services: Services, privacy: PrivacyService) -> Featur
             FlagDialog(RESTRICT, privacy, services, restriction=True),
             FlagDialog(REMINDERS, privacy, services, restriction=False),
         ],
+        # Every privacy right concerns all the citizen's data: on the agency's website, only for a conversation
+        # that proved who they are.
         intents={
-            Intent.MY_DATA: Entry(MY_DATA),
-            Intent.EXPORT: Entry(EXPORT),
-            Intent.RECTIFY: Entry(RECTIFY),
-            Intent.ERASE: Entry(ERASE),
+            Intent.MY_DATA: Entry(MY_DATA, needs_proof=True),
+            Intent.EXPORT: Entry(EXPORT, needs_proof=True),
+            Intent.RECTIFY: Entry(RECTIFY, needs_proof=True),
+            Intent.ERASE: Entry(ERASE, needs_proof=True),
         },
         verbs={
-            Verb.MENU_MY_DATA: Entry(MY_DATA),
-            Verb.PRIVACY_EXPORT: Entry(EXPORT),
-            Verb.PRIVACY_EXPORT_FILE: Entry(EXPORT_FILE),
-            Verb.PRIVACY_RECTIFY: Entry(RECTIFY),
-            Verb.PRIVACY_ERASE: Entry(ERASE),
-            Verb.PRIVACY_RESTRICT: Entry(RESTRICT),
-            Verb.PRIVACY_REMINDERS: Entry(REMINDERS),
+            Verb.MENU_MY_DATA: Entry(MY_DATA, needs_proof=True),
+            Verb.PRIVACY_EXPORT: Entry(EXPORT, needs_proof=True),
+            Verb.PRIVACY_EXPORT_FILE: Entry(EXPORT_FILE, needs_proof=True),
+            Verb.PRIVACY_RECTIFY: Entry(RECTIFY, needs_proof=True),
+            Verb.PRIVACY_ERASE: Entry(ERASE, needs_proof=True),
+            Verb.PRIVACY_RESTRICT: Entry(RESTRICT, needs_proof=True),
+            Verb.PRIVACY_REMINDERS: Entry(REMINDERS, needs_proof=True),
         },
     )

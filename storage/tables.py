@@ -196,13 +196,15 @@ scheduled_jobs = Table(
 )
 
 # Web Chat conversations bound to a citizen by a proof (bot.domain.web_identity): the Direct Line user id
-# the token endpoint made, never one a page chose.
+# the token endpoint made, never one a page chose, in the conversation its token was made for.
 web_identities = Table(
     "web_identities",
     metadata,
     Column("user_id", String(64), primary_key=True),
     Column("citizen_id", ForeignKey("citizens.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("proof", String(16), nullable=False),  # manage_link | sign_in
+    # The Direct Line conversation the token was made for: the proof holds there only.
+    Column("conversation_id", String(128), nullable=False),
     _when("created_at"),
 )
 

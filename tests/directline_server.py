@@ -1,7 +1,9 @@
 """A Direct Line stand-in for tests, shaped like Azure's Web Chat channel with enhanced authentication:
 
-- `POST /v3/directline/tokens/generate` with the channel secret: a token bound to the user id asked for;
-- `POST /v3/directline/conversations` with a token: a conversation;
+- `POST /v3/directline/tokens/generate` with the channel secret: a token bound to the user id asked for and
+  to a conversation it names (`conversationId`);
+- `POST /v3/directline/conversations` with a token: the token's conversation (the one generate named);
+  a token is refused in any other conversation, as Azure refuses it;
 - `POST …/conversations/{id}/activities`: the client's activity, forwarded to the bot's /api/messages with
   channelId `webchat` and `from.id` overwritten by the token's user id (what enhanced authentication does);
 - `GET …/conversations/{id}/activities?watermark=`: what the client polls (both directions);
@@ -44,8 +46,10 @@ class DirectLineStandIn:
     # Each token request: (Authorization header, JSON body).
     requests: list[tuple[str, Any]] = field(default_factory=list)
     down: bool = False
-    # token -> user id; conversation id -> its activities in order; what the bot received.
+    # token -> user id; token -> its conversation; conversation id -> its activities in order; what the bot
+    # received.
     tokens: dict[str, str] = field(default_factory=dict)
+    token_conversations: dict[str, str] = field(default_factory=dict)
     conversations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     to_bot: list[dict[str, Any]] = field(default_factory=list)
     refused_changes: int = 0
@@ -77,8 +81,12 @@ class DirectLineStandIn:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def _user_of(self, request: web.Request) -> str | None:
-        return self.tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+    def _user_of(self, request: web.Request, conversation_id: str | None = None) -> str | None:
+        """The token's user id; None for an unknown token, or one used in another conversation than its own."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if conversation_id is not None and self.token_conversations.get(token) != conversation_id:
+            return None
+        return self.tokens.get(token)
 
     async def _generate(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -88,19 +96,23 @@ class DirectLineStandIn:
         if request.headers.get("Authorization") != f"Bearer {self.secret}":
             return web.json_response({"error": {"code": "BadArgument"}}, status=403)
         token = "dltoken." + secrets.token_hex(16)
+        conversation_id = secrets.token_hex(10)
         self.tokens[token] = body["user"]["id"]
-        return web.json_response({"conversationId": secrets.token_hex(8), "token": token, "expires_in": 3600})
+        self.token_conversations[token] = conversation_id
+        return web.json_response({"conversationId": conversation_id, "token": token, "expires_in": 3600})
 
     async def _start_conversation(self, request: web.Request) -> web.Response:
         if self._user_of(request) is None:
             return web.json_response({"error": {"code": "TokenExpired"}}, status=403)
-        conversation_id = secrets.token_hex(10)
-        self.conversations[conversation_id] = []
         token = request.headers["Authorization"].removeprefix("Bearer ")
+        # A generated token names its conversation: starting one is joining that one.
+        conversation_id = self.token_conversations[token]
+        self.conversations.setdefault(conversation_id, [])
         return web.json_response({"conversationId": conversation_id, "token": token, "expires_in": 3600}, status=201)
 
     async def _from_client(self, request: web.Request) -> web.Response:
-        user_id, conversation_id = self._user_of(request), request.match_info["cid"]
+        conversation_id = request.match_info["cid"]
+        user_id = self._user_of(request, conversation_id)
         if user_id is None or conversation_id not in self.conversations:
             return web.json_response({"error": {"code": "BadArgument"}}, status=403)
         activity = await request.json()
@@ -120,7 +132,7 @@ class DirectLineStandIn:
 
     async def _poll(self, request: web.Request) -> web.Response:
         conversation_id = request.match_info["cid"]
-        if self._user_of(request) is None or conversation_id not in self.conversations:
+        if self._user_of(request, conversation_id) is None or conversation_id not in self.conversations:
             return web.json_response({"error": {"code": "BadArgument"}}, status=403)
         activities = self.conversations[conversation_id]
         start = int(request.query.get("watermark") or 0)

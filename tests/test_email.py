@@ -109,7 +109,7 @@ async def test_a_web_citizen_gets_the_confirmation_in_their_language_with_the_ic
     assert f'href="{link}"' in html
     token = link.removeprefix(PAGE + "#manage=")
     identities = WebIdentityService(services, link_secret=SECRET)
-    assert await identities.bind_manage_link("dl_test-user", token) == citizen_id
+    assert await identities.bind_manage_link("dl_test-user", "web-conversation-1", token) == citizen_id
     # Only the recipient's own data: not the national number or the birth date given at booking.
     assert "30/07/1985" not in plain and personal_data()["national_register_number"] not in plain
 

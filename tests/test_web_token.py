@@ -7,89 +7,25 @@ import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import jwt
 import pytest
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.app import SERVICES, WIRING
 from bot.domain.agency import Agency
-from bot.domain.clock import FixedClock
 from bot.services.web_identity import WebIdentityService
-from bot.settings import Settings, SettingsError, load_settings
-from tests.directline_server import DirectLineStandIn
-from tests.harness import RunningBot, free_port, start_bot
-
-ORIGIN = "https://www.agency.example"
-LINK_SECRET = "manage-link-secret-0123456789abcdef"
-ISSUER = "https://login.agency.example"
-AUDIENCE = "guichet-bot"
-NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class Site:
-    bot: RunningBot
-    directline: DirectLineStandIn
-    http: aiohttp.ClientSession
-    clock: FixedClock
-    signing_key: ec.EllipticCurvePrivateKey
-    # An origin of the agency's pages served by the browser test (allowed, like ORIGIN).
-    page_port: int
-
-    @property
-    def identities(self) -> WebIdentityService:
-        return WebIdentityService(self.bot.app[SERVICES], link_secret=LINK_SECRET)
-
-    async def ask(self, body: Any = None, *, origin: str | None = ORIGIN) -> tuple[int, dict[str, Any], Any]:
-        headers = {"Origin": origin} if origin else {}
-        async with self.http.post(f"{self.bot.url}/api/directline/token", json=body if body is not None else {},
-                                  headers=headers) as response:
-            return response.status, dict(response.headers), await response.json()
-
-    def assertion(self, subject: str = "eid-subject-42", *, key: Any = None, lifetime: int = 120,
-                  **claims: Any) -> str:
-        issued = int(self.clock.now().timestamp())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": issued, "exp": issued + lifetime, **claims}
-        return jwt.encode(payload, key or self.signing_key, algorithm="ES256")
-
-    async def citizen(self) -> str:
-        async with self.bot.app[SERVICES].uow() as uow:
-            citizen = await uow.citizens.upsert_identity(
-                agency_id=self.bot.app[SERVICES].agency.id, tenant_id="t", aad_object_id="person-1",
-                teams_user_id=None, conversation_reference=None, locale="fr-BE", now=self.clock.now())
-            await uow.commit()
-        return citizen.id
+from bot.settings import SettingsError, load_settings
+from tests.web_support import AUDIENCE, ISSUER, ORIGIN, Site, open_site
 
 
 @pytest.fixture
 async def site(tmp_path: Path, agency_path: Path, agency: Agency) -> AsyncIterator[Site]:
-    directline = DirectLineStandIn()
-    await directline.start()
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = tmp_path / "agency-signin.pem"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
-    page_port = free_port()
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_path,
-        directline_secret=directline.secret, directline_endpoint=directline.url,
-        web_origins=[ORIGIN, f"http://127.0.0.1:{page_port}"],
-        web_tokens_per_minute=0.1, manage_link_secret=LINK_SECRET, signin_public_key_path=public,
-        signin_issuer=ISSUER, signin_audience=AUDIENCE,
-    )
-    clock = FixedClock(NOW)
-    async with start_bot(settings, agency, clock) as bot, aiohttp.ClientSession() as http:
-        directline.bot_messages_url = f"{bot.url}/api/messages"
-        yield Site(bot, directline, http, clock, key, page_port)
-    await directline.stop()
+    async with open_site(tmp_path, agency_path, agency) as opened:
+        yield opened
 
 
 async def test_a_page_gets_a_token_for_a_fresh_user_id_and_never_the_secret(site: Site) -> None:
@@ -104,7 +40,7 @@ async def test_a_page_gets_a_token_for_a_fresh_user_id_and_never_the_secret(site
     assert request == {"user": {"id": body["user_id"]}}
     assert site.directline.secret not in str(body) and site.directline.secret not in str(headers)
     assert headers["Access-Control-Allow-Origin"] == ORIGIN
-    assert await site.identities.who_is(body["user_id"]) is None
+    assert body["conversation_id"] and await site.who(body) is None
 
 
 async def test_only_the_agencys_origins_get_tokens(site: Site) -> None:
@@ -144,10 +80,10 @@ async def test_a_manage_link_binds_the_new_conversation_to_its_citizen(site: Sit
     link = await site.identities.manage_link_token(citizen_id)
     status, _headers, body = await site.ask({"manage_token": link})
     assert status == 200 and body["proven"] is True
-    assert await site.identities.who_is(body["user_id"]) == citizen_id
+    assert await site.who(body) == citizen_id
     # A second visit with the same link is another conversation of the same citizen.
     second = (await site.ask({"manage_token": link}))[2]
-    assert await site.identities.who_is(second["user_id"]) == citizen_id
+    assert await site.who(second) == citizen_id
     assert link not in caplog.text and body["token"] not in caplog.text
 
 
@@ -180,21 +116,21 @@ async def test_a_revoked_link_is_refused_and_its_conversations_unbound(site: Sit
     caplog.set_level(logging.DEBUG)
     citizen_id = await site.citizen()
     fresh = await site.identities.manage_link_token(citizen_id)
-    bound = (await site.ask({"manage_token": fresh}))[2]["user_id"]
+    bound = (await site.ask({"manage_token": fresh}))[2]
     async with site.bot.app[SERVICES].uow() as uow:
         await uow.web_identities.revoke(citizen_id)
         await uow.commit()
     assert (await site.ask({"manage_token": fresh}))[2]["reason"] == "revoked"
-    assert await site.identities.who_is(bound) is None, "revoking unbinds the conversations too"
+    assert await site.who(bound) is None, "revoking unbinds the conversations too"
     assert fresh not in caplog.text
 
 
 async def test_erasure_revokes_every_link_and_conversation(site: Site) -> None:
     citizen_id = await site.citizen()
     link = await site.identities.manage_link_token(citizen_id)
-    bound = (await site.ask({"manage_token": link}))[2]["user_id"]
+    bound = (await site.ask({"manage_token": link}))[2]
     await site.bot.app[WIRING].use_cases.privacy.erase(citizen_id, language="fr")
-    assert await site.identities.who_is(bound) is None
+    assert await site.who(bound) is None
     status, _headers, body = await site.ask({"manage_token": link})
     assert status == 401 and body["reason"] in ("revoked", "unknown_citizen")
     async with site.bot.app[SERVICES].uow.read() as uow:
@@ -208,9 +144,9 @@ async def test_the_agencys_sign_in_makes_the_same_citizen_on_every_visit(site: S
     second = (await site.ask({"assertion": site.assertion()}, origin=None))
     other = (await site.ask({"assertion": site.assertion("someone-else")}, origin=None))
     assert first[0] == second[0] == other[0] == 200 and first[2]["proven"] is True
-    citizen = await site.identities.who_is(first[2]["user_id"])
-    assert citizen is not None and await site.identities.who_is(second[2]["user_id"]) == citizen
-    assert await site.identities.who_is(other[2]["user_id"]) not in (None, citizen)
+    citizen = await site.who(first[2])
+    assert citizen is not None and await site.who(second[2]) == citizen
+    assert await site.who(other[2]) not in (None, citizen)
     assert "eid-subject-42" not in caplog.text and site.assertion() not in caplog.text
 
 
@@ -274,7 +210,25 @@ async def test_a_page_cannot_speak_as_another_user_id_through_direct_line(site: 
         activities = (await response.json())["activities"]
     replies = [activity for activity in activities if activity["from"]["id"] != answer["user_id"]]
     assert replies, "the bot answered in the Direct Line conversation"
-    assert await site.identities.who_is(answer["user_id"]) is None
+    assert await site.who(answer) is None
+
+
+async def test_a_proof_holds_only_in_the_conversation_its_token_was_made_for(site: Site) -> None:
+    """Direct Line makes a token for one conversation (the one `tokens/generate` names) and refuses it in any
+    other: the binding names that conversation, and the same user id elsewhere proves nothing."""
+    citizen_id = await site.citizen()
+    bound = (await site.ask({"manage_token": await site.identities.manage_link_token(citizen_id)}))[2]
+    other = (await site.ask())[2]
+    auth = {"Authorization": f"Bearer {bound['token']}"}
+    async with site.http.post(f"{site.directline.url}/v3/directline/conversations", headers=auth) as response:
+        assert (await response.json())["conversationId"] == bound["conversation_id"]
+    message = {"type": "message", "text": "aide", "locale": "fr-BE"}
+    async with site.http.post(f"{site.directline.url}/v3/directline/conversations/{other['conversation_id']}"
+                              "/activities", json=message, headers=auth) as response:
+        assert response.status == 403, "a token is refused in another conversation"
+    assert await site.who(bound) == citizen_id
+    assert await site.identities.who_is(bound["user_id"], other["conversation_id"]) is None
+    assert await site.identities.who_is(bound["user_id"], "made-up-conversation") is None
 
 
 WEBCHAT_PAGE = Path(__file__).resolve().parent.parent / "deployment" / "webchat"
@@ -324,19 +278,19 @@ async def test_the_example_page_opened_from_a_manage_link_binds_its_conversation
     finally:
         await runner.cleanup()
     assert "manage=" not in address and manage_note_shown
-    users = {activity["from"]["id"] for activity in site.directline.to_bot}
+    users = {(activity["from"]["id"], activity["conversation"]["id"]) for activity in site.directline.to_bot}
     assert len(users) == 1
-    [user_id] = users
-    assert await site.identities.who_is(user_id) == citizen_id
+    [(user_id, conversation_id)] = users
+    assert await site.identities.who_is(user_id, conversation_id) == citizen_id
     received = [(activity["type"], activity.get("name") or activity.get("text")) for activity in site.directline.to_bot]
     assert ("event", "webchat/join") in received and ("message", "aide") in received
 
 
 async def test_after_erasure_the_same_sign_in_starts_afresh(site: Site) -> None:
-    first = (await site.ask({"assertion": site.assertion()}, origin=None))[2]["user_id"]
-    erased = await site.identities.who_is(first)
+    first = (await site.ask({"assertion": site.assertion()}, origin=None))[2]
+    erased = await site.who(first)
     assert erased is not None
     await site.bot.app[WIRING].use_cases.privacy.erase(erased, language="fr")
-    assert await site.identities.who_is(first) is None
-    again = (await site.ask({"assertion": site.assertion()}, origin=None))[2]["user_id"]
-    assert await site.identities.who_is(again) not in (None, erased)
+    assert await site.who(first) is None
+    again = (await site.ask({"assertion": site.assertion()}, origin=None))[2]
+    assert await site.who(again) not in (None, erased)

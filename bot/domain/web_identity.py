@@ -9,6 +9,10 @@ citizen only by one of two proofs:
 - the agency's own sign-in: an assertion the agency's site signs about a stable subject; the subject
   becomes a key that never shows the subject itself.
 
+A proof holds for the Direct Line user id the token endpoint made AND the conversation its token was made
+for. A web conversation without a proof is an anonymous citizen of that conversation only
+(`who_is_web_turn`): it may book and handle what it booked there, nothing else.
+
 Pure functions: the caller passes the secret and the current time.
 """
 
@@ -21,6 +25,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from bot.domain.channels import is_web
 
@@ -30,6 +35,9 @@ _PURPOSE = b"guichet-manage-link-v1."
 MAX_TOKEN_LENGTH = 512
 # Web citizens signed in by the agency are stored under this tenant, their subject key as the object id.
 SIGN_IN_TENANT = "web-sign-in"
+# A web conversation that proved nothing is a citizen of its own under this tenant, a hash of the Direct Line
+# conversation id as the object id: a full identity, so the citizens' ON CONFLICT upsert serves it.
+ANONYMOUS_WEB_TENANT = "web-conversation"
 
 
 class ProofProblem(StrEnum):
@@ -108,6 +116,54 @@ def subject_key(issuer: str, subject: str) -> str:
     """A stable key for the agency's signed-in subject (64 hex characters): the same person on every visit,
     without storing the subject (an eID subject can be a national number)."""
     return hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()
+
+
+def anonymous_object_id(conversation_id: str) -> str:
+    """The object id (64 hex characters) of the anonymous citizen of one Direct Line conversation."""
+    return hashlib.sha256(b"guichet-web-conversation\x00" + conversation_id.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class WebTurnIdentity:
+    """Who a turn on the agency's website is.
+
+    `proven_citizen_id`: the citizen the conversation proved (a manage link, the agency's sign-in);
+    otherwise the anonymous citizen of the conversation (`tenant_id`, `object_id`), made only when
+    `creates` (the visitor wrote or pressed something; opening the page makes nobody)."""
+
+    proven_citizen_id: str | None
+    tenant_id: str | None = None
+    object_id: str | None = None
+    creates: bool = False
+
+    @property
+    def proven(self) -> bool:
+        return self.proven_citizen_id is not None
+
+
+def who_is_web_turn(*, proven_citizen_id: str | None, conversation_id: str, visitor_acted: bool) -> WebTurnIdentity:
+    """A proven conversation is its citizen; an unproven one is the anonymous citizen of THAT conversation,
+    never of the Direct Line user id (a page may reuse one), made on the visitor's first message or press."""
+    if proven_citizen_id is not None:
+        return WebTurnIdentity(proven_citizen_id)
+    return WebTurnIdentity(None, ANONYMOUS_WEB_TENANT, anonymous_object_id(conversation_id), creates=visitor_acted)
+
+
+def keeps_stored_reference(stored: dict[str, Any] | None) -> bool:
+    """Whether a proven web turn must leave the citizen's stored conversation reference alone: a Teams chat
+    stays where reminders go (the website page may be closed any minute); a web one is replaced by the
+    latest web conversation, and a citizen with none (signed in on the website) gets this one."""
+    if stored is None:
+        return False
+    channel = stored.get("channelId")
+    return not is_web(channel if isinstance(channel, str) else None)
+
+
+def may_open(*, web_proof: bool | None, needs_proof: bool) -> bool:
+    """Whether a turn may open a flow. `needs_proof`: the flow shows or changes what the citizen did outside
+    this conversation (their appointments, their personal data, their privacy rights); an unproven web
+    conversation (`web_proof` False) may not, Teams (None) and a proven one may."""
+    return not needs_proof or web_proof is not False
 
 
 def reached_by_email(*, tenant_id: str | None, channel_id: str | None, blocked_the_bot: bool) -> bool:

@@ -1,5 +1,8 @@
 """Who talks to the bot: records each person's Teams identity and conversation reference.
 
+On the agency's website (`touch_web`) the Direct Line user id proves nothing: a conversation bound by a
+proof is its citizen, any other is the anonymous citizen of that conversation (bot.domain.web_identity).
+
 The conversation reference is what lets reminders reach the person later, so it is stored on install
 and refreshed on messages. Unchanged references are not rewritten on every turn (one write per
 person per TOUCH_INTERVAL keeps `last_seen_at` accurate enough for retention, counted in months).
@@ -8,16 +11,28 @@ person per TOUCH_INTERVAL keeps `last_seen_at` accurate enough for retention, co
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.agency import Agency
 from bot.domain.clock import SystemClock
 from bot.domain.people import TeamsIdentity
+from bot.domain.web_identity import keeps_stored_reference, who_is_web_turn
 from bot.services.ports import Clock, UnitOfWorkFactory
 
 TOUCH_INTERVAL = timedelta(minutes=10)
 MAX_REMEMBERED = 50_000
+
+
+@dataclass(frozen=True)
+class WebVisit:
+    """Who a web turn is: the citizen (None before the visitor wrote or pressed anything), their stored
+    locale, and whether the conversation proved who they are."""
+
+    citizen_id: str | None
+    locale: str | None
+    proven: bool
 
 
 class PeopleService:
@@ -32,10 +47,7 @@ class PeopleService:
         self, identity: TeamsIdentity, *, conversation_reference: dict[str, Any], locale: str | None
     ) -> tuple[str, str | None]:
         now = self._clock.now()
-        # The reference names the activity it was taken from, which changes on every turn; what
-        # reminders need (service URL, conversation, user, bot) does not.
-        lasting = {key: value for key, value in conversation_reference.items() if key != "activityId"}
-        fingerprint = json.dumps([lasting, locale], sort_keys=True, default=str)
+        fingerprint = _fingerprint(conversation_reference, locale)
         recent = self._recent.get(identity.key)
         if recent is not None and recent[2] == fingerprint and now - recent[3] < TOUCH_INTERVAL:
             return recent[0], recent[1]
@@ -58,3 +70,50 @@ class PeopleService:
     def forget(self, identity_key: str) -> None:
         """Drop the cached entry (after erasure, the next turn must write again)."""
         self._recent.pop(identity_key, None)
+
+    async def touch_web(
+        self, user_id: str, conversation_id: str, *, conversation_reference: dict[str, Any], locale: str | None,
+        visitor_acted: bool,
+    ) -> WebVisit:
+        """Who this Web Chat turn is (`visitor_acted`: a message or a card press, not the page opening)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            proven = await uow.web_identities.citizen_of(user_id, conversation_id)
+            citizen = await uow.citizens.get(proven) if proven is not None else None
+            if citizen is None or citizen.erased_at is not None:
+                citizen, proven = None, None  # erasure unbinds too; this covers a turn racing it
+            who = who_is_web_turn(proven_citizen_id=proven, conversation_id=conversation_id,
+                                  visitor_acted=visitor_acted)
+            if citizen is not None:
+                # Seen now, in this language; where reminders go changes only from one web page to the next.
+                citizen.last_seen_at = now
+                if locale is not None:
+                    citizen.locale = locale
+                if not keeps_stored_reference(citizen.conversation_reference):
+                    citizen.conversation_reference = conversation_reference
+                await uow.commit()
+                return WebVisit(citizen.id, citizen.locale, proven=True)
+            if not who.creates:
+                return WebVisit(None, None, proven=False)
+            # As for Teams: one write per conversation per TOUCH_INTERVAL while nothing changes (the binding
+            # above is read on every turn, so a revoked proof counts at once).
+            key = f"{who.tenant_id}/{who.object_id}"
+            fingerprint = _fingerprint(conversation_reference, locale)
+            recent = self._recent.get(key)
+            if recent is not None and recent[2] == fingerprint and now - recent[3] < TOUCH_INTERVAL:
+                return WebVisit(recent[0], recent[1], proven=False)
+            citizen = await uow.citizens.upsert_identity(
+                agency_id=self._agency.id, tenant_id=who.tenant_id, aad_object_id=who.object_id,
+                teams_user_id=None, conversation_reference=conversation_reference, locale=locale, now=now)
+            await uow.commit()
+        if len(self._recent) >= MAX_REMEMBERED:
+            self._recent.clear()
+        self._recent[key] = (citizen.id, citizen.locale, fingerprint, now)
+        return WebVisit(citizen.id, citizen.locale, proven=False)
+
+
+def _fingerprint(conversation_reference: dict[str, Any], locale: str | None) -> str:
+    """What a touch writes, but the activity id: the reference names the activity it was taken from, which
+    changes on every turn; what reminders need (service URL, conversation, user, bot) does not."""
+    lasting = {key: value for key, value in conversation_reference.items() if key != "activityId"}
+    return json.dumps([lasting, locale], sort_keys=True, default=str)

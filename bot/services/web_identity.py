@@ -1,8 +1,9 @@
 """Who a citizen on the agency's website is: manage links signed for them, conversations bound by a proof.
 
-The token endpoint (bot.directline) calls `bind_manage_link` or `bind_signed_in` for the fresh Direct Line
-user id it made; the dialogs ask `who_is` (None: the conversation proved nothing, so it may book but sees
-no appointment or personal data). Tokens are never logged.
+The token endpoint (bot.directline) checks the proof, asks Direct Line for a token, then calls
+`bind_manage_link` or `bind_signed_in` for the fresh Direct Line user id it made and the conversation the
+token was made for; `who_is` holds only for both (bot.services.people reads the binding on each web turn).
+Tokens are never logged.
 """
 
 from __future__ import annotations
@@ -44,25 +45,38 @@ class WebIdentityService:
         epoch = await uow.web_identities.link_epoch(citizen_id)
         return sign_manage_link(self._secret, ManageLink(citizen_id, agency.id, epoch, expires))
 
-    async def bind_manage_link(self, user_id: str, token: object) -> str:
-        """Bind the Direct Line user id to the link's citizen; the citizen id. Raises ProofRefused."""
-        now = self._services.clock.now()
-        link = read_manage_link(self._secret, token, now)
+    async def check_manage_link(self, token: object) -> str:
+        """The citizen a manage link names while it holds (signature, expiry, agency, epoch); binds nothing.
+        Raises ProofRefused. The token endpoint checks before asking Direct Line for a token."""
+        async with self._services.uow.read() as uow:
+            return await self._linked_citizen(uow, token)
+
+    async def _linked_citizen(self, uow: UnitOfWork, token: object) -> str:
+        link = read_manage_link(self._secret, token, self._services.clock.now())
         if link.agency_id != self._services.agency.id:
             raise ProofRefused(ProofProblem.WRONG_AGENCY)
-        async with self._services.uow() as uow:
-            citizen = await uow.citizens.get(link.citizen_id)
-            if citizen is None or citizen.erased_at is not None or citizen.agency_id != link.agency_id:
-                raise ProofRefused(ProofProblem.UNKNOWN_CITIZEN)
-            if link.epoch != await uow.web_identities.link_epoch(citizen.id):
-                raise ProofRefused(ProofProblem.REVOKED)
-            await uow.web_identities.bind(user_id, citizen.id, proof="manage_link", now=now)
-            await uow.commit()
-        log.info("web identity: a conversation proved a citizen by a manage link")
+        citizen = await uow.citizens.get(link.citizen_id)
+        if citizen is None or citizen.erased_at is not None or citizen.agency_id != link.agency_id:
+            raise ProofRefused(ProofProblem.UNKNOWN_CITIZEN)
+        if link.epoch != await uow.web_identities.link_epoch(citizen.id):
+            raise ProofRefused(ProofProblem.REVOKED)
         return citizen.id
 
-    async def bind_signed_in(self, user_id: str, subject_key: str, *, locale: str | None = None) -> str:
-        """Bind the Direct Line user id to the citizen the agency signed in (created on their first visit)."""
+    async def bind_manage_link(self, user_id: str, conversation_id: str, token: object) -> str:
+        """Bind the Direct Line user id, in its token's conversation, to the link's citizen; the citizen id.
+        Raises ProofRefused (checked again here: the link may have been revoked since `check_manage_link`)."""
+        async with self._services.uow() as uow:
+            citizen_id = await self._linked_citizen(uow, token)
+            await uow.web_identities.bind(user_id, conversation_id, citizen_id, proof="manage_link",
+                                          now=self._services.clock.now())
+            await uow.commit()
+        log.info("web identity: a conversation proved a citizen by a manage link")
+        return citizen_id
+
+    async def bind_signed_in(self, user_id: str, conversation_id: str, subject_key: str, *,
+                             locale: str | None = None) -> str:
+        """Bind the Direct Line user id, in its token's conversation, to the citizen the agency signed in
+        (created on their first visit)."""
         now = self._services.clock.now()
         async with self._services.uow() as uow:
             citizen = await uow.citizens.upsert_identity(
@@ -71,12 +85,13 @@ class WebIdentityService:
             if citizen.erased_at is not None:
                 # Erased at their request: a new visit starts as a new person, never the erased shell.
                 raise ProofRefused(ProofProblem.UNKNOWN_CITIZEN)
-            await uow.web_identities.bind(user_id, citizen.id, proof="sign_in", now=now)
+            await uow.web_identities.bind(user_id, conversation_id, citizen.id, proof="sign_in", now=now)
             await uow.commit()
         log.info("web identity: a conversation proved a citizen by the agency's sign-in")
         return citizen.id
 
-    async def who_is(self, user_id: str) -> str | None:
-        """The citizen this Direct Line user id was proven to be, or None (no proof, or revoked since)."""
+    async def who_is(self, user_id: str, conversation_id: str) -> str | None:
+        """The citizen this Direct Line user id was proven to be in this conversation, or None (no proof,
+        another conversation, or revoked since)."""
         async with self._services.uow.read() as uow:
-            return await uow.web_identities.citizen_of(user_id)
+            return await uow.web_identities.citizen_of(user_id, conversation_id)

@@ -17,9 +17,13 @@ from dialogs.main_dialog import Entry, Feature
 
 def build_booking_feature(services: Services, booking: BookingService) -> Feature:
     book = Entry(BookDialog.ID, needs_consent=True)
-    listing = Entry(MyAppointmentsDialog.ID)
+    listing = Entry(MyAppointmentsDialog.ID, needs_proof=True)
     reschedule = Entry(RescheduleDialog.ID, needs_consent=True)
     cancel = Entry(CancelDialog.ID)
+    # Typed, these choose among all of the citizen's appointments; the buttons name one, which the dialogs
+    # check is the citizen's own (on the web: one booked in this very conversation).
+    reschedule_any = Entry(RescheduleDialog.ID, needs_consent=True, needs_proof=True)
+    cancel_any = Entry(CancelDialog.ID, needs_proof=True)
     return Feature(
         dialogs=[
             BookDialog(services, booking),
@@ -32,8 +36,8 @@ def build_booking_feature(services: Services, booking: BookingService) -> Featur
         intents={
             Intent.BOOK: book,
             Intent.MY_APPOINTMENTS: listing,
-            Intent.RESCHEDULE: reschedule,
-            Intent.CANCEL_APPOINTMENT: cancel,
+            Intent.RESCHEDULE: reschedule_any,
+            Intent.CANCEL_APPOINTMENT: cancel_any,
         },
         verbs={
             Verb.MENU_BOOK: book,

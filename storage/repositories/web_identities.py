@@ -19,13 +19,17 @@ class WebIdentityRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def bind(self, user_id: str, citizen_id: str, *, proof: str, now: datetime) -> None:
-        """Bind a fresh Direct Line user id (the token endpoint makes a new one for every proof)."""
-        await self._session.execute(insert(_IDENTITIES), {"user_id": user_id, "citizen_id": citizen_id,
-                                                          "proof": proof, "created_at": now})
+    async def bind(self, user_id: str, conversation_id: str, citizen_id: str, *, proof: str,
+                   now: datetime) -> None:
+        """Bind a fresh Direct Line user id in its token's conversation (a new id for every proof)."""
+        await self._session.execute(insert(_IDENTITIES), {
+            "user_id": user_id, "conversation_id": conversation_id, "citizen_id": citizen_id,
+            "proof": proof, "created_at": now})
 
-    async def citizen_of(self, user_id: str) -> str | None:
-        return await self._session.scalar(select(_I.citizen_id).where(_I.user_id == user_id))
+    async def citizen_of(self, user_id: str, conversation_id: str) -> str | None:
+        """The citizen bound to this user id in this conversation; None in any other conversation."""
+        return await self._session.scalar(select(_I.citizen_id).where(
+            _I.user_id == user_id, _I.conversation_id == conversation_id))
 
     async def link_epoch(self, citizen_id: str) -> int:
         """0 until the citizen's links were first revoked."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from storage.db import create_engine
 from storage.migrate import current_revision, downgrade_database, head_revision, upgrade_database
-from storage.tables import metadata
+from storage.tables import citizens, metadata, web_identities, web_link_epochs
 
 # What the models cannot express and compare_metadata would not see anyway; listed so that a
 # diff mentioning it would be recognised and ignored, not silently accepted elsewhere.
@@ -91,3 +93,29 @@ async def test_postgres_schema_has_the_overlap_exclusion_constraints(database_ur
         await engine.dispose()
     assert definition is not None
     assert "gist" in definition and f"{key} WITH =" in definition and "'booked'" in definition
+
+
+async def test_0008_drops_bindings_that_name_no_conversation_and_keeps_the_citizens(database_url: str) -> None:
+    """A binding made before 0008 could be replayed in any conversation: the upgrade drops it (the citizen
+    opens the manage link again); their citizen row and link epoch stay."""
+    await upgrade_database(database_url, "0007")
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(citizens).values(id="c-1", agency_id="agency", created_at=now,
+                                                             last_seen_at=now))
+            # The 0007 shape: no conversation named.
+            await connection.execute(insert(web_identities).values(user_id="dl_old", citizen_id="c-1",
+                                                                   proof="manage_link", created_at=now))
+            await connection.execute(insert(web_link_epochs).values(citizen_id="c-1", epoch=2))
+        await upgrade_database(database_url)
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM web_identities"))).scalar() == 0
+            assert (await connection.execute(text("SELECT count(*) FROM citizens"))).scalar() == 1
+            assert (await connection.execute(text("SELECT epoch FROM web_link_epochs"))).scalar() == 2
+            columns = await connection.run_sync(lambda sync: inspect(sync).get_columns("web_identities"))
+        [conversation] = [column for column in columns if column["name"] == "conversation_id"]
+        assert conversation["nullable"] is False
+    finally:
+        await engine.dispose()

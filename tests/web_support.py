@@ -1,0 +1,227 @@
+"""The agency's website around the bot for tests: the Direct Line stand-in, the token endpoint with both
+proofs configured (manage links, the agency's sign-in), and a visitor whose Web Chat talks through them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from bot.app import SERVICES
+from bot.domain.agency import Agency
+from bot.domain.clock import FixedClock
+from bot.i18n import t
+from bot.services.web_identity import WebIdentityService
+from bot.settings import Settings
+from cards.validation import validate_card
+from cards.verbs import Verb
+from tests.directline_server import BOT_ID, DirectLineStandIn
+from tests.harness import RunningBot, action_with_verb, actions_of, card_text, free_port, start_bot
+
+ORIGIN = "https://www.agency.example"
+LINK_SECRET = "manage-link-secret-0123456789abcdef"
+ISSUER = "https://login.agency.example"
+AUDIENCE = "guichet-bot"
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Site:
+    bot: RunningBot
+    directline: DirectLineStandIn
+    http: aiohttp.ClientSession
+    clock: FixedClock
+    signing_key: ec.EllipticCurvePrivateKey
+    # An origin of the agency's pages served by the browser test (allowed, like ORIGIN).
+    page_port: int
+
+    @property
+    def identities(self) -> WebIdentityService:
+        return WebIdentityService(self.bot.app[SERVICES], link_secret=LINK_SECRET)
+
+    async def ask(self, body: Any = None, *, origin: str | None = ORIGIN) -> tuple[int, dict[str, Any], Any]:
+        headers = {"Origin": origin} if origin else {}
+        async with self.http.post(f"{self.bot.url}/api/directline/token", json=body if body is not None else {},
+                                  headers=headers) as response:
+            return response.status, dict(response.headers), await response.json()
+
+    def assertion(self, subject: str = "eid-subject-42", *, key: Any = None, lifetime: int = 120,
+                  **claims: Any) -> str:
+        issued = int(self.clock.now().timestamp())
+        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": issued, "exp": issued + lifetime, **claims}
+        return jwt.encode(payload, key or self.signing_key, algorithm="ES256")
+
+    async def who(self, answer: dict[str, Any]) -> str | None:
+        """The citizen the token endpoint's answer was proven to be, in the conversation it names."""
+        return await self.identities.who_is(answer["user_id"], answer["conversation_id"])
+
+    async def citizen(self) -> str:
+        async with self.bot.app[SERVICES].uow() as uow:
+            citizen = await uow.citizens.upsert_identity(
+                agency_id=self.bot.app[SERVICES].agency.id, tenant_id="t", aad_object_id="person-1",
+                teams_user_id=None, conversation_reference=None, locale="fr-BE", now=self.clock.now())
+            await uow.commit()
+        return citizen.id
+
+
+@contextlib.asynccontextmanager
+async def open_site(tmp_path: Path, agency_path: Path, agency: Agency) -> AsyncIterator[Site]:
+    """The bot with Web Chat set up (both proofs), behind the Direct Line stand-in."""
+    directline = DirectLineStandIn()
+    await directline.start()
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = tmp_path / "agency-signin.pem"
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    page_port = free_port()
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_path,
+        directline_secret=directline.secret, directline_endpoint=directline.url,
+        web_origins=[ORIGIN, f"http://127.0.0.1:{page_port}"],
+        web_tokens_per_minute=0.1, manage_link_secret=LINK_SECRET, signin_public_key_path=public,
+        signin_issuer=ISSUER, signin_audience=AUDIENCE,
+    )
+    clock = FixedClock(NOW)
+    try:
+        async with start_bot(settings, agency, clock) as bot, aiohttp.ClientSession() as http:
+            directline.bot_messages_url = f"{bot.url}/api/messages"
+            yield Site(bot, directline, http, clock, key, page_port)
+    finally:
+        await directline.stop()
+
+
+@dataclass
+class Visitor:
+    """One Web Chat conversation on the agency's page: a token from the bot's endpoint, then every activity
+    through the Direct Line stand-in (which stamps the token's user id), the bot's answers read there.
+
+    `Visitor.forged(...)` plays a page that reuses a `dl_` user id in a conversation of its own choosing, posting
+    straight to the bot as if Direct Line had forwarded it (what a proof must not be fooled by)."""
+
+    site: Site
+    user_id: str
+    conversation_id: str
+    token: str | None
+    language: str = "fr"
+    seen: int = 0
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, site: Site, proof: dict[str, Any] | None = None, *, language: str = "fr") -> Visitor:
+        status, _headers, answer = await site.ask(proof or {}, origin=None if proof and "assertion" in proof
+                                                  else ORIGIN)
+        assert status == 200, answer
+        async with site.http.post(f"{site.directline.url}/v3/directline/conversations",
+                                  headers={"Authorization": f"Bearer {answer['token']}"}) as response:
+            assert response.status == 201
+            conversation_id = (await response.json())["conversationId"]
+        return cls(site, answer["user_id"], conversation_id, answer["token"], language)
+
+    @classmethod
+    def forged(cls, site: Site, user_id: str, conversation_id: str, *, language: str = "fr") -> Visitor:
+        site.directline.conversations.setdefault(conversation_id, [])
+        return cls(site, user_id, conversation_id, None, language)
+
+    async def send(self, activity: dict[str, Any]) -> list[dict[str, Any]]:
+        """One activity from the page; the bot's answers to it."""
+        activity = {"locale": f"{self.language}-BE", "from": {"id": self.user_id, "name": ""}, **activity}
+        self.sent.append(activity)
+        dl = self.site.directline
+        if self.token is not None:
+            async with self.site.http.post(f"{dl.url}/v3/directline/conversations/{self.conversation_id}/activities",
+                                           json=activity, headers={"Authorization": f"Bearer {self.token}"}) as r:
+                assert r.status == 200, await r.text()
+        else:
+            activity = {**activity, "id": f"{self.conversation_id}|forged{len(self.sent)}", "channelId": "webchat",
+                        "serviceUrl": dl.url, "conversation": {"id": self.conversation_id},
+                        "recipient": {"id": BOT_ID, "name": "Guichet"}}
+            dl.conversations[self.conversation_id].append(activity)
+            async with self.site.http.post(dl.bot_messages_url, json=activity) as r:
+                assert r.status in (200, 201), await r.text()
+        return self.answers()
+
+    def answers(self) -> list[dict[str, Any]]:
+        """The bot's activities since the last call."""
+        activities = self.site.directline.conversations[self.conversation_id]
+        new = [a for a in activities[self.seen:] if (a.get("from") or {}).get("id") != self.user_id
+               and a not in self.sent]
+        self.seen = len(activities)
+        for card in _cards(new):
+            validate_card(card)
+        return new
+
+    def all_answers(self) -> list[dict[str, Any]]:
+        activities = self.site.directline.conversations[self.conversation_id]
+        return [a for a in activities if (a.get("from") or {}).get("id") != self.user_id and a not in self.sent]
+
+    def cards(self) -> list[dict[str, Any]]:
+        return _cards(self.all_answers())
+
+    def card_with(self, verb: str) -> dict[str, Any]:
+        for card in reversed(self.cards()):
+            if any((a.get("data") or {}).get("verb") == verb for a in actions_of(card)):
+                return card
+        raise AssertionError(f"no card with {verb!r}")
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        return await self.send({"type": "message", "text": text})
+
+    async def submit(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Action.Submit as Web Chat sends it: a message whose value is the action's data and the inputs."""
+        return await self.send({"type": "message", "value": data})
+
+    async def press(self, verb: str, inputs: dict[str, Any] | None = None, *,
+                    card: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        action = action_with_verb(card or self.card_with(verb), verb)
+        assert action["type"] == "Action.Submit", "on the web every button is an Action.Submit"
+        return await self.submit({**action["data"], **(inputs or {})})
+
+    async def accept_consent(self) -> list[dict[str, Any]]:
+        """Accept the terms and the privacy policy when the last card asks; the answers after."""
+        answers: list[dict[str, Any]] = []
+        for _ in range(2):
+            last = self.cards()[-1]
+            if not any((a.get("data") or {}).get("verb") == Verb.CONSENT_ACCEPT for a in actions_of(last)):
+                break
+            answers = await self.press(Verb.CONSENT_ACCEPT, card=last)
+        return answers
+
+    async def book(self, details: dict[str, str]) -> None:
+        """A whole video booking of the first subject, through the real dialogs."""
+        await self.say(t(self.language, "help.command.book"))
+        await self.accept_consent()
+        video = [a for a in actions_of(self.card_with(Verb.BOOK_MODE)) if (a.get("data") or {}).get("mode") == "video"]
+        await self.submit(video[0]["data"])
+        await self.press(Verb.BOOK_SUBJECT, {"subject": "benefit-application"})
+        days = [a for a in actions_of(self.card_with(Verb.BOOK_DAY)) if a["data"]["verb"] == Verb.BOOK_DAY]
+        await self.submit(days[0]["data"])
+        await self.press(Verb.BOOK_SLOT, {"start": _first_time(self.card_with(Verb.BOOK_SLOT))})
+        await self.press(Verb.BOOK_PERSONAL_DATA, details)
+        await self.press(Verb.BOOK_CONFIRM)
+
+
+def _cards(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [attachment["content"] for activity in activities for attachment in activity.get("attachments") or []
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"]
+
+
+def card_texts(activities: list[dict[str, Any]]) -> str:
+    """Everything a visitor reads in these answers: texts and cards."""
+    return "\n".join([a["text"] for a in activities if a.get("text")] + [card_text(c) for c in _cards(activities)])
+
+
+def _first_time(card: dict[str, Any]) -> str:
+    for element in card["body"]:
+        if element.get("type") == "Input.ChoiceSet" and element.get("id") == "start":
+            return str(element["choices"][0]["value"])
+    return str([a for a in actions_of(card) if a["data"]["verb"] == Verb.BOOK_SLOT][0]["data"]["start"])
+
+
