@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import UOW
 from bot.domain.agency import Agency, PersonalField
@@ -29,6 +29,7 @@ from bot.settings import Settings
 from cards.booking import build_personal_data_card
 from cards.validation import validate_card
 from cards.verbs import Verb
+from storage.tables import metadata
 from tests.booking_support import national_register_number
 from tests.harness import (
     FakeConnector,
@@ -79,6 +80,13 @@ async def no_email_bot(bot_settings: Settings, agency: Agency, clock: FixedClock
 async def citizens(bot: RunningBot) -> list[Citizen]:
     async with bot.app[UOW]() as uow:
         return list((await uow.session.execute(select(Citizen))).scalars())
+
+
+async def row_counts(bot: RunningBot) -> dict[str, int]:
+    """How many rows each table of the bot's database holds."""
+    async with bot.app[UOW]() as uow:
+        return {table.name: int(await uow.session.scalar(select(func.count()).select_from(table)) or 0)
+                for table in metadata.sorted_tables}
 
 
 async def appointments(bot: RunningBot) -> list[Appointment]:
@@ -195,6 +203,7 @@ async def test_a_visitor_who_opens_the_page_is_greeted_on_join_in_the_pages_lang
         new_visit: Callable[..., Visit], web_bot: RunningBot) -> None:
     # The browser speaks French; the page is in Dutch: the page's language wins.
     visit = new_visit(locale="fr-BE")
+    before = await row_counts(web_bot)
     assert await visit.user.open_page() == []
     assert await citizens(web_bot) == []
 
@@ -204,6 +213,8 @@ async def test_a_visitor_who_opens_the_page_is_greeted_on_join_in_the_pages_lang
     assert len(replies) == 1
     assert t("nl", "welcome.greeting") in card_text(welcome)
     assert action_with_verb(welcome, Verb.MENU_BOOK)["title"] == t("nl", "welcome.book")
+    # Nothing at all was written: no citizen, no conversation state, no audit event.
+    assert await row_counts(web_bot) == before
     assert await citizens(web_bot) == []
 
 
