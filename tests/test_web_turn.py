@@ -375,3 +375,28 @@ async def test_teams_says_nothing_back(web_bot: RunningBot, connector: FakeConne
     replies = await teams.submit({"verb": Verb.MENU_BOOK, CHOSEN_KEY: "Book"})
     assert [reply.text for reply in replies if reply.text] == []
     assert replies and replies[0].cards
+
+
+async def test_the_welcome_cards_help_button_brings_the_help_card(
+        new_visit: Callable[..., Visit], web_bot: RunningBot, connector: FakeConnector,
+        http: aiohttp.ClientSession) -> None:
+    visit = new_visit(locale="en-GB")
+    await visit.join()
+    replies = await visit.press(Verb.MENU_HELP)
+    assert replies[0].text == _echo("en", t("en", "welcome.help"))
+    assert t("en", "help.title") in card_text(replies[1].cards[0])
+
+    # Mid-flow too, and the flow goes on: the mode card still answers.
+    await visit.press(Verb.MENU_BOOK)
+    await _accept_consent(visit)
+    mode_card = visit.card_with(Verb.BOOK_MODE)
+    await visit.press(Verb.MENU_HELP, card=visit.cards()[0])
+    assert t("en", "help.title") in card_text(visit.cards()[-1])
+    await visit.press(Verb.BOOK_MODE, card=mode_card, mode="video")
+    assert visit.card_with(Verb.BOOK_SUBJECT)
+
+    # And in Teams, as an Action.Execute.
+    teams = TeamsUser(bot_url=web_bot.url, connector=connector, http=http, locale="en-GB")
+    await teams.install()
+    _, answers = await teams.execute(Verb.MENU_HELP, {"verb": Verb.MENU_HELP})
+    assert any(t("en", "help.title") in card_text(card) for reply in answers for card in reply.cards)
