@@ -9,8 +9,10 @@ from botbuilder.core import ConversationState, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
 from botbuilder.schema import (
+    Activity,
     ActivityTypes,
     ChannelAccount,
+    TextFormatTypes,
 )
 
 from bot.activity_json import serialize
@@ -19,6 +21,7 @@ from bot.domain.agency import Agency
 from bot.domain.channels import is_web, set_reader_channel
 from bot.domain.json_parts import json_object
 from bot.domain.people import CLIENT_TIMEZONE_KEY, TeamsIdentity
+from bot.i18n import t
 from bot.replies import card_invoke_response, card_message
 from bot.services.people import WebVisit
 from bot.services.staff import StaffMember
@@ -28,6 +31,7 @@ from bot.turn import (
     CardAction,
     TurnInfo,
     card_action_of,
+    chosen_title,
     identity_of,
     locale_of,
     pick_language,
@@ -39,6 +43,9 @@ from cards.staff import build_staff_welcome_card
 from cards.welcome import build_welcome_card
 
 log = logging.getLogger(__name__)
+
+# The event Bot Framework Web Chat sends once connected (deployment/webchat/chat.js), with the page's language.
+WEB_CHAT_JOIN = "webchat/join"
 
 
 class StaffDirectory(Protocol):
@@ -128,8 +135,10 @@ class TeamsBot(TeamsActivityHandler):
     async def _turn(self, turn_context: TurnContext) -> bool:
         """The turn up to its saved state; False when the state was deleted instead of saved."""
         activity = turn_context.activity
-        if activity.type in (ActivityTypes.message, ActivityTypes.invoke,
-                             ActivityTypes.conversation_update, ActivityTypes.installation_update):
+        if activity.type in (ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.installation_update) or (
+                activity.type == ActivityTypes.conversation_update and not is_web(activity.channel_id)):
+            # Not for a web page that merely connected (Direct Line's conversationUpdate): a visitor who
+            # says nothing leaves no trace; the page's webchat/join event greets (on_event_activity).
             await self._prepare_turn(turn_context)
         await super().on_turn(turn_context)
         info = turn_context.turn_state.get(TURN_INFO_KEY)
@@ -208,7 +217,33 @@ class TeamsBot(TeamsActivityHandler):
         return self._staff_dialog if staff and self._staff_dialog is not None else self._dialog
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
+        chosen = chosen_title(turn_context.activity)
+        if chosen is not None:
+            # On the web the pressed card stays as it was (Teams would replace it): say what was chosen
+            # first, as plain text (the title came from the client), before the answer.
+            info: TurnInfo = turn_context.turn_state[TURN_INFO_KEY]
+            await turn_context.send_activity(Activity(
+                type=ActivityTypes.message, text=t(info.language, "conversation.you_chose", choice=chosen),
+                text_format=TextFormatTypes.plain))
         await self._run_dialog(turn_context)
+
+    async def on_event_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.name == WEB_CHAT_JOIN and is_web(activity.channel_id):
+            await self._greet_web_visitor(turn_context)
+            return
+        await super().on_event_activity(turn_context)
+
+    async def _greet_web_visitor(self, turn_context: TurnContext) -> None:
+        """The citizen's welcome when the agency's web page opens the chat, in the page's language.
+
+        Nothing is looked up or stored: a visitor who leaves without a word leaves no citizen record
+        (their first message or button does what any turn does)."""
+        activity = turn_context.activity
+        page_language = json_object(activity.value).get("language")
+        language = pick_language(page_language if isinstance(page_language, str) else None,
+                                 locale_of(activity), self._agency.default_language)
+        await turn_context.send_activity(card_message(build_welcome_card(self._agency, language)))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
         if turn_context.activity.name != "adaptiveCard/action":
@@ -249,6 +284,10 @@ class TeamsBot(TeamsActivityHandler):
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
     ) -> None:
+        if is_web(turn_context.activity.channel_id):
+            # Direct Line adds the bot and the visitor when the page connects: the page's webchat/join
+            # event greets, in the page's language (on_event_activity).
+            return
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         # Teams announces the bot's own arrival in a personal chat: that is the moment to greet.
         if any(member.id == bot_id for member in members_added):

@@ -8,6 +8,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
+from bot.domain.channels import CHOSEN_KEY, CHOSEN_MAX_LENGTH, is_web
 from bot.domain.json_parts import json_object, object_at
 from bot.domain.people import TeamsIdentity
 from bot.i18n import LANGUAGES, language_of
@@ -89,8 +90,27 @@ def card_action_of(activity: Activity) -> CardAction | None:
         return CardAction(verb=verb if isinstance(verb, str) else "", data=data, via_invoke=True)
     if activity.type == ActivityTypes.message and isinstance(activity.value, dict):
         verb = activity.value.get("verb")
-        return CardAction(verb=verb if isinstance(verb, str) else "", data=dict(activity.value), via_invoke=False)
+        # The pressed button's title (web Submits, see chosen_title) is for the echo, not for the flows.
+        data = {key: value for key, value in activity.value.items() if key != CHOSEN_KEY}
+        return CardAction(verb=verb if isinstance(verb, str) else "", data=data, via_invoke=False)
     return None
+
+
+def chosen_title(activity: Activity) -> str | None:
+    """The title of the button a web visitor pressed (carried in its Submit's data, cards.verbs.execute_action),
+    as one short line of plain text; None outside the web or for a button that carries none.
+
+    Teams replaces a pressed card with its answer; on the website the card stays as it was, so the bot
+    says back what was chosen. The title comes from the client and may have been tampered with: only a
+    string, its control characters and line breaks turned into spaces, cut to CHOSEN_MAX_LENGTH.
+    """
+    if activity.type != ActivityTypes.message or not is_web(activity.channel_id):
+        return None
+    title = activity.value.get(CHOSEN_KEY) if isinstance(activity.value, dict) else None
+    if not isinstance(title, str):
+        return None
+    line = " ".join("".join(" " if not char.isprintable() else char for char in title[:1000]).split())
+    return line[:CHOSEN_MAX_LENGTH] or None
 
 
 def turn_info(context: TurnContext) -> TurnInfo:

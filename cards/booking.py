@@ -18,8 +18,9 @@ from babel.dates import get_day_names
 
 from bot.domain.agency import Agency, Mode, Office, PersonalField, RecordingPolicy
 from bot.domain.appointment import AppointmentView
+from bot.domain.channels import reader_on_web
 from bot.domain.interview_language import LanguageReason
-from bot.domain.personal_data import ERROR_REQUIRED, mask, phone_example
+from bot.domain.personal_data import ERROR_REQUIRED, booking_fields, mask, phone_example
 from bot.i18n import t, tn
 from cards.document import escape_markdown
 from cards.elements import adaptive_card, contact_facts, heading, text_block
@@ -192,7 +193,7 @@ def build_office_card(agency: Agency, language: str, *, selected: str | None = N
     if selected in {office.id for office in agency.offices}:
         choice_set["value"] = selected
     body = [heading(t(language, "booking.office.title")), choice_set]
-    actions = [execute_action(t(language, "booking.common.continue"), Verb.BOOK_OFFICE, style="positive")]
+    actions = [execute_action(t(language, "booking.common.continue"), Verb.BOOK_OFFICE, style="positive", echo=False)]
     return adaptive_card(language, body, actions)
 
 
@@ -214,7 +215,7 @@ def build_subject_card(
     if selected in {choice["value"] for choice in choices}:
         choice_set["value"] = selected
     body = [heading(t(language, "booking.subject.title")), choice_set]
-    actions = [execute_action(t(language, "booking.common.continue"), Verb.BOOK_SUBJECT, style="positive")]
+    actions = [execute_action(t(language, "booking.common.continue"), Verb.BOOK_SUBJECT, style="positive", echo=False)]
     return adaptive_card(language, body, actions)
 
 
@@ -285,7 +286,8 @@ def build_slot_card(
         "label": t(language, "booking.slot.label"), "errorMessage": t(language, "booking.slot.required"),
         "value": times[0][1], "choices": [{"title": label, "value": value} for label, value in times],
     })
-    actions = [execute_action(t(language, "booking.slot.choose"), Verb.BOOK_SLOT, style="positive"), other_day]
+    actions = [execute_action(t(language, "booking.slot.choose"), Verb.BOOK_SLOT, style="positive", echo=False),
+               other_day]
     return adaptive_card(language, body, actions)
 
 
@@ -314,11 +316,15 @@ def build_personal_data_card(
         heading(t(language, "booking.details.title")),
         text_block(t(language, "booking.details.intro")),
     ]
+    on_web = reader_on_web()
+    if on_web:
+        # On the website the e-mail address is always asked (booking_fields): say why.
+        body.append(text_block(t(language, "booking.details.email_why")))
     if errors:
         body.append(text_block(t(language, "booking.details.errors"), color="attention", weight="bolder"))
     elif prefilled_from_saved:
         body.append(subtle(t(language, "booking.details.saved_note")))
-    for field in agency.personal_data_fields:
+    for field in booking_fields(agency.personal_data_fields, on_web=on_web):
         hint_params = {"example": _phone_example(agency.country)} if field is PersonalField.PHONE else {}
         element: dict[str, Any] = {
             "type": "Input.Text",
@@ -340,7 +346,8 @@ def build_personal_data_card(
         if error:
             body.append(text_block(t(language, error), color="attention", size="small", spacing="none"))
     body.append(subtle(t(language, "booking.details.privacy"), size="small"))
-    actions = [execute_action(t(language, "booking.common.continue"), Verb.BOOK_PERSONAL_DATA, style="positive")]
+    actions = [execute_action(t(language, "booking.common.continue"), Verb.BOOK_PERSONAL_DATA, style="positive",
+                              echo=False)]
     return adaptive_card(language, body, actions)
 
 
@@ -358,7 +365,7 @@ def build_language_card(agency: Agency, language: str, choices: Sequence[str], *
 
 def _personal_facts(agency: Agency, language: str, personal: Mapping[PersonalField, str | date]) -> dict[str, Any]:
     rows = []
-    for field in agency.personal_data_fields:
+    for field in booking_fields(agency.personal_data_fields, on_web=reader_on_web()):
         value = personal.get(field)
         if value is None:
             continue

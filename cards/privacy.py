@@ -155,7 +155,8 @@ def build_rectify_card(language: str, inputs: Sequence[dict[str, Any]], *, has_e
         body.append(text_block(t(language, "privacy.rectify.errors"), color="attention", weight="bolder"))
     body += list(inputs)
     actions = [
-        execute_action(t(language, "privacy.rectify.submit"), Verb.PRIVACY_RECTIFY_SUBMIT, style="positive"),
+        execute_action(t(language, "privacy.rectify.submit"), Verb.PRIVACY_RECTIFY_SUBMIT, style="positive",
+                       echo=False),
         execute_action(t(language, "privacy.rectify.back"), Verb.MENU_MY_DATA),
     ]
     return adaptive_card(language, body, actions)

@@ -4,7 +4,9 @@ In Teams every button is an `Action.Execute` (Universal Actions: Teams sends an 
 and the bot answers with the refreshed card). Clients too old for `Action.Execute` fall back to an
 `Action.Submit`, which has no `verb` field, so the verb also travels inside `data`. Bot Framework Web Chat
 (the agency's website) renders no `Action.Execute` at all and never takes the fallback: read there
-(bot.domain.channels.reader_on_web), the same builders make that `Action.Submit` alone.
+(bot.domain.channels.reader_on_web), the same builders make that `Action.Submit` alone, which also
+carries its own title (`CHOSEN_KEY`): nothing replaces a pressed card on the web, so the bot says back what was
+chosen (bot.turn.chosen_title).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
-from bot.domain.channels import reader_on_web
+from bot.domain.channels import CHOSEN_KEY, CHOSEN_MAX_LENGTH, reader_on_web
 
 ActionStyle = Literal["default", "positive", "destructive"]
 
@@ -122,19 +124,25 @@ def execute_action(
     data: dict[str, Any] | None = None,
     *,
     style: ActionStyle | None = None,
+    echo: bool = True,
 ) -> dict[str, Any]:
     """An `Action.Execute` button with an `Action.Submit` fallback carrying the same verb and data; on the
-    web, that `Action.Submit` alone."""
+    web, that `Action.Submit` alone, with its title in the data (`CHOSEN_KEY`) unless `echo` is False (a form's
+    button, whose title says nothing of what was chosen)."""
     verb = str(verb)
     payload = {"verb": verb, **(data or {})}
     if payload["verb"] != verb:
         raise ValueError("data must not override the verb")
+    if CHOSEN_KEY in payload:
+        raise ValueError(f"{CHOSEN_KEY!r} is reserved for the button's title")
     fallback: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": dict(payload)}
     action: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb, "data": payload}
     if style is not None and style != "default":
         action["style"] = style
         fallback["style"] = style
     if reader_on_web():
+        if echo:
+            fallback["data"][CHOSEN_KEY] = title[:CHOSEN_MAX_LENGTH]
         return fallback
     action["fallback"] = fallback
     return action

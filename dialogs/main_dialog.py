@@ -26,6 +26,7 @@ from bot.domain.web_identity import may_open
 from bot.i18n import t
 from bot.replies import card_message
 from bot.turn import turn_info
+from cards.verbs import Verb
 from cards.web_identity import build_proof_needed_card
 from cards.welcome import build_help_card, build_welcome_card
 from dialogs.await_card import AwaitCard
@@ -100,6 +101,10 @@ class MainDialog(ComponentDialog):
         context = inner_dc.context
         info = turn_info(context)
         if info.action is not None:
+            if info.action.verb == Verb.MENU_HELP:
+                # As the typed "help": the card, and the flow under way goes on.
+                await context.send_activity(card_message(build_help_card(self._agency, info.language)))
+                return DialogTurnResult(DialogTurnStatus.Waiting)
             entry = self._verbs.get(info.action.verb)
             if entry is None:
                 return None
@@ -126,6 +131,10 @@ class MainDialog(ComponentDialog):
         entry: Entry | None = None
         options: dict[str, Any] = {}
         if info.action is not None:
+            if info.action.verb == Verb.MENU_HELP:
+                # The welcome card's Help button (a menu button, not a flow).
+                await context.send_activity(card_message(build_help_card(self._agency, info.language)))
+                return await dc.end_dialog()
             entry = self._verbs.get(info.action.verb)
             options = dict(info.action.data)
             if entry is None:

@@ -210,6 +210,26 @@ async def test_a_confirmation_sent_twice_books_once(
     assert await _count_appointments(uow_factory) == 1
 
 
+async def test_booked_on_the_website_the_email_is_required_even_where_the_agency_asks_none(
+    uow_factory: UnitOfWorkFactory, agency: Agency, clock: FixedClock
+) -> None:
+    fields = [field for field in agency.personal_data_fields if field is not PersonalField.EMAIL]
+    no_email = agency.model_copy(update={"personal_data_fields": fields})
+    booking = build_booking(no_email, uow_factory, clock)
+    citizen_id = await _citizen(uow_factory, no_email)
+    without_email = {key: value for key, value in personal_data().items() if key is not PersonalField.EMAIL}
+
+    refused = await _book_video(booking, citizen_id, local(WED, 10), personal_data=without_email, on_web=True)
+    assert refused == Refused("booking_errors.invalid_personal_data")
+    assert await _count_appointments(uow_factory) == 0
+
+    _booked(await _book_video(booking, citizen_id, local(WED, 10), on_web=True))
+    assert (await booking.saved_personal_data(citizen_id, on_web=True))[PersonalField.EMAIL] == \
+        personal_data()[PersonalField.EMAIL]
+    # In Teams the agency's own form stands: the address is neither asked nor shown back.
+    assert PersonalField.EMAIL not in await booking.saved_personal_data(citizen_id)
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.channels import reader_channel, reader_on_web, web_reader
+from bot.domain.channels import CHOSEN_KEY, reader_channel, reader_on_web, web_reader
 from cards.verbs import Verb, execute_action
 
 
@@ -18,7 +18,11 @@ def test_the_same_button_read_on_the_website_is_that_submit_alone() -> None:
         assert reader_on_web()
         action = execute_action("Book", Verb.MENU_BOOK, {"x": 1}, style="positive")
     assert not reader_on_web()
+    # The title travels too, to be said back when pressed (nothing replaces a pressed card on the web).
     assert action == {"type": "Action.Submit", "title": "Book", "style": "positive",
-                      "data": {"verb": "menu_book", "x": 1}}
+                      "data": {"verb": "menu_book", "x": 1, CHOSEN_KEY: "Book"}}
+    with web_reader():
+        form_button = execute_action("Continue", Verb.BOOK_PERSONAL_DATA, echo=False)
+    assert form_button["data"] == {"verb": "book_personal_data"}
     with web_reader(), reader_channel("msteams"):
         assert execute_action("Book", Verb.MENU_BOOK)["type"] == "Action.Execute"

@@ -19,6 +19,12 @@ PERSONAL_CHAT = "personal"
 # The channels of the agency's website (Azure Bot Service's Web Chat / Direct Line).
 WEB_CHANNELS = frozenset({"webchat", "directline"})
 
+# Nothing replaces a pressed card on the web as Teams does, so a web Submit carries its button's title under
+# this data key (cards.verbs.execute_action) and the bot says it back (bot.turn.chosen_title); at most
+# CHOSEN_MAX_LENGTH characters, cut again on receipt since card data can be tampered with.
+CHOSEN_KEY = "chosen_title"
+CHOSEN_MAX_LENGTH = 80
+
 _READER_ON_WEB: ContextVar[bool] = ContextVar("guichet_reader_on_web", default=False)
 
 

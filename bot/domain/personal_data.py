@@ -109,6 +109,18 @@ class _Invalid(Exception):
         self.key = key
 
 
+def booking_fields(agency_fields: Sequence[PersonalField], *, on_web: bool) -> list[PersonalField]:
+    """The fields a booking asks: the agency's, and on its website (Web Chat) the e-mail address too.
+
+    A visitor of the website is reachable only while the page is open: the confirmation, the meeting
+    link, the reminders and the link to manage the appointment later can reach them only by e-mail.
+    """
+    fields = list(dict.fromkeys(agency_fields))
+    if on_web and PersonalField.EMAIL not in fields:
+        fields.append(PersonalField.EMAIL)
+    return fields
+
+
 def validate_personal_data(fields: Sequence[PersonalField], raw: Mapping[str, object], *, country: str,
                            today: date) -> PersonalDataResult:
     """Check every configured field (all are required) and normalise the ones that are valid.

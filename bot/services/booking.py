@@ -43,7 +43,7 @@ from bot.domain.booking_rules import (
 )
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind, NewJob
-from bot.domain.personal_data import validate_personal_data
+from bot.domain.personal_data import booking_fields, validate_personal_data
 from bot.domain.reminders import reminder_times
 from bot.domain.slots import BusyIndex, CitizenBusy, Slot, SlotEngine, SlotTaken, claim_steps, epoch_us, ordered_by_load
 from bot.services.audit import AuditTrail, citizen_actor
@@ -209,14 +209,15 @@ class BookingService:
 
     # -- reading --------------------------------------------------------------------------
 
-    async def saved_personal_data(self, citizen_id: str) -> dict[PersonalField, str | date]:
-        """What the citizen gave last time, for the fields the agency asks (to prefill the form)."""
+    async def saved_personal_data(self, citizen_id: str, *, on_web: bool = False) -> dict[PersonalField, str | date]:
+        """What the citizen gave last time, for the fields a booking asks (to prefill the form); `on_web`:
+        booking on the agency's website (bot.domain.personal_data.booking_fields)."""
         async with self._uow.read() as uow:
             citizen = await uow.citizens.get(citizen_id)
         if citizen is None:
             return {}
         saved: dict[PersonalField, str | date] = {}
-        for personal_field in self._agency.personal_data_fields:
+        for personal_field in booking_fields(self._agency.personal_data_fields, on_web=on_web):
             value = getattr(citizen, personal_field.value)
             if value is not None:
                 saved[personal_field] = value
@@ -254,8 +255,10 @@ class BookingService:
         personal_data: Mapping[PersonalField, str | date],
         interview_language: str,
         activity_id: str | None = None,
+        on_web: bool = False,
     ) -> Booked | SlotGone | Refused:
-        """Book `start` with the fairest free counselor who speaks `interview_language`.
+        """Book `start` with the fairest free counselor who speaks `interview_language`; `on_web`: booked on
+        the agency's website, where the e-mail address is required (bot.domain.personal_data.booking_fields).
 
         One transaction: the citizen's personal data, the appointment, its slot claims, its jobs and
         the audit event, or nothing. A confirmation sent twice returns the appointment it booked.
@@ -268,7 +271,7 @@ class BookingService:
             return Refused(INVALID_SLOT)
         start = start.astimezone(UTC)
         checked = validate_personal_data(
-            self._agency.personal_data_fields,
+            booking_fields(self._agency.personal_data_fields, on_web=on_web),
             {str(key): value for key, value in personal_data.items()} if isinstance(personal_data, Mapping) else {},
             country=self._agency.country, today=self._local_today(now),
         )
