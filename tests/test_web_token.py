@@ -4,92 +4,25 @@ server, CORS, a rate limit, and the two proofs of identity (manage links, the ag
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import jwt
 import pytest
-from aiohttp import web
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.app import SERVICES, WIRING
 from bot.domain.agency import Agency
-from bot.domain.clock import FixedClock
 from bot.services.web_identity import WebIdentityService
-from bot.settings import Settings, SettingsError, load_settings
-from tests.directline_server import DirectLineStandIn
-from tests.harness import RunningBot, free_port, start_bot
-
-ORIGIN = "https://www.agency.example"
-LINK_SECRET = "manage-link-secret-0123456789abcdef"
-ISSUER = "https://login.agency.example"
-AUDIENCE = "guichet-bot"
-NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class Site:
-    bot: RunningBot
-    directline: DirectLineStandIn
-    http: aiohttp.ClientSession
-    clock: FixedClock
-    signing_key: ec.EllipticCurvePrivateKey
-    # An origin of the agency's pages served by the browser test (allowed, like ORIGIN).
-    page_port: int
-
-    @property
-    def identities(self) -> WebIdentityService:
-        return WebIdentityService(self.bot.app[SERVICES], link_secret=LINK_SECRET)
-
-    async def ask(self, body: Any = None, *, origin: str | None = ORIGIN) -> tuple[int, dict[str, Any], Any]:
-        headers = {"Origin": origin} if origin else {}
-        async with self.http.post(f"{self.bot.url}/api/directline/token", json=body if body is not None else {},
-                                  headers=headers) as response:
-            return response.status, dict(response.headers), await response.json()
-
-    def assertion(self, subject: str = "eid-subject-42", *, key: Any = None, lifetime: int = 120,
-                  **claims: Any) -> str:
-        issued = int(self.clock.now().timestamp())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": issued, "exp": issued + lifetime, **claims}
-        return jwt.encode(payload, key or self.signing_key, algorithm="ES256")
-
-    async def citizen(self) -> str:
-        async with self.bot.app[SERVICES].uow() as uow:
-            citizen = await uow.citizens.upsert_identity(
-                agency_id=self.bot.app[SERVICES].agency.id, tenant_id="t", aad_object_id="person-1",
-                teams_user_id=None, conversation_reference=None, locale="fr-BE", now=self.clock.now())
-            await uow.commit()
-        return citizen.id
+from bot.settings import SettingsError, load_settings
+from tests.web_support import AUDIENCE, CHROMIUM, ISSUER, ORIGIN, Site, needs_browser, open_site, serve_page
 
 
 @pytest.fixture
 async def site(tmp_path: Path, agency_path: Path, agency: Agency) -> AsyncIterator[Site]:
-    directline = DirectLineStandIn()
-    await directline.start()
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = tmp_path / "agency-signin.pem"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
-    page_port = free_port()
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_path,
-        directline_secret=directline.secret, directline_endpoint=directline.url,
-        web_origins=[ORIGIN, f"http://127.0.0.1:{page_port}"],
-        web_tokens_per_minute=0.1, manage_link_secret=LINK_SECRET, signin_public_key_path=public,
-        signin_issuer=ISSUER, signin_audience=AUDIENCE,
-    )
-    clock = FixedClock(NOW)
-    async with start_bot(settings, agency, clock) as bot, aiohttp.ClientSession() as http:
-        directline.bot_messages_url = f"{bot.url}/api/messages"
-        yield Site(bot, directline, http, clock, key, page_port)
-    await directline.stop()
+    async with open_site(tmp_path, agency_path, agency, web_tokens_per_minute=0.1) as opened:
+        yield opened
 
 
 async def test_a_page_gets_a_token_for_a_fresh_user_id_and_never_the_secret(site: Site) -> None:
@@ -277,52 +210,24 @@ async def test_a_page_cannot_speak_as_another_user_id_through_direct_line(site: 
     assert await site.identities.who_is(answer["user_id"]) is None
 
 
-WEBCHAT_PAGE = Path(__file__).resolve().parent.parent / "deployment" / "webchat"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-async def _serve_page(site: Site) -> web.AppRunner:
-    """deployment/webchat as the agency's website would serve it, pointed at this bot and Direct Line."""
-    page = (WEBCHAT_PAGE / "index.html").read_text(encoding="utf-8")
-    page = page.replace('data-bot="http://localhost:3978"', f'data-bot="{site.bot.url}" data-websocket="false"')
-    page = page.replace("https://europe.directline.botframework.com/v3/directline",
-                        f"{site.directline.url}/v3/directline")
-
-    async def index(_request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/chat", index)
-    app.router.add_static("/", WEBCHAT_PAGE)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", site.page_port).start()
-    return runner
-
-
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("GUICHET_REQUIRE_BROWSER"),
-                    reason="needs Debian's chromium (CI installs it and sets GUICHET_REQUIRE_BROWSER)")
+@needs_browser
 async def test_the_example_page_opened_from_a_manage_link_binds_its_conversation(site: Site) -> None:
     """Headless Chromium opens deployment/webchat from an e-mail's manage link: the page takes the token out of
     the address, Web Chat talks to the bot through Direct Line as the fresh user id bound to that citizen."""
     async_playwright = pytest.importorskip("playwright.async_api").async_playwright
     citizen_id = await site.citizen()
     link = await site.identities.manage_link_token(citizen_id)
-    runner = await _serve_page(site)
-    try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = await browser.new_page(locale="fr-BE")
-            await page.goto(f"http://127.0.0.1:{site.page_port}/chat#manage={link}")
-            box = page.locator("input[data-id=webchat-sendbox-input], textarea[data-id=webchat-sendbox-input]")
-            await box.first.fill("aide")
-            await box.first.press("Enter")
-            await page.locator(".webchat__bubble:not(.webchat__bubble--from-user)").first.wait_for()
-            address = page.url
-            manage_note_shown = await page.locator("#manage-note").is_visible()
-            await browser.close()
-    finally:
-        await runner.cleanup()
+    async with serve_page(site) as page_url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = await browser.new_page(locale="fr-BE")
+        await page.goto(f"{page_url}#manage={link}")
+        box = page.locator("input[data-id=webchat-sendbox-input], textarea[data-id=webchat-sendbox-input]")
+        await box.first.fill("aide")
+        await box.first.press("Enter")
+        await page.locator(".webchat__bubble:not(.webchat__bubble--from-user)").first.wait_for()
+        address = page.url
+        manage_note_shown = await page.locator("#manage-note").is_visible()
+        await browser.close()
     assert "manage=" not in address and manage_note_shown
     users = {activity["from"]["id"] for activity in site.directline.to_bot}
     assert len(users) == 1
