@@ -3,8 +3,10 @@ stand-in, the example page of deployment/webchat served as the agency's site, an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -96,7 +98,8 @@ async def open_site(tmp_path: Path, agency_path: Path, agency: Agency, *, now: d
         "database_url": f"sqlite+aiosqlite:///{tmp_path}/bot.db", "agency": agency_path,
         "directline_secret": directline.secret, "directline_endpoint": directline.url,
         "web_origins": [ORIGIN, f"http://127.0.0.1:{page_port}"],
-        "manage_link_secret": LINK_SECRET, "signin_public_key_path": public,
+        "manage_link_secret": LINK_SECRET, "manage_link_url": f"http://127.0.0.1:{page_port}/chat",
+        "signin_public_key_path": public,
         "signin_issuer": ISSUER, "signin_audience": AUDIENCE, **settings,
     })
     clock = FixedClock(now)
@@ -130,3 +133,76 @@ async def serve_page(site: Site) -> AsyncIterator[str]:
         yield site.page_url
     finally:
         await runner.cleanup()
+
+
+# A message or card the bot sent, as Web Chat renders it (the visitor's own bubbles carry --from-user).
+BOT_BUBBLE = ".webchat__bubble:not(.webchat__bubble--from-user)"
+
+
+class WebChat:
+    """One browser tab on the agency's page, driven as a person does: typing in Web Chat's send box,
+    clicking the buttons and filling the inputs of the Adaptive Cards it rendered; each step waits for the
+    bot's answer and leaves a screenshot in `shots` (`<prefix>NN-<step>.png`)."""
+
+    def __init__(self, page: Any, shots: Path, prefix: str, *, timeout: float = 15.0) -> None:
+        self.page = page
+        self.shots = shots
+        self.prefix = prefix
+        self.timeout = timeout
+        self._steps = 0
+        shots.mkdir(parents=True, exist_ok=True)
+
+    def bubbles(self, text: str | re.Pattern[str] | None = None) -> Any:
+        bubbles = self.page.locator(BOT_BUBBLE)
+        return bubbles if text is None else bubbles.filter(has_text=text)
+
+    async def shot(self, name: str) -> Path:
+        self._steps += 1
+        path = self.shots / f"{self.prefix}{self._steps:02d}-{re.sub(r'[^a-z0-9]+', '-', name.lower())[:30]}.png"
+        await self.page.screenshot(path=str(path))
+        return path
+
+    async def _answered(self, expect: str | re.Pattern[str], before: int, step: str) -> None:
+        """Waits until one more bot bubble shows `expect` than before the step."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while await self.bubbles(expect).count() <= before:
+            if loop.time() > deadline:
+                await self.shot(f"stuck {step}")
+                last = await self.bubbles().last.inner_text() if await self.bubbles().count() else ""
+                raise AssertionError(f"after {step!r} the bot did not show {expect!r}; last bubble: {last[-400:]!r}")
+            await asyncio.sleep(0.1)
+        await self.page.wait_for_timeout(300)  # the rest of the turn's activities, for the screenshot
+        await self.shot(step)
+
+    async def say(self, text: str, *, expect: str | re.Pattern[str]) -> None:
+        before = await self.bubbles(expect).count()
+        box = self.page.locator("[data-id=webchat-sendbox-input]").first
+        await box.fill(text)
+        await box.press("Enter")
+        await self._answered(expect, before, f"say {text}")
+
+    def _card_with(self, role: str, name: str | re.Pattern[str]) -> Any:
+        """The latest bot bubble that offers this control (an older card may offer the same one)."""
+        control = self.page.get_by_role(role, name=name)
+        return self.bubbles().filter(has=control).last.get_by_role(role, name=name).last
+
+    async def click(self, button: str | re.Pattern[str], *, expect: str | re.Pattern[str]) -> None:
+        before = await self.bubbles(expect).count()
+        await self._card_with("button", button).click()
+        await self._answered(expect, before, f"click {button}")
+
+    async def choose(self, option: str | re.Pattern[str]) -> None:
+        """A radio button of a card's choice set."""
+        await self._card_with("radio", option).check()
+
+    async def select(self, label: str | re.Pattern[str], option: str) -> None:
+        """An option of a card's drop-down list."""
+        await self.bubbles().filter(has=self.page.get_by_label(label)).last.get_by_label(label).last \
+            .select_option(label=option)
+
+    async def fill(self, fields: dict[str, str]) -> None:
+        """Text inputs of the latest card, by their labels (as the person reads them)."""
+        for label, value in fields.items():
+            named = re.compile("^" + re.escape(label))
+            await self.bubbles().filter(has=self.page.get_by_label(named)).last.get_by_label(named).last.fill(value)
