@@ -97,7 +97,7 @@ async def test_a_visitor_books_by_clicking_and_cancels_from_the_emails_manage_li
             await manage.page.goto(link)
             await manage.page.locator("#manage-note").wait_for()
             assert "manage=" not in manage.page.url, "the link's token leaves the address bar at once"
-            await manage.say("mes rendez-vous", expect="Vos prochains rendez-vous")
+            await manage.click_page("Mes rendez-vous", expect="Vos prochains rendez-vous")
             listed = await manage.bubbles("Vos prochains rendez-vous").last.inner_text()
             # WAITS FOR "identity": until a conversation bound by a manage link is treated as its citizen in
             # the turns, its list is empty and the cancellation cannot be reached. Remove this guard when the

@@ -192,6 +192,12 @@ class WebChat:
         await self._card_with("button", button).click()
         await self._answered(expect, before, f"click {button}")
 
+    async def click_page(self, button: str | re.Pattern[str], *, expect: str | re.Pattern[str]) -> None:
+        """A button of the agency's page around Web Chat (waits until the page enables it)."""
+        before = await self.bubbles(expect).count()
+        await self.page.locator("header").get_by_role("button", name=button).click()
+        await self._answered(expect, before, f"page {button}")
+
     async def choose(self, option: str | re.Pattern[str]) -> None:
         """A radio button of a card's choice set."""
         await self._card_with("radio", option).check()
