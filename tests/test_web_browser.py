@@ -82,6 +82,7 @@ async def test_a_visitor_books_by_clicking_and_cancels_from_the_emails_manage_li
             await chat.click("Confirmer le rendez-vous", expect="Mes rendez-vous")
             confirmation = await chat.bubbles("Mes rendez-vous").last.inner_text()
             assert "mardi 8 décembre 2026" in confirmation and "10:00" in confirmation
+            assert "téléchargez le fichier de calendrier" in confirmation, "no Teams file consent wording on the web"
             # The calendar file is a download link in Web Chat (Teams asks with a file consent card instead).
             async with chat.page.expect_download() as downloading:
                 await chat.page.locator("a", has_text="rendez-vous.ics").last.click()
