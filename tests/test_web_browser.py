@@ -69,6 +69,9 @@ async def test_a_visitor_books_by_clicking_and_cancels_from_the_emails_manage_li
             chat = WebChat(await browser.new_page(locale="fr-BE", viewport=size), shots, "book-")
             await chat.page.goto(page_url)
             await chat.say("prendre rendez-vous", expect="Acceptez-vous ces conditions")
+            # The page speaks the chat's language and offers no upload the bot would not take.
+            assert await chat.page.evaluate("document.documentElement.lang") == "fr-BE"
+            assert await chat.page.locator(".webchat__upload-button").count() == 0
             await chat.click("J'accepte", expect="politique de confidentialité et l’acceptez-vous")
             await chat.click("J'accepte", expect="Comment souhaitez-vous nous rencontrer")
             await chat.click("Par vidéo", expect="Quel est l’objet de votre rendez-vous")
