@@ -4,27 +4,24 @@ server, CORS, a rate limit, and the two proofs of identity (manage links, the ag
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import jwt
 import pytest
-from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bot.app import SERVICES, WIRING
 from bot.domain.agency import Agency
 from bot.services.web_identity import WebIdentityService
 from bot.settings import SettingsError, load_settings
-from tests.web_support import AUDIENCE, ISSUER, ORIGIN, Site, open_site
+from tests.web_support import AUDIENCE, CHROMIUM, ISSUER, ORIGIN, Site, needs_browser, open_site, serve_page
 
 
 @pytest.fixture
 async def site(tmp_path: Path, agency_path: Path, agency: Agency) -> AsyncIterator[Site]:
-    async with open_site(tmp_path, agency_path, agency) as opened:
+    async with open_site(tmp_path, agency_path, agency, web_tokens_per_minute=0.1) as opened:
         yield opened
 
 
@@ -231,52 +228,24 @@ async def test_a_proof_holds_only_in_the_conversation_its_token_was_made_for(sit
     assert await site.identities.who_is(bound["user_id"], "made-up-conversation") is None
 
 
-WEBCHAT_PAGE = Path(__file__).resolve().parent.parent / "deployment" / "webchat"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-async def _serve_page(site: Site) -> web.AppRunner:
-    """deployment/webchat as the agency's website would serve it, pointed at this bot and Direct Line."""
-    page = (WEBCHAT_PAGE / "index.html").read_text(encoding="utf-8")
-    page = page.replace('data-bot="http://localhost:3978"', f'data-bot="{site.bot.url}" data-websocket="false"')
-    page = page.replace("https://europe.directline.botframework.com/v3/directline",
-                        f"{site.directline.url}/v3/directline")
-
-    async def index(_request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/chat", index)
-    app.router.add_static("/", WEBCHAT_PAGE)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", site.page_port).start()
-    return runner
-
-
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("GUICHET_REQUIRE_BROWSER"),
-                    reason="needs Debian's chromium (CI installs it and sets GUICHET_REQUIRE_BROWSER)")
+@needs_browser
 async def test_the_example_page_opened_from_a_manage_link_binds_its_conversation(site: Site) -> None:
     """Headless Chromium opens deployment/webchat from an e-mail's manage link: the page takes the token out of
     the address, Web Chat talks to the bot through Direct Line as the fresh user id bound to that citizen."""
     async_playwright = pytest.importorskip("playwright.async_api").async_playwright
     citizen_id = await site.citizen()
     link = await site.identities.manage_link_token(citizen_id)
-    runner = await _serve_page(site)
-    try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = await browser.new_page(locale="fr-BE")
-            await page.goto(f"http://127.0.0.1:{site.page_port}/chat#manage={link}")
-            box = page.locator("input[data-id=webchat-sendbox-input], textarea[data-id=webchat-sendbox-input]")
-            await box.first.fill("aide")
-            await box.first.press("Enter")
-            await page.locator(".webchat__bubble:not(.webchat__bubble--from-user)").first.wait_for()
-            address = page.url
-            manage_note_shown = await page.locator("#manage-note").is_visible()
-            await browser.close()
-    finally:
-        await runner.cleanup()
+    async with serve_page(site) as page_url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = await browser.new_page(locale="fr-BE")
+        await page.goto(f"{page_url}#manage={link}")
+        box = page.locator("input[data-id=webchat-sendbox-input], textarea[data-id=webchat-sendbox-input]")
+        await box.first.fill("aide")
+        await box.first.press("Enter")
+        await page.locator(".webchat__bubble:not(.webchat__bubble--from-user)").first.wait_for()
+        address = page.url
+        manage_note_shown = await page.locator("#manage-note").is_visible()
+        await browser.close()
     assert "manage=" not in address and manage_note_shown
     users = {(activity["from"]["id"], activity["conversation"]["id"]) for activity in site.directline.to_bot}
     assert len(users) == 1

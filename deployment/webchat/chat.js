@@ -8,6 +8,13 @@
   var domain = script.getAttribute('data-directline-domain');
   var status = document.getElementById('status');
   var locale = navigator.language || document.documentElement.lang;
+  var language = locale.slice(0, 2).toLowerCase();
+  // The page speaks the chat's language (screen readers, translation tools), not the header's first one.
+  document.documentElement.lang = locale;
+  // The manage entry's button, in the visitor's language where the page knows it.
+  var MY_APPOINTMENTS = { fr: 'Mes rendez-vous', nl: 'Mijn afspraken', de: 'Meine Termine', en: 'My appointments' };
+  var myAppointments = document.getElementById('my-appointments');
+  if (MY_APPOINTMENTS[language]) { myAppointments.textContent = MY_APPOINTMENTS[language]; }
 
   // The manage link's token travels in the fragment (never sent to any server by the browser); take it
   // and remove it from the address at once, so it stays neither in the history nor on screen.
@@ -46,6 +53,7 @@
         return function (next) {
           return function (action) {
             if (action.type === 'DIRECT_LINE/CONNECT_FULFILLED') {
+              myAppointments.disabled = false;
               // The bot greets on this event, in the page's language (nothing is stored for a silent visitor).
               window.setTimeout(function () {
                 store.dispatch({ type: 'WEB_CHAT/SEND_EVENT',
@@ -56,12 +64,18 @@
           };
         };
       });
+      // The same message as the bot's own "my appointments" buttons send on the web (an Action.Submit).
+      myAppointments.addEventListener('click', function () {
+        store.dispatch({ type: 'WEB_CHAT/SEND_POST_BACK', payload: { value: { verb: 'menu_my_appointments' } } });
+      });
       window.WebChat.renderWebChat({
         // data-websocket="false": polling instead of a WebSocket (proxies that refuse WebSockets; tests).
         directLine: window.WebChat.createDirectLine({ token: answer.token, domain: domain,
                                                       webSocket: script.getAttribute('data-websocket') !== 'false' }),
         store: store,
-        locale: locale
+        locale: locale,
+        // The bot takes no files from the website: no paperclip that would lead nowhere.
+        styleOptions: { hideUploadButton: true }
       }, document.getElementById('webchat'));
     })
     .catch(function () {
