@@ -3,15 +3,25 @@ and how to come back (the manage link, signing in), where a Teams citizen reads 
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any
 
 import aiohttp
 
-from bot.domain.agency import Agency
+from bot.domain.agency import Agency, DocumentKind
 from bot.i18n import WEB_SUFFIX, catalog, t, tn
+from cards.validation import validate_card
 from tests.conftest import RunningBot
-from tests.harness import FakeConnector, Recorded, TeamsUser, WebUser, action_with_verb, card_text
+from tests.harness import (
+    FakeConnector,
+    Recorded,
+    TeamsUser,
+    WebUser,
+    action_with_verb,
+    card_nodes,
+    card_text,
+)
 from tests.test_booking_flow import BE_DETAILS, Chat, book, booking_bot, clock, confirmation
 
 __all__ = ["booking_bot", "clock"]  # fixtures shared with the Teams booking tests
@@ -74,3 +84,24 @@ async def test_a_web_booking_reads_the_web_wording_and_a_teams_one_the_teams_wor
         "booking.confirmation.access_local_mode", "booking.confirmation.calendar_note",
         "booking.confirmation.change_until",
         "booking.confirmation.reminders_planned"]
+
+
+async def test_the_terms_and_the_privacy_policy_read_on_the_website_have_web_buttons_and_wording(
+    booking_bot: RunningBot, agency: Agency, connector: FakeConnector, http: aiohttp.ClientSession
+) -> None:
+    visitor = WebUser(bot_url=booking_bot.url, connector=connector, http=http)
+    for command, kind in (("conditions", DocumentKind.TERMS), ("confidentialité", DocumentKind.PRIVACY)):
+        [card] = [card for reply in await visitor.say(command) for card in reply.cards]
+        validate_card(card)
+        document = agency.current_document(kind)
+        text = card_text(card)
+        assert t("fr", f"consent.{kind.value}.question") in text and document.version in text
+        # Web Chat renders no Action.Execute: every button is a plain Submit, the toggles and links stay.
+        kinds = {node["type"] for node in card_nodes(card) if str(node.get("type", "")).startswith("Action.")}
+        assert "Action.Execute" not in kinds and "Action.Submit" in kinds
+        assert card["fallbackText"] == t("fr", "common.fallback_text_web")
+        assert teams_only_wording_in(text, "fr") == []
+    # The privacy policy in force describes the chat on the website too, in every language it exists in.
+    privacy = agency.current_document(DocumentKind.PRIVACY)
+    for language in privacy.files:
+        assert re.search(r"Direct.Line", agency.document_text(privacy, language)), language
