@@ -57,9 +57,9 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 PROBE_DIALOG = "probe.after_gate"
 PROBE_VERB = "probe_go"
 PROBE_MARK = "PROBE reached"
-# The example agency's versions in force: the terms of January, the privacy policy of December that
-# covers both channels (Teams and the chat on the agency's website).
-TERMS = "2026-01"
+# The example agency's versions in force: the terms and privacy policy of December, which cover both
+# channels (Teams and the chat on the agency's website).
+TERMS = "2026-12"
 PRIVACY = "2026-12"
 
 
@@ -443,20 +443,20 @@ async def test_a_new_document_version_is_asked_again_with_its_change_note(
         await press(user, only_card(first.replies), Verb.CONSENT_ACCEPT)
         old_hash = (await consent_rows(bot))[0].content_hash
 
-    # The agency publishes new terms in June, with a note on what changed.
+    # The agency publishes new terms the next June, with a note on what changed.
     for language in ("fr", "nl", "de", "en"):
-        text = (agency_dir / f"terms-2026-01.{language}.md").read_text(encoding="utf-8")
-        (agency_dir / f"terms-2026-06.{language}.md").write_text(text + "\n\nSection ajoutée en juin.\n",
+        text = (agency_dir / f"terms-{TERMS}.{language}.md").read_text(encoding="utf-8")
+        (agency_dir / f"terms-2027-06.{language}.md").write_text(text + "\n\nSection ajoutée en juin.\n",
                                                                   encoding="utf-8")
     with agency_file.open("a", encoding="utf-8") as toml:
         toml.write(
-            '\n[[documents]]\nkind = "terms"\nversion = "2026-06"\npublished = 2026-06-01\n'
-            'files = { fr = "terms-2026-06.fr.md", nl = "terms-2026-06.nl.md", de = "terms-2026-06.de.md", '
-            'en = "terms-2026-06.en.md" }\n'
+            '\n[[documents]]\nkind = "terms"\nversion = "2027-06"\npublished = 2027-06-01\n'
+            'files = { fr = "terms-2027-06.fr.md", nl = "terms-2027-06.nl.md", de = "terms-2027-06.de.md", '
+            'en = "terms-2027-06.en.md" }\n'
             'change_note = { fr = "Les rappels par SMS sont désormais possibles.", '
             'nl = "Herinneringen per sms zijn nu mogelijk.", de = "Erinnerungen per SMS sind jetzt möglich." }\n'
         )
-    clock.set(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 6, 10, 12, 0, tzinfo=UTC))
     async with serve(settings, load_agency(agency_file), clock, probe=True) as bot:
         user = TeamsUser(bot_url=bot.url, connector=connector, http=http, aad_object_id=user_id)
         replies = await say(user, "prendre rendez-vous")
@@ -465,7 +465,7 @@ async def test_a_new_document_version_is_asked_again_with_its_change_note(
         assert is_consent_card(card, DocumentKind.TERMS)
         assert t("fr", "consent.change_heading") in text
         assert "Les rappels par SMS sont désormais possibles." in text
-        assert "2026-06" in action_with_verb(card, Verb.CONSENT_ACCEPT)["data"]["version"]
+        assert "2027-06" in action_with_verb(card, Verb.CONSENT_ACCEPT)["data"]["version"]
 
         # The button of the card accepted in January, replayed on today's card: the old version is refused.
         old_data = {k: v for k, v in action_with_verb(old_terms, Verb.CONSENT_ACCEPT)["data"].items() if k != "verb"}
@@ -480,7 +480,7 @@ async def test_a_new_document_version_is_asked_again_with_its_change_note(
         assert probe_reached(accepted.replies) and not accepted.cards
         rows = await consent_rows(bot)
         assert [(r.document_kind, r.version) for r in rows] == [
-            ("terms", TERMS), ("privacy", PRIVACY), ("terms", "2026-06")]
+            ("terms", TERMS), ("privacy", PRIVACY), ("terms", "2027-06")]
         assert rows[-1].content_hash not in (old_hash, rows[1].content_hash)
         assert rows[-1].content_hash == content_hash(bot.agency, bot.agency.current_document(DocumentKind.TERMS))
 
@@ -515,33 +515,35 @@ async def test_a_text_corrected_under_the_same_version_is_asked_again(
 async def test_who_accepted_the_privacy_policy_before_the_website_chat_is_asked_again_on_the_next_turn(
     tmp_path: Path, connector: FakeConnector, http: aiohttp.ClientSession, clock: FixedClock
 ) -> None:
-    # The example agency as it was before the chat on its website: only the January privacy policy.
+    # The example agency as it was before the chat on its website: only the January documents.
     before = tmp_path / "before"
     shutil.copytree(AGENCIES / "example-be", before)
     agency_file = before / "agency.toml"
     toml = agency_file.read_text(encoding="utf-8")
-    agency_file.write_text(toml[: toml.index("# The privacy policy that covers both channels")], encoding="utf-8")
-    assert load_agency(agency_file).current_document(DocumentKind.PRIVACY).version == "2026-01"
+    agency_file.write_text(toml[: toml.index("# The terms and the privacy policy that cover both channels")], encoding="utf-8")
+    assert {load_agency(agency_file).current_document(kind).version for kind in DocumentKind} == {"2026-01"}
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_file)
     user_id = str(uuid.uuid4())
     async with serve(settings, load_agency(agency_file), clock, probe=True) as bot:
         await accept_both(TeamsUser(bot_url=bot.url, connector=connector, http=http, aad_object_id=user_id))
 
-    # The version that describes both channels is published: the next turn asks for it, saying what changed.
+    # The versions that describe both channels are published: the next turn asks for each, saying what changed.
     now = Settings(database_url=settings.database_url, agency=AGENCIES / "example-be" / "agency.toml")
     async with serve(now, load_agency(now.agency), clock, probe=True) as bot:
         user = TeamsUser(bot_url=bot.url, connector=connector, http=http, aad_object_id=user_id)
         card = only_card(await say(user, "prendre rendez-vous"))
-        text = card_text(card)
-        assert is_consent_card(card, DocumentKind.PRIVACY)
-        assert t("fr", "consent.change_heading") in text
-        assert bot.agency.current_document(DocumentKind.PRIVACY).change_note["fr"] in text  # type: ignore[index]
+        for kind in (DocumentKind.TERMS, DocumentKind.PRIVACY):
+            text = card_text(card)
+            assert is_consent_card(card, kind)
+            assert t("fr", "consent.change_heading") in text
+            assert bot.agency.current_document(kind).change_note["fr"] in text  # type: ignore[index]
+            accepted = await press(user, card, Verb.CONSENT_ACCEPT)
+            card = only_card(accepted.replies) if kind is DocumentKind.TERMS else card
         assert "Direct Line" in text
-        accepted = await press(user, card, Verb.CONSENT_ACCEPT)
         assert probe_reached(accepted.replies)
-        # Both proofs stay: the January acceptance names the version it was given for.
+        # Every proof stays: the January acceptances name the version they were given for.
         assert [(r.document_kind, r.version) for r in await consent_rows(bot)] == [
-            ("terms", TERMS), ("privacy", "2026-01"), ("privacy", PRIVACY)]
+            ("terms", "2026-01"), ("privacy", "2026-01"), ("terms", TERMS), ("privacy", PRIVACY)]
         # The turn after that goes straight on.
         assert probe_reached(await say(user, "prendre rendez-vous"))
 
