@@ -520,7 +520,8 @@ async def test_who_accepted_the_privacy_policy_before_the_website_chat_is_asked_
     shutil.copytree(AGENCIES / "example-be", before)
     agency_file = before / "agency.toml"
     toml = agency_file.read_text(encoding="utf-8")
-    agency_file.write_text(toml[: toml.index("# The terms and the privacy policy that cover both channels")], encoding="utf-8")
+    december = toml.index("# The terms and the privacy policy that cover both channels")
+    agency_file.write_text(toml[:december], encoding="utf-8")
     assert {load_agency(agency_file).current_document(kind).version for kind in DocumentKind} == {"2026-01"}
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_file)
     user_id = str(uuid.uuid4())
