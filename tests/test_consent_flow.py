@@ -57,6 +57,10 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 PROBE_DIALOG = "probe.after_gate"
 PROBE_VERB = "probe_go"
 PROBE_MARK = "PROBE reached"
+# The example agency's versions in force: the terms and privacy policy of December, which cover both
+# channels (Teams and the chat on the agency's website).
+TERMS = "2026-12"
+PRIVACY = "2026-12"
 
 
 # --- The bot -----------------------------------------------------------------------------------------
@@ -284,14 +288,14 @@ async def test_a_new_citizen_reads_and_accepts_terms_then_privacy_before_booking
     recorded = accepted_terms.refreshed
     assert recorded is not None
     text = card_text(recorded)
-    assert "2 mars 2026" in text and "02/03/2026" not in text and "10:00" in text and "2026-01" in text
+    assert "2 mars 2026" in text and "02/03/2026" not in text and "10:00" in text and TERMS in text
     assert not [a for a in actions_of(recorded) if a.get("verb") == Verb.CONSENT_ACCEPT]
     privacy = only_card(accepted_terms.replies)
     assert is_consent_card(privacy, DocumentKind.PRIVACY)
 
     accepted_privacy = await press(user, privacy, Verb.CONSENT_ACCEPT)
     assert accepted_privacy.refreshed is not None
-    assert t("fr", "consent.privacy.accepted", date="2 mars 2026", time="10:00", version="2026-01") in card_text(
+    assert t("fr", "consent.privacy.accepted", date="2 mars 2026", time="10:00", version=PRIVACY) in card_text(
         accepted_privacy.refreshed)
     assert probe_reached(accepted_privacy.replies)
 
@@ -339,8 +343,8 @@ async def test_the_submit_fallback_records_the_same_proof_and_confirms_in_text(
 ) -> None:
     user = user_of(gated, connector, http)
     terms_press, privacy_press = await accept_both(user, submit=True)
-    assert t("fr", "consent_flow.accepted.terms", version="2026-01") in terms_press.texts
-    assert t("fr", "consent_flow.accepted.privacy", version="2026-01") in privacy_press.texts
+    assert t("fr", "consent_flow.accepted.terms", version=TERMS) in terms_press.texts
+    assert t("fr", "consent_flow.accepted.privacy", version=PRIVACY) in privacy_press.texts
     rows = await consent_rows(gated)
     assert [r.document_kind for r in rows] == ["terms", "privacy"]
     assert [r.activity_id for r in rows] == [terms_press.activity_id, privacy_press.activity_id]
@@ -439,20 +443,20 @@ async def test_a_new_document_version_is_asked_again_with_its_change_note(
         await press(user, only_card(first.replies), Verb.CONSENT_ACCEPT)
         old_hash = (await consent_rows(bot))[0].content_hash
 
-    # The agency publishes new terms in June, with a note on what changed.
+    # The agency publishes new terms the next June, with a note on what changed.
     for language in ("fr", "nl", "de", "en"):
-        text = (agency_dir / f"terms-2026-01.{language}.md").read_text(encoding="utf-8")
-        (agency_dir / f"terms-2026-06.{language}.md").write_text(text + "\n\nSection ajoutée en juin.\n",
+        text = (agency_dir / f"terms-{TERMS}.{language}.md").read_text(encoding="utf-8")
+        (agency_dir / f"terms-2027-06.{language}.md").write_text(text + "\n\nSection ajoutée en juin.\n",
                                                                   encoding="utf-8")
     with agency_file.open("a", encoding="utf-8") as toml:
         toml.write(
-            '\n[[documents]]\nkind = "terms"\nversion = "2026-06"\npublished = 2026-06-01\n'
-            'files = { fr = "terms-2026-06.fr.md", nl = "terms-2026-06.nl.md", de = "terms-2026-06.de.md", '
-            'en = "terms-2026-06.en.md" }\n'
+            '\n[[documents]]\nkind = "terms"\nversion = "2027-06"\npublished = 2027-06-01\n'
+            'files = { fr = "terms-2027-06.fr.md", nl = "terms-2027-06.nl.md", de = "terms-2027-06.de.md", '
+            'en = "terms-2027-06.en.md" }\n'
             'change_note = { fr = "Les rappels par SMS sont désormais possibles.", '
             'nl = "Herinneringen per sms zijn nu mogelijk.", de = "Erinnerungen per SMS sind jetzt möglich." }\n'
         )
-    clock.set(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 6, 10, 12, 0, tzinfo=UTC))
     async with serve(settings, load_agency(agency_file), clock, probe=True) as bot:
         user = TeamsUser(bot_url=bot.url, connector=connector, http=http, aad_object_id=user_id)
         replies = await say(user, "prendre rendez-vous")
@@ -461,7 +465,7 @@ async def test_a_new_document_version_is_asked_again_with_its_change_note(
         assert is_consent_card(card, DocumentKind.TERMS)
         assert t("fr", "consent.change_heading") in text
         assert "Les rappels par SMS sont désormais possibles." in text
-        assert "2026-06" in action_with_verb(card, Verb.CONSENT_ACCEPT)["data"]["version"]
+        assert "2027-06" in action_with_verb(card, Verb.CONSENT_ACCEPT)["data"]["version"]
 
         # The button of the card accepted in January, replayed on today's card: the old version is refused.
         old_data = {k: v for k, v in action_with_verb(old_terms, Verb.CONSENT_ACCEPT)["data"].items() if k != "verb"}
@@ -476,7 +480,7 @@ async def test_a_new_document_version_is_asked_again_with_its_change_note(
         assert probe_reached(accepted.replies) and not accepted.cards
         rows = await consent_rows(bot)
         assert [(r.document_kind, r.version) for r in rows] == [
-            ("terms", "2026-01"), ("privacy", "2026-01"), ("terms", "2026-06")]
+            ("terms", TERMS), ("privacy", PRIVACY), ("terms", "2027-06")]
         assert rows[-1].content_hash not in (old_hash, rows[1].content_hash)
         assert rows[-1].content_hash == content_hash(bot.agency, bot.agency.current_document(DocumentKind.TERMS))
 
@@ -490,7 +494,7 @@ async def test_a_text_corrected_under_the_same_version_is_asked_again(
         settings_for[name] = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
                                       agency=tmp_path / name / "agency.toml")
     # The agency fixes its privacy policy without changing the version label.
-    edited = tmp_path / "after" / "privacy-2026-01.fr.md"
+    edited = tmp_path / "after" / f"privacy-{PRIVACY}.fr.md"
     edited.write_text(edited.read_text(encoding="utf-8") + "\n\nUne coquille a été corrigée.\n", encoding="utf-8")
     user_id = str(uuid.uuid4())
     async with serve(settings_for["before"], load_agency(settings_for["before"].agency), clock, probe=True) as bot:
@@ -499,13 +503,50 @@ async def test_a_text_corrected_under_the_same_version_is_asked_again(
         user = TeamsUser(bot_url=bot.url, connector=connector, http=http, aad_object_id=user_id)
         card = only_card(await say(user, "prendre rendez-vous"))
         assert is_consent_card(card, DocumentKind.PRIVACY)
-        assert t("fr", "consent_flow.change.corrected", version="2026-01") in card_text(card)
+        assert t("fr", "consent_flow.change.corrected", version=PRIVACY) in card_text(card)
         accepted = await press(user, card, Verb.CONSENT_ACCEPT)
         assert probe_reached(accepted.replies)
         rows = await consent_rows(bot)
         assert [(r.document_kind, r.version) for r in rows] == [
-            ("terms", "2026-01"), ("privacy", "2026-01"), ("privacy", "2026-01")]
+            ("terms", TERMS), ("privacy", PRIVACY), ("privacy", PRIVACY)]
         assert rows[1].content_hash != rows[2].content_hash
+
+
+async def test_who_accepted_the_privacy_policy_before_the_website_chat_is_asked_again_on_the_next_turn(
+    tmp_path: Path, connector: FakeConnector, http: aiohttp.ClientSession, clock: FixedClock
+) -> None:
+    # The example agency as it was before the chat on its website: only the January documents.
+    before = tmp_path / "before"
+    shutil.copytree(AGENCIES / "example-be", before)
+    agency_file = before / "agency.toml"
+    toml = agency_file.read_text(encoding="utf-8")
+    december = toml.index("# The terms and the privacy policy that cover both channels")
+    agency_file.write_text(toml[:december], encoding="utf-8")
+    assert {load_agency(agency_file).current_document(kind).version for kind in DocumentKind} == {"2026-01"}
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db", agency=agency_file)
+    user_id = str(uuid.uuid4())
+    async with serve(settings, load_agency(agency_file), clock, probe=True) as bot:
+        await accept_both(TeamsUser(bot_url=bot.url, connector=connector, http=http, aad_object_id=user_id))
+
+    # The versions that describe both channels are published: the next turn asks for each, saying what changed.
+    now = Settings(database_url=settings.database_url, agency=AGENCIES / "example-be" / "agency.toml")
+    async with serve(now, load_agency(now.agency), clock, probe=True) as bot:
+        user = TeamsUser(bot_url=bot.url, connector=connector, http=http, aad_object_id=user_id)
+        card = only_card(await say(user, "prendre rendez-vous"))
+        for kind in (DocumentKind.TERMS, DocumentKind.PRIVACY):
+            text = card_text(card)
+            assert is_consent_card(card, kind)
+            assert t("fr", "consent.change_heading") in text
+            assert bot.agency.current_document(kind).change_note["fr"] in text  # type: ignore[index]
+            accepted = await press(user, card, Verb.CONSENT_ACCEPT)
+            card = only_card(accepted.replies) if kind is DocumentKind.TERMS else card
+        assert "Direct Line" in text
+        assert probe_reached(accepted.replies)
+        # Every proof stays: the January acceptances name the version they were given for.
+        assert [(r.document_kind, r.version) for r in await consent_rows(bot)] == [
+            ("terms", "2026-01"), ("privacy", "2026-01"), ("terms", TERMS), ("privacy", PRIVACY)]
+        # The turn after that goes straight on.
+        assert probe_reached(await say(user, "prendre rendez-vous"))
 
 
 async def test_the_card_follows_the_teams_language_and_can_switch_to_german(
@@ -550,11 +591,11 @@ async def test_terms_and_privacy_commands_show_the_document_then_what_was_accept
     # Once accepted, the document is shown read-only, with the date and version accepted.
     read_only = only_card(await say(user, "conditions"))
     assert not actions_of(read_only)
-    assert t("fr", "consent.terms.accepted", date="2 mars 2026", time="10:00", version="2026-01") in card_text(
+    assert t("fr", "consent.terms.accepted", date="2 mars 2026", time="10:00", version=TERMS) in card_text(
         read_only)
     # The help card's button leads to the same place.
     from_help = await user.submit({"verb": Verb.SHOW_PRIVACY})
-    assert t("fr", "consent.privacy.accepted", date="2 mars 2026", time="10:00", version="2026-01") in card_text(
+    assert t("fr", "consent.privacy.accepted", date="2 mars 2026", time="10:00", version=PRIVACY) in card_text(
         only_card(from_help))
     assert len(await consent_rows(real)) == 2
 
@@ -581,7 +622,8 @@ async def test_withdrawing_records_it_and_cancels_upcoming_appointments(
     rows = await consent_rows(real)
     assert [(r.document_kind, r.action) for r in rows] == [
         ("terms", "accepted"), ("privacy", "accepted"), ("terms", "withdrawn"), ("privacy", "withdrawn")]
-    assert all(r.version == "2026-01" and r.activity_id == done.activity_id for r in rows[2:])
+    assert [r.version for r in rows[2:]] == [TERMS, PRIVACY]
+    assert all(r.activity_id == done.activity_id for r in rows[2:])
     async with real.app[UOW]() as uow:
         appointment = await uow.appointments.get(appointment_id)
         claims = await uow.slot_claims.for_appointment(appointment_id)

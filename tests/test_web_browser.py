@@ -108,11 +108,6 @@ async def test_a_visitor_books_by_clicking_and_cancels_from_the_emails_manage_li
             assert "manage=" not in manage.page.url, "the link's token leaves the address bar at once"
             await manage.click_page("Mes rendez-vous", expect="Vos prochains rendez-vous")
             listed = await manage.bubbles("Vos prochains rendez-vous").last.inner_text()
-            # WAITS FOR "identity": until a conversation bound by a manage link is treated as its citizen in
-            # the turns, its list is empty and the cancellation cannot be reached. Remove this guard when the
-            # identity branch is merged; everything below is how it must work.
-            if "aucun rendez-vous" in listed:
-                pytest.xfail("waits for identity: a manage-link conversation is not yet its citizen in the turns")
             assert "mardi 8 décembre 2026 à 10:00" in listed
             await manage.click("Annuler", expect="Annuler ce rendez-vous ?")
             await manage.fill({"Motif": "J'ai trouvé un emploi"})
