@@ -45,6 +45,9 @@ class Entry:
     # Shows or changes what the citizen did outside this conversation: on the agency's website only a
     # conversation that proved who they are may open it (bot.domain.web_identity.may_open).
     needs_proof: bool = False
+    # With needs_proof: an unproven web conversation is still shown what it did itself (the citizen of that
+    # conversation holds nothing else), after the card saying how to reach the rest.
+    own_without_proof: bool = False
 
 
 @dataclass
@@ -155,7 +158,8 @@ class MainDialog(ComponentDialog):
         if not may_open(web_proof=info.web_proof, needs_proof=entry.needs_proof):
             card = build_proof_needed_card(info.language, sign_in=self._web_sign_in)
             await context.send_activity(card_message(card))
-            return await dc.end_dialog()
+            if not entry.own_without_proof:
+                return await dc.end_dialog()
         if entry.needs_consent and self._has_consent_gate:
             return await dc.begin_dialog(
                 CONSENT_GATE, {"next": entry.dialog_id, "options": options, "purpose": entry.purpose}

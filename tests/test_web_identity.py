@@ -27,7 +27,7 @@ from cards.web_identity import build_proof_needed_card
 from storage.tables import appointments, citizens
 from tests.harness import FakeConnector, TeamsUser, actions_of, card_text
 from tests.privacy_support import DETAILS
-from tests.web_support import Site, Visitor, card_texts, open_site
+from tests.web_support import Site, Visitor, card_texts, cards_of, open_site
 
 NOT_FOUND = t("fr", "booking.message.not_found", command=t("fr", "help.command.my_appointments"))
 
@@ -94,8 +94,11 @@ async def test_a_second_conversation_with_the_same_user_id_and_no_proof_reaches_
     appointment_id = _booked_id(first)
     assert (await _appointment(site, appointment_id))["status"] == AppointmentStatus.BOOKED
 
-    # The very conversation that booked has only that booking: its list and privacy rights need a proof.
-    assert _says_how_to_prove(await first.say(t("fr", "help.command.my_appointments")))
+    # The very conversation that booked lists that booking, and says how to reach any earlier one.
+    listed = await first.say(t("fr", "help.command.my_appointments"))
+    assert _says_how_to_prove(listed) and any(
+        (a.get("data") or {}).get("appointment_id") == appointment_id
+        for card in cards_of(listed) for a in actions_of(card))
 
     # Another conversation of a page reusing the same dl_ id: nothing of theirs, whatever it asks.
     other = Visitor.forged(site, first.user_id, "another-conversation-of-the-same-page")

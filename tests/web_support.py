@@ -176,7 +176,7 @@ class Visitor:
         new = [a for a in activities[self.seen:] if (a.get("from") or {}).get("id") != self.user_id
                and a not in self.sent]
         self.seen = len(activities)
-        for card in _cards(new):
+        for card in cards_of(new):
             validate_card(card)
         return new
 
@@ -185,7 +185,7 @@ class Visitor:
         return [a for a in activities if (a.get("from") or {}).get("id") != self.user_id and a not in self.sent]
 
     def cards(self) -> list[dict[str, Any]]:
-        return _cards(self.all_answers())
+        return cards_of(self.all_answers())
 
     def card_with(self, verb: str) -> dict[str, Any]:
         for card in reversed(self.cards()):
@@ -230,14 +230,14 @@ class Visitor:
         await self.press(Verb.BOOK_CONFIRM)
 
 
-def _cards(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def cards_of(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [attachment["content"] for activity in activities for attachment in activity.get("attachments") or []
             if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"]
 
 
 def card_texts(activities: list[dict[str, Any]]) -> str:
     """Everything a visitor reads in these answers: texts and cards."""
-    return "\n".join([a["text"] for a in activities if a.get("text")] + [card_text(c) for c in _cards(activities)])
+    return "\n".join([a["text"] for a in activities if a.get("text")] + [card_text(c) for c in cards_of(activities)])
 
 
 def _first_time(card: dict[str, Any]) -> str:
