@@ -9,6 +9,7 @@ that fits a reader away from Teams (`_web` catalog keys) applies.
 
 from __future__ import annotations
 
+import email.policy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ class Bold:
 Line = str | Link | Bold
 Paragraph = list[Line]
 
+# Headers are not folded (a line may hold 998 characters): Python 3.11 folds a long subject before a word it
+# must encode leaving two spaces, and the subject then reads "de  chômage". Text parts go as 8-bit UTF-8.
+_POLICY = email.policy.default.clone(max_line_length=998)
 # Card Markdown's escapes (cards.document.escape_markdown): an e-mail shows the characters themselves.
 _ESCAPED = re.compile(r"\\([\[\]*_\\])")
 
@@ -95,19 +99,21 @@ def _lang(agency: Agency, language: str) -> str:
 
 
 def _envelope(agency: Agency, lang: str, *, subject: str, sender: str, recipient: str, body: list[Paragraph],
-              manage_url: str | None, manage_lines: Sequence[str] = ()) -> EmailMessage:
-    """The message: greeting, `body`, the manage link (announced by `manage_lines`, else the standard words),
-    the agency's contact and signature, why the reader gets it; plain text and HTML."""
+              manage_url: str | None, manage_lines: Sequence[str] = (),
+              manage_after: Sequence[str] = ()) -> EmailMessage:
+    """The message: greeting, `body`, the manage link (announced by `manage_lines`, else the standard words;
+    followed by `manage_after`), the agency's contact and signature, why the reader gets it; plain text and
+    HTML."""
     agency_name = agency.display_name(lang)
     paragraphs: list[Paragraph] = [[t(lang, "email.greeting")], *body]
     if manage_url:
         paragraphs.append([*(manage_lines or [t(lang, "email.manage_intro")]),
                            Link(t(lang, "email.manage_button"), manage_url),
-                           t(lang, "email.manage_expiry", days=agency.manage_link_days)])
+                           t(lang, "email.manage_expiry", days=agency.manage_link_days), *manage_after])
     paragraphs.append([t(lang, "email.closing", phone=agency.contact.phone),
                        t(lang, "email.signature", agency=agency_name)])
     paragraphs.append([t(lang, "email.not_you")])
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["Subject"] = subject
     message["From"] = Address(display_name=agency_name, addr_spec=sender)
     message["To"] = recipient
@@ -169,15 +175,14 @@ def build_reminder_email(agency: Agency, language: str, appointment: Appointment
         title = t(lang, "reminders.title_soon", duration=duration_text(lang, offset_minutes))
     else:
         title = t(lang, "reminders.title")
-    body: list[Paragraph] = [[Bold(title), t(lang, "email.when", when=when_text(agency, lang, appointment.starts_at))],
-                             *_guide(agency, lang, appointment, meetings=meetings)]
+    # The facts below say when; the title says how soon.
+    body: list[Paragraph] = [[Bold(title)], *_guide(agency, lang, appointment, meetings=meetings)]
     if not changeable:
         body.append([t(lang, "reminders.too_late_to_change", phone=agency.contact.phone)])
-    manage = [t(lang, "email.manage_intro"), t(lang, "email.reminders_off")]
     subject = t(lang, "email.reminder_subject", agency=agency.display_name(lang),
                 when=when_text(agency, lang, appointment.starts_at))
     return _finish(_envelope(agency, lang, subject=subject, sender=sender, recipient=recipient, body=body,
-                             manage_url=manage_url, manage_lines=manage), lang)
+                             manage_url=manage_url, manage_after=[t(lang, "email.reminders_off")]), lang)
 
 
 def build_link_email(agency: Agency, language: str, appointment: AppointmentView, *, sender: str, recipient: str,
