@@ -76,7 +76,7 @@ def card_paragraphs(elements: Iterable[Mapping[str, Any]], replace: Mapping[str,
                 paragraphs[-1].extend(text.splitlines())
                 heading_open = False
             else:
-                paragraphs.append(text.splitlines())
+                paragraphs.append([*text.splitlines()])
         elif kind == "FactSet":
             paragraphs.append([f"{fact['title']}: {_plain_markdown(str(fact['value']))}"
                                for fact in element.get("facts", ())])
@@ -206,6 +206,7 @@ def build_notice_email(agency: Agency, language: str, appointment: AppointmentVi
     lang = _lang(agency, language)
     about = t(lang, "outcomes.about", when=when_text(agency, lang, appointment.starts_at),
               subject=subject_name(agency, appointment.subject_id, lang))
+    lines: Paragraph
     if what == "no_show":
         title = t(lang, "outcomes.no_show.title")
         lines = [t(lang, "outcomes.no_show.text", minutes=duration_text(lang, agency.no_show_minutes))]
