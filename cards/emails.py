@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.domain.agency import Agency, Mode
 from bot.domain.appointment import AppointmentView, NotVerifiedReason
+from bot.domain.jobs import EmailKind
 from bot.i18n import LANGUAGES, t
 from cards.booking import booked_facts, localized, office_guide, subject_name, video_guide, when_text
 from cards.formatting import duration_text
@@ -199,19 +200,20 @@ def build_link_email(agency: Agency, language: str, appointment: AppointmentView
     return _finish(message, lang)
 
 
-def build_notice_email(agency: Agency, language: str, appointment: AppointmentView, *, what: str, sender: str,
+def build_notice_email(agency: Agency, language: str, appointment: AppointmentView, *, what: EmailKind, sender: str,
                        recipient: str, manage_url: str | None, reason: str | None = None) -> EmailMessage:
-    """What the citizen is told after an outcome (`what`: "no_show", "not_verified" or "technical"), and how
-    to go on: the manage link opens the chat, where they book again or pick one of the new times."""
+    """What the citizen is told after an outcome (`what`: a no-show, an identity not verified or a technical
+    problem), and how to go on: the manage link opens the chat, where they book again or pick a new time."""
+    assert what in (EmailKind.NO_SHOW, EmailKind.NOT_VERIFIED, EmailKind.TECHNICAL), what
     lang = _lang(agency, language)
     about = t(lang, "outcomes.about", when=when_text(agency, lang, appointment.starts_at),
               subject=subject_name(agency, appointment.subject_id, lang))
     lines: Paragraph
-    if what == "no_show":
+    if what is EmailKind.NO_SHOW:
         title = t(lang, "outcomes.no_show.title")
         lines = [t(lang, "outcomes.no_show.text", minutes=duration_text(lang, agency.no_show_minutes))]
         manage = "email.book_again_link"
-    elif what == "not_verified":
+    elif what is EmailKind.NOT_VERIFIED:
         title = t(lang, "outcomes.not_verified.title")
         lines = [t(lang, "outcomes.not_verified.rule")]
         if reason in set(NotVerifiedReason):

@@ -24,7 +24,7 @@ from bot.domain.web_identity import reached_by_email
 from bot.i18n import language_of
 from bot.jobs.runner import Failed, Finished, Result
 from bot.services.container import Services
-from bot.services.emails import NOTICE_EMAILS, EmailChannel
+from bot.services.emails import EmailChannel
 from bot.services.reminders import DueReminder, Recipient, ReminderService
 from bot.services.web_identity import WebIdentityService
 from cards.calendar import build_ics
@@ -105,10 +105,9 @@ class EmailJob:
                     agency, language, view, sender=self._sender, recipient=address,
                     changed=what is EmailKind.LINK_CHANGED, ics=build_ics(agency, view, language, now=now),
                     manage_url=manage_url)
-            else:
-                assert what in NOTICE_EMAILS
+            else:  # a notice after an outcome
                 reason = job.payload.get("reason")
-                message = build_notice_email(agency, language, view, what=str(what), sender=self._sender,
+                message = build_notice_email(agency, language, view, what=what, sender=self._sender,
                                              recipient=address, manage_url=manage_url,
                                              reason=reason if isinstance(reason, str) else None)
         await self._mailer.send(message, key=job.dedupe_key or f"email-{job.id}")

@@ -17,10 +17,6 @@ from typing import Any
 from bot.domain.jobs import EmailKind, JobKind
 from bot.services.ports import Mailer, UnitOfWork
 
-# What a chat notice (bot.domain.jobs.NoticeKind, the same words) becomes as an e-mail.
-NOTICE_EMAILS = frozenset({EmailKind.LINK, EmailKind.LINK_CHANGED, EmailKind.NO_SHOW, EmailKind.NOT_VERIFIED,
-                           EmailKind.TECHNICAL})
-
 
 @dataclass(frozen=True)
 class EmailChannel:
