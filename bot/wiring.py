@@ -99,7 +99,7 @@ def build_use_cases(services: Services, *, link_secret: str | None = None) -> Us
         consent=ConsentService(*core),
         privacy=PrivacyService(*core),
         reminders=ReminderService(*core, email=services.email is not None), staff=staff,
-        outcomes=OutcomeService(*core, staff),
+        outcomes=OutcomeService(*core, staff, email=services.email is not None),
         meetings=MeetingService(*core),
         retention=RetentionService(*core),
         people=PeopleService(services.agency, services.uow, services.clock),

@@ -202,9 +202,10 @@ def build_link_email(agency: Agency, language: str, appointment: AppointmentView
 
 def build_notice_email(agency: Agency, language: str, appointment: AppointmentView, *, what: EmailKind, sender: str,
                        recipient: str, manage_url: str | None, reason: str | None = None) -> EmailMessage:
-    """What the citizen is told after an outcome (`what`: a no-show, an identity not verified or a technical
-    problem), and how to go on: the manage link opens the chat, where they book again or pick a new time."""
-    assert what in (EmailKind.NO_SHOW, EmailKind.NOT_VERIFIED, EmailKind.TECHNICAL), what
+    """What the citizen is told after an outcome (`what`: a no-show, an identity not verified, a technical
+    problem, or nobody of the agency joined), and how to go on: the manage link opens the chat, where they
+    book again or pick a new time."""
+    assert what in (EmailKind.NO_SHOW, EmailKind.NOT_VERIFIED, EmailKind.TECHNICAL, EmailKind.AGENCY_LATE), what
     lang = _lang(agency, language)
     about = t(lang, "outcomes.about", when=when_text(agency, lang, appointment.starts_at),
               subject=subject_name(agency, appointment.subject_id, lang))
@@ -219,6 +220,10 @@ def build_notice_email(agency: Agency, language: str, appointment: AppointmentVi
         if reason in set(NotVerifiedReason):
             lines.append(t(lang, f"outcomes.not_verified.{NotVerifiedReason(reason).value}"))
         manage = "email.book_again_link"
+    elif what is EmailKind.AGENCY_LATE:
+        title = t(lang, "outcomes.new_times.title_agency_late")
+        lines = [t(lang, "email.agency_late_text")]
+        manage = "email.technical_link"
     else:
         title = t(lang, "outcomes.new_times.title_technical")
         lines = [t(lang, "email.technical_text")]

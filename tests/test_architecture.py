@@ -252,9 +252,9 @@ def test_the_real_adapters_fit_their_ports(port: type, implementation: type) -> 
 
 def _status_words() -> set[str]:
     from bot.domain.appointment import AppointmentStatus, MeetingState
-    from bot.domain.jobs import EmailKind, JobResult, JobStatus, NoticeKind
+    from bot.domain.jobs import JobResult, JobStatus, NoticeKind
 
-    return {member.value for enum in (AppointmentStatus, MeetingState, JobStatus, JobResult, NoticeKind, EmailKind)
+    return {member.value for enum in (AppointmentStatus, MeetingState, JobStatus, JobResult, NoticeKind)
             for member in enum}
 
 

@@ -366,3 +366,24 @@ async def test_a_reminder_email_through_graph_sendmail(agency: Agency, uow_facto
     assert reminder["body"]["contentType"] == "html" and "https://teams.example/l/meetup-join/1" in \
         reminder["body"]["content"]
     assert reminder["toRecipients"] == [{"emailAddress": {"address": ADDRESS}}]
+
+
+@pytest.mark.parametrize("web", [True, False])
+async def test_nobody_joined_the_web_citizen_also_gets_the_way_to_a_new_time_by_email(world: World, agency: Agency,
+                                                                                       web: bool) -> None:
+    citizen = await world.citizen(web=web, locale="fr-BE")
+    booked = await world.book(citizen)
+    world.clock.set(START + timedelta(minutes=agency.agency_wait_commitment_minutes))
+    await world.outcomes.report_by_citizen(citizen, booked.appointment.id, Outcome.AGENCY_LATE)
+    await world.outcomes.report_by_citizen(citizen, booked.appointment.id, Outcome.AGENCY_LATE)  # pressed twice
+    await world.runner.drain()
+    if not web:  # the answer in their Teams chat is enough
+        assert world.emails("agency_late") == []
+        return
+    [message] = world.emails("agency_late")
+    plain, _ = parts(message)
+    assert message["Subject"] == t("fr", "email.agency_late_subject", agency=agency.display_name("fr"))
+    assert t("fr", "outcomes.new_times.title_agency_late") in plain and t("fr", "email.technical_link") in plain
+    manage_link(message)
+    late = [key for key in world.mailer.keys if ":agency_late:" in key]
+    assert late == [f"email:agency_late:{booked.appointment.id}"]

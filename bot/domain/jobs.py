@@ -98,6 +98,8 @@ class EmailKind(StrEnum):
     NO_SHOW = "no_show"
     NOT_VERIFIED = "not_verified"
     TECHNICAL = "technical"
+    # The citizen said nobody joined, past the agency's commitment (their own report; new times in the chat).
+    AGENCY_LATE = "agency_late"
 
 
 class JobStatus(StrEnum):

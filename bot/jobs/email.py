@@ -4,7 +4,9 @@
   agency's website or of its sign-in, or one who blocked the bot in Teams, and who gave an address);
 - a reminder, the join link (new or changed, with the updated .ics), a notice after an outcome (no-show,
   identity not verified, technical problem): handed over by the chat's job, which decided the chat does not
-  reach the citizen (bot.services.reminders.ReminderService.recipient).
+  reach the citizen (bot.services.reminders.ReminderService.recipient);
+- after the citizen said nobody joined (agency late): planned with the report, decided here like the
+  confirmation (the answer with new times is in the chat, which a website visitor may have left).
 
 Every e-mail carries the citizen's manage link when links are on (it opens the chat on the agency's page).
 The texts are built as for a reader on the web (bot.domain.channels.web_reader): no "in this chat", no buttons.
@@ -32,6 +34,8 @@ from cards.emails import build_confirmation_email, build_link_email, build_notic
 
 # E-mails about an appointment still to come; the notices after an outcome are about one that is over.
 _ABOUT_ACTIVE = frozenset({EmailKind.CONFIRMATION, EmailKind.REMINDER, EmailKind.LINK, EmailKind.LINK_CHANGED})
+# Planned for every citizen by the change they tell about; the others are handed over by a chat job.
+_DECIDED_HERE = frozenset({EmailKind.CONFIRMATION, EmailKind.AGENCY_LATE})
 
 
 class EmailJob:
@@ -59,9 +63,10 @@ class EmailJob:
                     or (what in _ABOUT_ACTIVE and not appointment.is_active(now)):
                 return Finished(JobResult.SKIPPED_INACTIVE)
             reference = citizen.conversation_reference or {}
-            # The confirmation decides here who gets it; the other e-mails were handed over by a chat job that
-            # decided the chat does not reach this citizen (a citizen who wrote to the bot since still gets it).
-            if not citizen.email or (what is EmailKind.CONFIRMATION and not reached_by_email(
+            # The confirmation and the agency-late notice decide here who gets them; the other e-mails were
+            # handed over by a chat job that decided the chat does not reach this citizen (a citizen who wrote to
+            # the bot since still gets it).
+            if not citizen.email or (what in _DECIDED_HERE and not reached_by_email(
                     tenant_id=citizen.tenant_id, channel_id=reference.get("channelId"),
                     blocked_the_bot=citizen.unreachable_since is not None)):
                 return Finished(JobResult.SKIPPED_NO_EMAIL)
