@@ -25,6 +25,7 @@ from bot.domain.agency import Agency, Mode
 from bot.domain.appointment import NotVerifiedReason, Outcome
 from bot.domain.clock import FixedClock
 from bot.domain.jobs import EmailKind, JobKind
+from bot.domain.web_identity import SIGN_IN_TENANT
 from bot.i18n import t
 from bot.integrations.graph_client import GraphClient
 from bot.integrations.mail import FolderMailer, GraphMailer
@@ -115,14 +116,20 @@ class World:
         self.outcomes: OutcomeService = build_use_cases(self.services).outcomes
         self.runner = JobRunner(uow, job_handlers(self.services), self.clock)
 
-    async def citizen(self, *, web: bool, locale: str, blocked: bool = False) -> str:
+    async def citizen(self, *, web: bool, locale: str, blocked: bool = False, signed_in: bool = False) -> str:
+        """`signed_in`: a citizen of the agency's own sign-in, who has no chat the bot could write to."""
         async with self.uow() as uow:
-            citizen = await uow.citizens.upsert_identity(
-                agency_id=self.services.agency.id, tenant_id=None if web else "tenant-1",
-                aad_object_id=None if web else f"object-{locale}",
-                teams_user_id=f"dl_visitor-{locale}" if web else "29:citizen",
-                conversation_reference=WEB_REFERENCE if web else TEAMS_REFERENCE, locale=locale,
-                now=self.clock.now())
+            if signed_in:
+                citizen = await uow.citizens.upsert_identity(
+                    agency_id=self.services.agency.id, tenant_id=SIGN_IN_TENANT, aad_object_id="subject-key",
+                    teams_user_id=None, conversation_reference=None, locale=locale, now=self.clock.now())
+            else:
+                citizen = await uow.citizens.upsert_identity(
+                    agency_id=self.services.agency.id, tenant_id=None if web else "tenant-1",
+                    aad_object_id=None if web else f"object-{locale}",
+                    teams_user_id=f"dl_visitor-{locale}" if web else "29:citizen",
+                    conversation_reference=WEB_REFERENCE if web else TEAMS_REFERENCE, locale=locale,
+                    now=self.clock.now())
             if blocked:
                 await uow.citizens.mark_unreachable(citizen.id, self.clock.now())
             await uow.commit()
@@ -310,9 +317,13 @@ async def test_a_teams_citizen_who_blocked_the_bot_gets_the_email_instead(world:
     await world.at(START - timedelta(days=1))
     [day] = world.emails("reminder")
     assert t("nl", "reminders.title_day") in parts(day)[0]
+    async with world.uow() as uow:
+        stored = await uow.citizens.get(citizen)
+        assert stored is not None and stored.unreachable_since is not None  # Teams is not asked again
     # Once refused, the next messages go by e-mail without asking Teams again.
     await world.at(START - timedelta(hours=1))
     assert len(world.emails("reminder")) == 2 and len(world.notifier.sent) == 1
+    assert await world.job_outcomes(JobKind.REMINDER) == ["handed_to_email", "handed_to_email"]
     await world.at(START + timedelta(minutes=10))
     await world.report(booked, Outcome.NO_SHOW)
     [no_show] = world.emails("no_show")
@@ -387,3 +398,12 @@ async def test_nobody_joined_the_web_citizen_also_gets_the_way_to_a_new_time_by_
     manage_link(message)
     late = [key for key in world.mailer.keys if ":agency_late:" in key]
     assert late == [f"email:agency_late:{booked.appointment.id}"]
+
+
+async def test_a_citizen_of_the_agencys_sign_in_gets_the_reminders_by_email(world: World) -> None:
+    citizen = await world.citizen(web=True, locale="nl-BE", signed_in=True)
+    await world.book(citizen)
+    await world.at(START - timedelta(days=1))
+    [reminder] = world.emails("reminder")
+    assert t("nl", "reminders.title_day") in parts(reminder)[0]
+    assert world.notifier.sent == [] and len(world.emails("link")) == 1

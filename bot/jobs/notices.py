@@ -64,7 +64,8 @@ class CitizenNoticeJob:
         try:
             await self._notifier.send(recipient.reference, OutgoingMessage(card=card))
         except RecipientUnreachable as error:
-            record = partial(hand_over, refused=True) if hand_over is not None and recipient.has_email \
-                else partial(self._reminders.record_unreachable, citizen_id=recipient.citizen_id)
-            return Failed(f"RecipientUnreachable: {error}"[:200], record=record)
+            if hand_over is not None and recipient.has_email:  # refused for good: the e-mail carries it
+                return Finished(JobResult.HANDED_TO_EMAIL, record=partial(hand_over, refused=True))
+            return Failed(f"RecipientUnreachable: {error}"[:200],
+                          record=partial(self._reminders.record_unreachable, citizen_id=recipient.citizen_id))
         return Finished(JobResult.SENT)

@@ -38,8 +38,9 @@ class ReminderJob:
         try:
             await self._notifier.send(due.reference, OutgoingMessage(card=card))
         except RecipientUnreachable as error:
-            record = partial(self._reminders.hand_reminder_to_email, reminder=due, refused=True) \
-                if due.recipient.has_email \
-                else partial(self._reminders.record_unreachable, citizen_id=due.citizen_id)
-            return Failed(f"RecipientUnreachable: {error}"[:200], record=record)
+            if due.recipient.has_email:  # refused for good (blocked): the e-mail carries it, nothing is lost
+                return Finished(JobResult.HANDED_TO_EMAIL, record=partial(self._reminders.hand_reminder_to_email,
+                                                                          reminder=due, refused=True))
+            return Failed(f"RecipientUnreachable: {error}"[:200],
+                          record=partial(self._reminders.record_unreachable, citizen_id=due.citizen_id))
         return Finished(JobResult.SENT, record=partial(self._reminders.record_sent, reminder=due))
