@@ -103,7 +103,8 @@ class CountingMailer:
 
 
 class World:
-    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, folder: Path, mailer: Mailer | None = None) -> None:
+    def __init__(self, agency: Agency, uow: UnitOfWorkFactory, folder: Path, mailer: Mailer | None = None,
+                 *, links: bool = True) -> None:
         self.clock = FixedClock(MONDAY)
         self.notifier = FakeNotifier()
         self.mailer = CountingMailer(folder)
@@ -111,7 +112,8 @@ class World:
         self.uow = uow
         self.services: Services = assemble_services(
             agency, uow, self.clock, notifier=self.notifier, meetings=FakeMeetings(),
-            email=EmailChannel(mailer or self.mailer, sender=MAILBOX, link_secret=SECRET, manage_page=PAGE))
+            email=EmailChannel(mailer or self.mailer, sender=MAILBOX, link_secret=SECRET if links else "",
+                               manage_page=PAGE))
         self.booking = booking_over(self.services)
         self.outcomes: OutcomeService = build_use_cases(self.services).outcomes
         self.runner = JobRunner(uow, job_handlers(self.services), self.clock)
@@ -407,3 +409,17 @@ async def test_a_citizen_of_the_agencys_sign_in_gets_the_reminders_by_email(worl
     [reminder] = world.emails("reminder")
     assert t("nl", "reminders.title_day") in parts(reminder)[0]
     assert world.notifier.sent == [] and len(world.emails("link")) == 1
+
+
+async def test_without_manage_links_a_notice_gives_the_phone_number(agency: Agency, uow_factory: UnitOfWorkFactory,
+                                                                   tmp_path: Path) -> None:
+    world = World(agency, uow_factory, tmp_path / "outbox", links=False)
+    citizen = await world.citizen(web=True, locale="fr-BE")
+    booked = await world.book(citizen)
+    await world.at(START + timedelta(minutes=agency.no_show_minutes))
+    await world.report(booked, Outcome.NO_SHOW)
+    [message] = world.emails("no_show")
+    plain, html = parts(message)
+    assert PAGE not in plain and "<a href=" not in html
+    assert t("fr", "email.book_again_phone", phone=agency.contact.phone) in plain
+    assert t("fr", "email.book_again_link") not in plain
