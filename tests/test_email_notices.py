@@ -168,6 +168,16 @@ class World:
                 found.append(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))
         return found  # type: ignore[return-value]
 
+    async def one(self, what: str) -> EmailMessage:
+        """The one e-mail of this kind; else a failure that lists the jobs."""
+        found = self.emails(what)
+        if len(found) != 1:
+            async with self.uow() as uow:
+                jobs = await uow.jobs.listing(limit=1000)
+            pytest.fail(f"{len(found)} e-mails {what!r}; jobs: " + "; ".join(
+                f"{job.kind} {job.payload} {job.status} {job.outcome} {job.last_error} {job.run_at}" for job in jobs))
+        return found[0]
+
     async def job_outcomes(self, kind: str) -> list[str | None]:
         async with self.uow() as uow:
             return sorted(str(job.outcome) for job in await uow.jobs.listing(kind=kind, limit=1000))
@@ -270,7 +280,7 @@ async def test_a_no_show_notice_reaches_a_web_citizen_by_email(world: World, age
     booked = await world.book(citizen)
     await world.at(START + timedelta(minutes=agency.no_show_minutes))
     await world.report(booked, Outcome.NO_SHOW)
-    [message] = world.emails("no_show")
+    message = await world.one("no_show")
     plain, html = parts(message)
     assert message["Subject"] == t(language, "email.no_show_subject", agency=agency.display_name(language))
     assert message["Content-Language"] == language
@@ -418,7 +428,7 @@ async def test_without_manage_links_a_notice_gives_the_phone_number(agency: Agen
     booked = await world.book(citizen)
     await world.at(START + timedelta(minutes=agency.no_show_minutes))
     await world.report(booked, Outcome.NO_SHOW)
-    [message] = world.emails("no_show")
+    message = await world.one("no_show")
     plain, html = parts(message)
     assert PAGE not in plain and "<a href=" not in html
     assert t("fr", "email.book_again_phone", phone=agency.contact.phone) in plain
