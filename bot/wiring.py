@@ -98,8 +98,8 @@ def build_use_cases(services: Services, *, link_secret: str | None = None) -> Us
         ),
         consent=ConsentService(*core),
         privacy=PrivacyService(*core),
-        reminders=ReminderService(*core), staff=staff,
-        outcomes=OutcomeService(*core, staff),
+        reminders=ReminderService(*core, email=services.email is not None), staff=staff,
+        outcomes=OutcomeService(*core, staff, email=services.email is not None),
         meetings=MeetingService(*core),
         retention=RetentionService(*core),
         people=PeopleService(services.agency, services.uow, services.clock),
@@ -235,7 +235,7 @@ def job_handlers(services: Services, use_cases: UseCases | None = None) -> Mappi
             str(JobKind.MEETING_CANCEL): MeetingCancelJob(cases.meetings, services.meetings),
         })
     if services.email is not None:
-        handlers[str(JobKind.EMAIL)] = EmailJob(services, services.email, cases.web_identity)
+        handlers[str(JobKind.EMAIL)] = EmailJob(services, services.email, cases.web_identity, cases.reminders)
     return handlers
 
 

@@ -30,7 +30,7 @@ class JobKind(StrEnum):
     MEETING_CREATE = "meeting_create"
     MEETING_MOVE = "meeting_move"
     MEETING_CANCEL = "meeting_cancel"
-    # An e-mail to a citizen the chat cannot reach (the agency's website, or a blocked bot): the confirmation.
+    # An e-mail to a citizen the chat cannot reach (the agency's website, or a blocked bot); payload "what": EmailKind.
     EMAIL = "email"
 
 
@@ -58,6 +58,8 @@ class JobResult(StrEnum):
     SKIPPED_UNREACHABLE = "skipped_unreachable"
     # An e-mail for a citizen without an address, or whom the chat reaches anyway.
     SKIPPED_NO_EMAIL = "skipped_no_email"
+    # A chat message for a citizen the chat does not reach: an e-mail job carries it instead.
+    HANDED_TO_EMAIL = "handed_to_email"
     # A reminder whose moment passed while the bot was down.
     DROPPED_LATE = "dropped_late"
     MEETING_CREATED = "created"
@@ -83,6 +85,21 @@ class NoticeKind(StrEnum):
     NOT_VERIFIED = "not_verified"
     # A technical problem: new times are offered, the same counselor first.
     TECHNICAL = "technical"
+
+
+class EmailKind(StrEnum):
+    """What an EMAIL job tells the citizen (its payload's "what"): the confirmation, or what a chat message
+    would have carried (a reminder, the join link, a notice after an outcome)."""
+
+    CONFIRMATION = "confirmation"
+    REMINDER = "reminder"
+    LINK = "link"
+    LINK_CHANGED = "link_changed"
+    NO_SHOW = "no_show"
+    NOT_VERIFIED = "not_verified"
+    TECHNICAL = "technical"
+    # The citizen said nobody joined, past the agency's commitment (their own report; new times in the chat).
+    AGENCY_LATE = "agency_late"
 
 
 class JobStatus(StrEnum):

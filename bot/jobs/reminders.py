@@ -1,4 +1,5 @@
-"""The reminder job: checks the reminder is still wanted and on time, sends the card, records it."""
+"""The reminder job: checks the reminder is still wanted and on time, sends the card, records it; or hands it to
+an e-mail job when the chat does not reach the citizen (the agency's website, or Teams refuses the bot)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ class ReminderJob:
         due = await self._reminders.due(job)
         if isinstance(due, JobResult):
             return Finished(due)
+        if due.recipient.by_email:
+            return Finished(JobResult.HANDED_TO_EMAIL, record=partial(self._reminders.hand_reminder_to_email,
+                                                                      reminder=due))
         agency = self._services.agency
         changeable = can_change(due.appointment.starts_at, self._services.clock.now(), agency.booking)
         with client_zone(client_timezone(due.reference)):
@@ -34,6 +38,9 @@ class ReminderJob:
         try:
             await self._notifier.send(due.reference, OutgoingMessage(card=card))
         except RecipientUnreachable as error:
+            if due.recipient.has_email:  # refused for good (blocked): the e-mail carries it, nothing is lost
+                return Finished(JobResult.HANDED_TO_EMAIL, record=partial(self._reminders.hand_reminder_to_email,
+                                                                          reminder=due, refused=True))
             return Failed(f"RecipientUnreachable: {error}"[:200],
                           record=partial(self._reminders.record_unreachable, citizen_id=due.citizen_id))
         return Finished(JobResult.SENT, record=partial(self._reminders.record_sent, reminder=due))

@@ -160,6 +160,9 @@ class JobRunner:
         try:
             while stop is None or not stop.is_set():
                 free = self.settings.concurrency - len(running)
+                # A job that ends while this claim waits on the database may have added one due now (an e-mail
+                # handed over by a chat job) after the claim looked: with jobs running, look once more.
+                busy = bool(running)
                 jobs = await self._claim(min(self.settings.batch, free)) if free > 0 else []
                 for job in jobs:
                     task = asyncio.create_task(self._run_one(job))
@@ -167,6 +170,8 @@ class JobRunner:
                     task.add_done_callback(running.discard)
                 total += len(jobs)
                 if not running:
+                    if busy:
+                        continue
                     return total
                 if jobs and len(jobs) == min(self.settings.batch, free):
                     continue  # more may be due right now

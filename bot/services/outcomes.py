@@ -32,8 +32,9 @@ from bot.domain.appointment import (
     no_show_reached,
 )
 from bot.domain.audit import EventType
-from bot.domain.jobs import JobKind, NoticeKind
+from bot.domain.jobs import EmailKind, JobKind, NoticeKind
 from bot.services.audit import SYSTEM_ACTOR, AuditTrail, citizen_actor, counselor_actor
+from bot.services.emails import plan_notice_email
 from bot.services.meetings import plan_meeting_cancel
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.staff import StaffService
@@ -115,12 +116,14 @@ Report = StaffReport | NotYet
 
 class OutcomeService:
     def __init__(self, agency: Agency, uow: UnitOfWorkFactory, clock: Clock, audit: AuditTrail,
-                 staff: StaffService) -> None:
+                 staff: StaffService, *, email: bool = False) -> None:
+        """`email`: this installation e-mails citizens the chat may not reach (GUICHET_MAIL is not off)."""
         self._agency = agency
         self._uow = uow
         self._clock = clock
         self._audit = audit
         self._staff = staff
+        self._email = email
 
     async def report_by_staff(self, actor_id: str | None, appointment_id: object, outcome: object,
                               reason: object = None, *, presser: str | None = None) -> StaffReport:
@@ -259,6 +262,10 @@ class OutcomeService:
         notice = _CITIZEN_NOTICE.get(outcome) if actor.startswith("counselor:") else None
         if notice is not None and appointment.citizen_id is not None:
             await self._plan(uow, JobKind.CITIZEN_NOTICE, appointment, now, notice=notice, reason=reason)
+        if outcome is Outcome.AGENCY_LATE and self._email and appointment.citizen_id is not None:
+            # The answer comes in the citizen's turn; a visitor of the agency's website waiting in the meeting
+            # may not see it there, so an e-mail keeps the way to a new time (bot.jobs.email decides who).
+            await plan_notice_email(uow, EmailKind.AGENCY_LATE, appointment.id, now)
         alert = _STAFF_ALERT.get((outcome, actor.split(":", 1)[0]))
         if alert is not None:
             await self._plan(uow, JobKind.STAFF_ALERT, appointment, now, alert=alert)
