@@ -25,6 +25,7 @@ from bot.domain.jobs import EmailKind
 from bot.i18n import LANGUAGES, t
 from cards.booking import booked_facts, localized, office_guide, subject_name, video_guide, when_text
 from cards.formatting import duration_text
+from cards.reminders import reminder_title
 
 
 @dataclass(frozen=True)
@@ -170,12 +171,7 @@ def build_reminder_email(agency: Agency, language: str, appointment: Appointment
     """A reminder (the chat's reminder card as an e-mail): when, what, the join link, the access guide and
     the checklist; how to move, cancel or stop reminders through the manage link."""
     lang = _lang(agency, language)
-    if offset_minutes is not None and offset_minutes >= 1440:
-        title = t(lang, "reminders.title_day")
-    elif offset_minutes is not None:
-        title = t(lang, "reminders.title_soon", duration=duration_text(lang, offset_minutes))
-    else:
-        title = t(lang, "reminders.title")
+    title = reminder_title(lang, offset_minutes)
     # The facts below say when; the title says how soon.
     body: list[Paragraph] = [[Bold(title)], *_guide(agency, lang, appointment, meetings=meetings)]
     if not changeable:

@@ -24,6 +24,15 @@ from cards.formatting import duration_text
 from cards.verbs import SOURCE, SOURCE_ID, SOURCE_OFFSET, CardSource, Verb, execute_action, stamp_actions
 
 
+def reminder_title(language: str, offset_minutes: int | None) -> str:
+    """How soon, as a reminder's title: "tomorrow" for a day or more ahead, "in 1 hour" otherwise."""
+    if offset_minutes is not None and offset_minutes >= 1440:
+        return t(language, "reminders.title_day")
+    if offset_minutes is not None:
+        return t(language, "reminders.title_soon", duration=duration_text(language, offset_minutes))
+    return t(language, "reminders.title")
+
+
 def build_reminder_card(
     agency: Agency,
     language: str,
@@ -35,12 +44,7 @@ def build_reminder_card(
 ) -> dict[str, Any]:
     """`offset_minutes`: how long before the start this reminder was planned (the title says "tomorrow"
     for a day or more, "in 1 hour" otherwise). `changeable`: before the agency's change cut-off."""
-    if offset_minutes is not None and offset_minutes >= 1440:
-        title = t(language, "reminders.title_day")
-    elif offset_minutes is not None:
-        title = t(language, "reminders.title_soon", duration=duration_text(language, offset_minutes))
-    else:
-        title = t(language, "reminders.title")
+    title = reminder_title(language, offset_minutes)
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": "accent", "items": [heading(f"🔔 {title}")]},
         *booked_facts(agency, language, appointment),

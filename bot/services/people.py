@@ -85,8 +85,10 @@ class PeopleService:
             who = who_is_web_turn(proven_citizen_id=proven, conversation_id=conversation_id,
                                   visitor_acted=visitor_acted)
             if citizen is not None:
-                # Seen now, in this language; where reminders go changes only from one web page to the next.
-                citizen.last_seen_at = now
+                # Seen now (to TOUCH_INTERVAL: retention counts in months; unchanged values write nothing), in
+                # this language; where reminders go changes only from one web page to the next.
+                if now - citizen.last_seen_at >= TOUCH_INTERVAL:
+                    citizen.last_seen_at = now
                 if locale is not None:
                     citizen.locale = locale
                 if not keeps_stored_reference(citizen.conversation_reference):
