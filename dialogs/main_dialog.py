@@ -22,7 +22,7 @@ from botbuilder.schema import ActivityTypes
 
 from bot.commands import Intent, recognize
 from bot.domain.agency import Agency
-from bot.domain.web_identity import may_open
+from bot.domain.web_identity import tell_how_to_prove
 from bot.i18n import t
 from bot.replies import card_message
 from bot.turn import turn_info
@@ -42,12 +42,10 @@ class Entry:
     needs_consent: bool = False
     # What the consent gate checks (bot.domain.consent.Purpose); None: the strictest (booking).
     purpose: str | None = None
-    # Shows or changes what the citizen did outside this conversation: on the agency's website only a
-    # conversation that proved who they are may open it (bot.domain.web_identity.may_open).
+    # A way in to what the citizen may have done outside this conversation (their list, their data, a privacy
+    # right): on the agency's website a conversation that proved nothing is first told how to reach the rest,
+    # then shown what it did itself (bot.domain.web_identity.tell_how_to_prove).
     needs_proof: bool = False
-    # With needs_proof: an unproven web conversation is still shown what it did itself (the citizen of that
-    # conversation holds nothing else), after the card saying how to reach the rest.
-    own_without_proof: bool = False
 
 
 @dataclass
@@ -155,11 +153,9 @@ class MainDialog(ComponentDialog):
                     await context.send_activity(t(info.language, "conversation.not_understood"))
                 await context.send_activity(card_message(build_help_card(self._agency, info.language)))
                 return await dc.end_dialog()
-        if not may_open(web_proof=info.web_proof, needs_proof=entry.needs_proof):
+        if tell_how_to_prove(web_proof=info.web_proof, needs_proof=entry.needs_proof):
             card = build_proof_needed_card(info.language, sign_in=self._web_sign_in)
             await context.send_activity(card_message(card))
-            if not entry.own_without_proof:
-                return await dc.end_dialog()
         if entry.needs_consent and self._has_consent_gate:
             return await dc.begin_dialog(
                 CONSENT_GATE, {"next": entry.dialog_id, "options": options, "purpose": entry.purpose}

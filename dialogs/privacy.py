@@ -28,6 +28,7 @@ from botbuilder.dialogs import (
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.commands import Intent
+from bot.domain.agency import PersonalField
 from bot.domain.channels import file_needs_consent
 from bot.domain.consent import Purpose
 from bot.domain.json_parts import json_object
@@ -214,7 +215,8 @@ class RectifyForm(CardFlow[NoState]):
         info = self._info(dialog_context)
         language = info.language
         citizen_id = info.citizen_id or ""
-        typed = {f.value: data.get(f.value) for f in self._agency.personal_data_fields}
+        # Every field the form carried (on the website it also asks the e-mail address, see booking_fields).
+        typed = {f.value: data.get(f.value) for f in PersonalField if f.value in data}
         outcome = await self._privacy.rectify(citizen_id, typed)
         if outcome.errors:
             shown = {name: value for name, value in typed.items() if isinstance(value, str)}
@@ -337,8 +339,9 @@ def build_privacy_feature(services: Services, privacy: PrivacyService) -> Featur
             FlagDialog(RESTRICT, privacy, services, restriction=True),
             FlagDialog(REMINDERS, privacy, services, restriction=False),
         ],
-        # Every privacy right concerns all the citizen's data: on the agency's website, only for a conversation
-        # that proved who they are.
+        # A privacy right asked for by name concerns all the citizen's data: on the agency's website, a
+        # conversation that proved nothing is told how to reach it all first (its own citizen holds only what
+        # it gave there). The buttons act on what a card of this conversation showed.
         intents={
             Intent.MY_DATA: Entry(MY_DATA, needs_proof=True),
             Intent.EXPORT: Entry(EXPORT, needs_proof=True),
@@ -347,11 +350,11 @@ def build_privacy_feature(services: Services, privacy: PrivacyService) -> Featur
         },
         verbs={
             Verb.MENU_MY_DATA: Entry(MY_DATA, needs_proof=True),
-            Verb.PRIVACY_EXPORT: Entry(EXPORT, needs_proof=True),
-            Verb.PRIVACY_EXPORT_FILE: Entry(EXPORT_FILE, needs_proof=True),
-            Verb.PRIVACY_RECTIFY: Entry(RECTIFY, needs_proof=True),
-            Verb.PRIVACY_ERASE: Entry(ERASE, needs_proof=True),
-            Verb.PRIVACY_RESTRICT: Entry(RESTRICT, needs_proof=True),
-            Verb.PRIVACY_REMINDERS: Entry(REMINDERS, needs_proof=True),
+            Verb.PRIVACY_EXPORT: Entry(EXPORT),
+            Verb.PRIVACY_EXPORT_FILE: Entry(EXPORT_FILE),
+            Verb.PRIVACY_RECTIFY: Entry(RECTIFY),
+            Verb.PRIVACY_ERASE: Entry(ERASE),
+            Verb.PRIVACY_RESTRICT: Entry(RESTRICT),
+            Verb.PRIVACY_REMINDERS: Entry(REMINDERS),
         },
     )

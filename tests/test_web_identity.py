@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bot.app import SERVICES
 from bot.domain.agency import Agency
 from bot.domain.appointment import AppointmentStatus
-from bot.domain.web_identity import ANONYMOUS_WEB_TENANT, keeps_stored_reference, may_open, who_is_web_turn
+from bot.domain.web_identity import ANONYMOUS_WEB_TENANT, keeps_stored_reference, tell_how_to_prove, who_is_web_turn
 from bot.i18n import t
 from cards.validation import validate_card
 from cards.verbs import Verb
@@ -102,12 +102,18 @@ async def test_a_second_conversation_with_the_same_user_id_and_no_proof_reaches_
 
     # Another conversation of a page reusing the same dl_ id: nothing of theirs, whatever it asks.
     other = Visitor.forged(site, first.user_id, "another-conversation-of-the-same-page")
-    for command in ("my_appointments", "my_data", "export", "erase", "cancel_appointment", "reschedule"):
+    for command in ("my_appointments", "my_data", "cancel_appointment", "reschedule", "export", "erase"):
         answers = await other.say(t("fr", f"help.command.{command}"))
         assert _says_how_to_prove(answers), command
         assert DETAILS["last_name"] not in card_texts(answers) and appointment_id not in card_texts(answers)
-    for verb in (Verb.MENU_MY_APPOINTMENTS, Verb.MENU_MY_DATA, Verb.PRIVACY_EXPORT, Verb.PRIVACY_ERASE):
-        assert _says_how_to_prove(await other.submit({"verb": verb})), verb
+    for verb in (Verb.MENU_MY_APPOINTMENTS, Verb.MENU_MY_DATA):
+        answers = await other.submit({"verb": verb})
+        assert _says_how_to_prove(answers), verb
+        assert DETAILS["last_name"] not in card_texts(answers) and appointment_id not in card_texts(answers)
+    # A privacy button pressed there acts on that conversation's own citizen, who holds nothing of theirs.
+    for verb in (Verb.PRIVACY_EXPORT, Verb.PRIVACY_ERASE):
+        answers = await other.submit({"verb": verb})
+        assert DETAILS["last_name"] not in json.dumps(answers) and appointment_id not in json.dumps(answers), verb
     # The appointment id in hand-made Submit data: the usual refusal, and the appointment stays.
     for verb in (Verb.APPT_CANCEL, Verb.APPT_DETAILS, Verb.APPT_RESCHEDULE):
         answers = await other.submit({"verb": verb, "appointment_id": appointment_id})
@@ -229,9 +235,11 @@ def test_who_a_web_turn_is() -> None:
     assert "conv-a" not in (writing.object_id or "")
 
 
-def test_what_an_unproven_web_conversation_may_open() -> None:
-    assert may_open(web_proof=None, needs_proof=True) and may_open(web_proof=True, needs_proof=True)
-    assert may_open(web_proof=False, needs_proof=False) and not may_open(web_proof=False, needs_proof=True)
+def test_only_an_unproven_web_conversation_is_told_how_to_prove() -> None:
+    assert not tell_how_to_prove(web_proof=None, needs_proof=True)
+    assert not tell_how_to_prove(web_proof=True, needs_proof=True)
+    assert not tell_how_to_prove(web_proof=False, needs_proof=False)
+    assert tell_how_to_prove(web_proof=False, needs_proof=True)
 
 
 def test_a_proven_web_turn_keeps_a_teams_chat_and_replaces_a_web_one() -> None:

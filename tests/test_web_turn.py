@@ -336,6 +336,18 @@ async def test_over_direct_line_an_agency_that_asks_no_email_still_asks_it_on_th
     events = {recorded.event for recorded in connector.messages_for(visit.user.conversation_id)}
     assert events <= {"send", "reply"}, events
 
+    # Held, so shown and correctable there, though the agency's own form does not ask it.
+    await visit.say(t("de", "help.command.my_data"))
+    held = visit.card_with(Verb.PRIVACY_RECTIFY)
+    assert any(fact["title"] == t("de", "personal_data.label.email")
+               for node in card_nodes(held) if node.get("type") == "FactSet" for fact in node["facts"])
+    await visit.press(Verb.PRIVACY_RECTIFY)
+    form = visit.card_with(Verb.PRIVACY_RECTIFY_SUBMIT)
+    assert "email" in [node.get("id") for node in card_nodes(form)]
+    await visit.press(Verb.PRIVACY_RECTIFY_SUBMIT, {**without_email, "email": "lotte@example.be"})
+    [citizen] = await citizens(no_email_bot)
+    assert citizen.email == "lotte@example.be"
+
 
 def test_teams_forms_are_unchanged_and_the_web_form_adds_the_email(agency: Agency) -> None:
     fields = [field for field in agency.personal_data_fields if field is not PersonalField.EMAIL]

@@ -121,6 +121,20 @@ def booking_fields(agency_fields: Sequence[PersonalField], *, on_web: bool) -> l
     return fields
 
 
+def held_fields(agency_fields: Sequence[PersonalField], given: Callable[[PersonalField], bool]) -> list[PersonalField]:
+    """The fields to show the citizen ("my data"): the agency's, then any other they gave (the e-mail address a
+    booking on the website asks even where the agency's own form does not): held data is always shown."""
+    fields = list(dict.fromkeys(agency_fields))
+    return fields + [f for f in PersonalField if f not in fields and given(f)]
+
+
+def corrected_fields(agency_fields: Sequence[PersonalField], raw: Mapping[str, object]) -> list[PersonalField]:
+    """The fields a correction form sent: the agency's (all required), and any other the form carried (the
+    website's e-mail field, see booking_fields); a field the form did not show is left as it is."""
+    fields = list(dict.fromkeys(agency_fields))
+    return fields + [f for f in PersonalField if f not in fields and f.value in raw]
+
+
 def validate_personal_data(fields: Sequence[PersonalField], raw: Mapping[str, object], *, country: str,
                            today: date) -> PersonalDataResult:
     """Check every configured field (all are required) and normalise the ones that are valid.

@@ -159,11 +159,12 @@ def keeps_stored_reference(stored: dict[str, Any] | None) -> bool:
     return not is_web(channel if isinstance(channel, str) else None)
 
 
-def may_open(*, web_proof: bool | None, needs_proof: bool) -> bool:
-    """Whether a turn may open a flow. `needs_proof`: the flow shows or changes what the citizen did outside
-    this conversation (their appointments, their personal data, their privacy rights); an unproven web
-    conversation (`web_proof` False) may not, Teams (None) and a proven one may."""
-    return not needs_proof or web_proof is not False
+def tell_how_to_prove(*, web_proof: bool | None, needs_proof: bool) -> bool:
+    """Whether a turn is first told how to reach the rest: `needs_proof`, the way in to what the citizen may have
+    done outside this conversation (their list, their personal data, a privacy right). An unproven web
+    conversation (`web_proof` False) is told, then shown what it did itself (its anonymous citizen holds
+    nothing else); Teams (None) and a proven conversation see everything the citizen did."""
+    return needs_proof and web_proof is False
 
 
 def reached_by_email(*, tenant_id: str | None, channel_id: str | None, blocked_the_bot: bool) -> bool:

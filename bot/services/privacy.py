@@ -30,7 +30,7 @@ from bot.domain.consent import ConsentRecord
 from bot.domain.interview_language import decide_interview_language
 from bot.domain.jobs import JobKind
 from bot.domain.people import Citizen
-from bot.domain.personal_data import validate_personal_data
+from bot.domain.personal_data import corrected_fields, held_fields, validate_personal_data
 from bot.services.audit import AuditTrail, citizen_actor
 from bot.services.cancellation import cancel_appointment
 from bot.services.consent import append_withdrawals
@@ -130,9 +130,10 @@ class PrivacyService:
         )
 
     def _personal(self, citizen: Citizen) -> dict[PersonalField, str | date]:
-        """The configured personal fields the citizen has given, in the agency's order."""
+        """The personal fields the citizen has given, in the agency's order (then any other they gave)."""
         values: dict[PersonalField, str | date] = {}
-        for personal_field in self._agency.personal_data_fields:
+        for personal_field in held_fields(self._agency.personal_data_fields,
+                                          lambda f: getattr(citizen, f.value) is not None):
             value = getattr(citizen, personal_field.value)
             if value is not None:
                 values[personal_field] = value
@@ -252,7 +253,8 @@ class PrivacyService:
         """Replace the citizen's personal data by the form's values, all checked as at booking."""
         now = self._clock.now()
         today = now.astimezone(self._agency.zone).date()
-        checked = validate_personal_data(self._agency.personal_data_fields, raw if isinstance(raw, Mapping) else {},
+        raw = raw if isinstance(raw, Mapping) else {}
+        checked = validate_personal_data(corrected_fields(self._agency.personal_data_fields, raw), raw,
                                          country=self._agency.country, today=today)
         if not checked.ok:
             return RectifyResult(errors=dict(checked.errors))

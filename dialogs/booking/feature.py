@@ -17,8 +17,7 @@ from dialogs.main_dialog import Entry, Feature
 
 def build_booking_feature(services: Services, booking: BookingService) -> Feature:
     book = Entry(BookDialog.ID, needs_consent=True)
-    # On the web without a proof: what this conversation booked, after how to reach earlier bookings.
-    listing = Entry(MyAppointmentsDialog.ID, needs_proof=True, own_without_proof=True)
+    listing = Entry(MyAppointmentsDialog.ID, needs_proof=True)
     reschedule = Entry(RescheduleDialog.ID, needs_consent=True)
     cancel = Entry(CancelDialog.ID)
     # Typed, these choose among all of the citizen's appointments; the buttons name one, which the dialogs
