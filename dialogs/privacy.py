@@ -216,7 +216,7 @@ class RectifyForm(CardFlow[NoState]):
         language = info.language
         citizen_id = info.citizen_id or ""
         # Every field the form carried (on the website it also asks the e-mail address, see booking_fields).
-        typed = {f.value: data.get(f.value) for f in PersonalField if f.value in data}
+        typed: dict[str, Any] = {f.value: data.get(f.value) for f in PersonalField if f.value in data}
         outcome = await self._privacy.rectify(citizen_id, typed)
         if outcome.errors:
             shown = {name: value for name, value in typed.items() if isinstance(value, str)}
