@@ -7,7 +7,6 @@ from typing import Any
 
 from bot.i18n import t
 from cards.elements import adaptive_card, heading, text_block
-from cards.verbs import Verb, execute_action
 
 
 def build_proof_needed_card(language: str, *, sign_in: bool) -> dict[str, Any]:
@@ -23,6 +22,5 @@ def build_proof_needed_card(language: str, *, sign_in: bool) -> dict[str, Any]:
         text_block(t(language, "web_identity.no_codes"), isSubtle=True, size="small"),
         text_block(t(language, "web_identity.book_still"), spacing="medium"),
     ]
-    return adaptive_card(language, body, [
-        execute_action(t(language, "welcome.book"), Verb.MENU_BOOK, style="positive"),
-    ])
+    # No button: what was asked for follows at once, with its own.
+    return adaptive_card(language, body)
