@@ -6,6 +6,10 @@ mode → office → subject → day → time → form → interview language →
 times are picked at random among those offered, so concurrent citizens spread over the calendar;
 a time taken meanwhile (or not served in the interview language the form decides) brings the
 alternatives card, and the walker picks one of those.
+
+A website visitor (`BenchCitizen(channel=WEBCHAT)`) starts as Web Chat does: the page's join event brings
+the welcome card, whose Book button they press; every button after that is an Action.Submit, and each
+answer begins with the pressed button's title said back (the walker reads only the cards).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from bench.driver import BenchCitizen, cards_of
 
 # The verbs pressed, in the order of the flow; the first one a card offers is pressed.
+START_VERB = "menu_book"  # the welcome card's Book button, where a website visitor starts
 FLOW_VERBS = ["consent_accept", "book_mode", "book_office", "book_subject", "book_day", "book_slot",
               "book_personal_data", "book_language", "book_confirm"]
 CONFIRM = "book_confirm"
@@ -122,7 +127,15 @@ async def book_appointment(citizen: BenchCitizen, rng: random.Random,
     answers = form_answers(rng)
     if think is not None:
         await asyncio.sleep(rng.uniform(0, think[1]))  # people do not all arrive at the same instant
-    replies = await citizen.say("prendre rendez-vous")
+    if citizen.on_web:
+        welcome = await citizen.join()
+        book = next((action for card in cards_of(welcome) for action in _actions(card, [])
+                     if _verb(action) == START_VERB), None)
+        if book is None:
+            raise FlowStuck("the welcome card has no Book button")
+        replies = await citizen.press(book)
+    else:
+        replies = await citizen.say("prendre rendez-vous")
     for turns in range(2, MAX_TURNS + 1):
         if think is not None:
             await asyncio.sleep(rng.uniform(*think))
@@ -131,7 +144,7 @@ async def book_appointment(citizen: BenchCitizen, rng: random.Random,
             texts = [reply.text for reply in replies]
             raise FlowStuck(f"no way on after {turns - 1} turns; the bot said {texts!r}")
         verb, action, card = choice
-        _body, replies = await citizen.execute(action, fill_inputs(card, answers, rng))
+        replies = await citizen.press(action, fill_inputs(card, answers, rng))
         if verb in (CONFIRM, "book_slot") and any(_is_confirmation(card) for card in cards_of(replies)):
             return turns
     raise FlowStuck(f"no confirmation after {MAX_TURNS} turns")

@@ -1,9 +1,11 @@
-"""The client side of the benchmarks: one citizen per conversation, posting Teams activities, timed.
+"""The client side of the benchmarks: one citizen per conversation, posting Teams or Web Chat activities, timed.
 
 A `BenchCitizen` posts what the Teams channel posts (messages, Action.Execute invokes), built by
 bot/devtools' activity builders, to a bot's /api/messages, and reads the bot's replies at bot/devtools'
 connector stand-in (run with `history=False`: it keeps each conversation's replies until taken, nothing
-more). Each turn is timed from the first byte sent to the bot's HTTP answer: the bot sends its replies
+more). With `channel=WEBCHAT` it is a visitor of the agency's website instead, as Direct Line posts them
+(as tests/harness.py's `WebUser`): a `dl_` user without tenant, every button an Action.Submit message.
+Each turn is timed from the first byte sent to the bot's HTTP answer: the bot sends its replies
 during the turn, so by then they have reached the connector.
 """
 
@@ -13,6 +15,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -24,11 +27,14 @@ from bot.devtools.activities import (
     build_invoke,
     build_message,
     execute_value,
+    submit_payload,
 )
 from bot.devtools.connector import ConnectorStandIn, Recorded
 
 BOT_ID = "28:guichet-bench-bot"
 TENANT_ID = "7e5b2c1a-0000-4000-8000-00000000be00"
+TEAMS = "msteams"
+WEBCHAT = "webchat"
 
 
 class TurnFailed(AssertionError):
@@ -56,14 +62,36 @@ class BenchCitizen:
     connector: ConnectorStandIn
     http: aiohttp.ClientSession
     locale: str = "fr-BE"
+    channel: str = TEAMS  # or WEBCHAT: a website visitor over Direct Line
     latencies_ms: list[float] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)  # what each timed turn was: "say" or the verb pressed
 
     def __post_init__(self) -> None:
         aad_object_id = str(uuid.uuid4())
-        self.identity = Identity(role="citizen", user_id=f"29:{aad_object_id}", aad_object_id=aad_object_id,
-                                 name="Bench Citizen", tenant_id=TENANT_ID, conversation_id=f"a:{uuid.uuid4().hex}",
+        if self.channel == WEBCHAT:  # Direct Line's ids: the token endpoint's user, a short conversation id
+            user_id, aad_object_id, conversation_id = f"dl_{uuid.uuid4().hex}", "", uuid.uuid4().hex[:22]
+        else:
+            user_id, conversation_id = f"29:{aad_object_id}", f"a:{uuid.uuid4().hex}"
+        self.identity = Identity(role="citizen", user_id=user_id, aad_object_id=aad_object_id,
+                                 name="Bench Citizen", tenant_id=TENANT_ID, conversation_id=conversation_id,
                                  bot_id=BOT_ID, locale=self.locale)
+
+    @property
+    def on_web(self) -> bool:
+        return self.channel == WEBCHAT
+
+    def web_activity(self, kind: str = "message", **fields: Any) -> dict[str, Any]:
+        """An activity as Direct Line posts it for Web Chat: no tenant, no Entra id, no reply-to."""
+        activity: dict[str, Any] = {
+            "type": kind, "id": f"{self.identity.conversation_id}|{uuid.uuid4().hex[:7]}", "channelId": WEBCHAT,
+            "serviceUrl": self.connector.service_url, "timestamp": datetime.now(UTC).isoformat(),
+            "from": {"id": self.identity.user_id, "name": "", "role": "user"},
+            "conversation": {"id": self.identity.conversation_id},
+            "recipient": {"id": BOT_ID, "name": "Guichet", "role": "bot"},
+            "locale": self.locale, "channelData": {"clientActivityID": uuid.uuid4().hex[:12]},
+        }
+        activity.update(fields)
+        return activity
 
     async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
         body = _dumps(activity)
@@ -84,7 +112,16 @@ class BenchCitizen:
 
     async def say(self, text: str) -> list[Recorded]:
         self.steps.append("say")
+        if self.on_web:
+            return await self.turn(self.web_activity(text=text, textFormat="plain"))
         return await self.turn(build_message(self.identity, self.connector.service_url, text=text))
+
+    async def join(self) -> list[Recorded]:
+        """Web Chat's `webchat/join` event (the page's language): the welcome card. Not timed (kept out of
+        `latencies_ms`): a Teams citizen's chat has no counterpart."""
+        await self.post(self.web_activity("event", name="webchat/join", value={"language": self.locale}))
+        self.latencies_ms.pop()
+        return self.connector.take(self.identity.conversation_id)
 
     async def install(self) -> list[Recorded]:
         replies = await self.turn(build_installation_update(self.identity, self.connector.service_url))
@@ -100,6 +137,22 @@ class BenchCitizen:
         _status, payload = await self.post(activity)
         body = json.loads(payload) if payload else None
         return body, self.connector.take(self.identity.conversation_id)
+
+    async def submit(self, action: dict[str, Any], inputs: dict[str, Any] | None = None) -> list[Recorded]:
+        """Press an Action.Submit button: a message whose `value` is the action's data with the inputs."""
+        _text, value = submit_payload(action, inputs or {})
+        self.steps.append(str((action.get("data") or {}).get("verb")))
+        if self.on_web:  # Web Chat sends no text and no replyToId
+            return await self.turn(self.web_activity(value=value))
+        return await self.turn(build_message(self.identity, self.connector.service_url, value=value,
+                                             reply_to_id="card"))
+
+    async def press(self, action: dict[str, Any], inputs: dict[str, Any] | None = None) -> list[Recorded]:
+        """Press a card button as the card declares it: an Execute invoke or a Submit message."""
+        if action.get("type") == "Action.Submit":
+            return await self.submit(action, inputs)
+        _body, replies = await self.execute(action, inputs)
+        return replies
 
 
 def _dumps(value: Any) -> bytes:

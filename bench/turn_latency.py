@@ -3,7 +3,9 @@
 All servers run in this process on loopback, with the client and the connector stand-in (as the baselines
 were first measured): the bare aiohttp floor and the stock SDK echo bot answer text messages; our bot
 runs whole bookings (consent, mode, subject, day, time, form, summary, confirm: every turn answers with
-a card) with its state in SQLite, then in PostgreSQL. One citizen at a time, so the figures are
+a card) with its state in SQLite, then in PostgreSQL, over Teams and (rows "guichet booking web") over the
+agency's website: Web Chat's channel, every button an Action.Submit, each answer led by the pressed button's
+title said back, the visitor looked up per turn by their web binding. One citizen at a time, so the figures are
 latencies, not queueing. Rounds alternate between the servers so that a noisy neighbour on the
 machine weighs on all of them alike.
 
@@ -25,7 +27,7 @@ import aiohttp
 
 from bench.booking_flow import book_appointment
 from bench.common import postgres_database, postgres_reachable, sqlite_database
-from bench.driver import BenchCitizen, client_session, summary
+from bench.driver import TEAMS, WEBCHAT, BenchCitizen, client_session, summary
 from bench.servers import bare_app, echo_app, serving
 from bot.app import create_app
 from bot.devtools.connector import ConnectorStandIn
@@ -101,8 +103,8 @@ async def run() -> dict[str, Any]:
         http: aiohttp.ClientSession = await stack.enter_async_context(client_session())
         await stack.enter_async_context(connector)
 
-        def citizen_of(url: str) -> Callable[[], BenchCitizen]:
-            return lambda: BenchCitizen(url, connector, http)
+        def citizen_of(url: str, channel: str = TEAMS) -> Callable[[], BenchCitizen]:
+            return lambda: BenchCitizen(url, connector, http, channel=channel)
 
         servers: dict[str, TextServer | BookingServer] = {}
         for name, app in (("bare aiohttp", bare_app()), ("stock echo bot", echo_app())):
@@ -113,6 +115,8 @@ async def run() -> dict[str, Any]:
             database_url = await stack.enter_async_context(database)
             url = await stack.enter_async_context(guichet_server(database_url))
             servers[f"guichet booking ({backend})"] = BookingServer(citizen_of(url), seed=len(servers))
+            # The same bot and calendar, booked from the website.
+            servers[f"guichet booking web ({backend})"] = BookingServer(citizen_of(url, WEBCHAT), seed=len(servers))
             if backend == "sqlite":
                 # The same text the baselines get ("bonjour": the welcome card, state read, nothing
                 # to write): what the bot's edge costs without a service behind the turn.
@@ -144,9 +148,9 @@ async def run() -> dict[str, Any]:
 
 def print_results(results: dict[str, Any]) -> None:
     print("Turn latency (one turn at a time, loopback, client and servers in one process)")
-    print(f"{'server':<28}{'turns':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'x floor':>9}{'x echo':>8}")
+    print(f"{'server':<32}{'turns':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'x floor':>9}{'x echo':>8}")
     for name, row in results["rows"].items():
-        print(f"{name:<28}{row['turns']:>7}{row['p50_ms']:>9.2f}{row['p95_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+        print(f"{name:<32}{row['turns']:>7}{row['p50_ms']:>9.2f}{row['p95_ms']:>9.2f}{row['p99_ms']:>9.2f}"
               f"{row['x_floor_p50']:>9.2f}{row['x_echo_p50']:>8.2f}")
     for name, verdict in results["targets"].items():
         marks = ", ".join(f"{key.removesuffix('_met')}: {'met' if ok else 'MISSED'}" for key, ok in verdict.items())

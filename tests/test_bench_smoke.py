@@ -40,7 +40,7 @@ def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, t
     for process, _ in runs.values():
         if process.poll() is None:
             process.kill()
-            process.communicate()
+        process.communicate()  # also closes the pipe of a run no test read (`-k`)
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
@@ -65,5 +65,13 @@ def test_benchmark_runs_with_tiny_sizes(name: str,
         assert (dispatch["reminders"], dispatch["lost"], dispatch["duplicates"]) == (
             sizes["CONVERSATIONS"] * sizes["PER_CONVERSATION"], 0, 0)
         assert results["claims_sqlite"]["ran"] == sizes["CLAIM_JOBS"]
+    elif name == "turn_latency":
+        # Whole bookings ran over Teams and over the website (Submit only), each turn timed.
+        rows = results["rows"]
+        for row in ("guichet booking (sqlite)", "guichet booking web (sqlite)"):
+            assert rows[row]["turns"] >= sizes["BOOKINGS_PER_ROUND"] * 5, (row, rows[row])
+            assert "consent_accept" in rows[row]["steps_p50_ms"], rows[row]
+        assert "menu_book" in rows["guichet booking web (sqlite)"]["steps_p50_ms"]
+        assert "say" not in rows["guichet booking web (sqlite)"]["steps_p50_ms"]
     else:
         assert results["seconds"] >= 0
