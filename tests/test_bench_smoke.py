@@ -5,7 +5,10 @@ must still do right (every booking booked, no reminder lost) is."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,12 +38,14 @@ def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, t
         figures = folder / f"{name}.json"
         runs[name] = (subprocess.Popen([sys.executable, "-m", "bench", "--smoke", "--json", str(figures), name],
                                        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True), figures)
+                                       text=True, start_new_session=True), figures)
     yield runs
     for process, _ in runs.values():
         if process.poll() is None:
-            process.kill()
-        process.communicate()  # also closes the pipe of a run no test read (`-k`)
+            # A run no test read (`-k`): its servers too, which would outlive it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()  # also closes its pipe
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
