@@ -73,7 +73,7 @@ class PeopleDirectory(Protocol):
         """Record the person's latest conversation; return (citizen id, stored locale)."""
         ...
 
-    def forget(self, identity_key: str) -> None:
+    def forget(self, identity_key: str, citizen_id: str | None = None) -> None:
         """Drop what is remembered of the person (after erasure)."""
         ...
 
@@ -145,7 +145,7 @@ class TeamsBot(TeamsActivityHandler):
         if isinstance(info, TurnInfo) and info.extras.get(FORGET_PERSON):
             await self._conversation_state.load(turn_context)
             await self._conversation_state.delete(turn_context)
-            self._people.forget(info.identity.key)
+            self._people.forget(info.identity.key, info.citizen_id)
             return False
         await self._conversation_state.save_changes(turn_context)
         return True

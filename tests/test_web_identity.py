@@ -261,3 +261,23 @@ async def test_a_page_cannot_pass_for_a_counselor_or_a_teams_tenant(site: Site, 
         [row] = (await uow.session.execute(select(citizens))).all()
     assert row.tenant_id == "web-conversation" and row.aad_object_id != counselor.id
     assert "tenantId" not in row.conversation_reference["conversation"]
+
+
+async def test_a_visitor_who_erased_their_data_starts_afresh_in_the_same_conversation(site: Site) -> None:
+    """Erasure forgets the anonymous citizen of the conversation: the next message there is a new person,
+    never the erased one (whose row is kept as an erased shell)."""
+    visitor = await Visitor.open(site)
+    await visitor.book(DETAILS)
+    erased = await _citizen_ids(site)
+    await visitor.say(t("fr", "help.command.erase"))
+    await visitor.press(Verb.PRIVACY_ERASE_CONFIRM)
+    async with site.bot.app[SERVICES].uow.read() as uow:
+        assert (await uow.citizens.get(erased[0])).erased_at is not None
+    answers = await visitor.say(t("fr", "help.command.my_data"))
+    assert DETAILS["last_name"] not in card_texts(answers)
+    assert len(await _citizen_ids(site)) == 2, "a new citizen for the same conversation"
+
+
+async def _citizen_ids(site: Site) -> list[str]:
+    async with site.bot.app[SERVICES].uow.read() as uow:
+        return [row.id for row in (await uow.session.execute(select(citizens))).all()]
