@@ -94,13 +94,20 @@ def build_wait_card(agency: Agency, language: str, appointment: AppointmentView,
     return adaptive_card(language, [text_block(t(language, key, minutes=minutes, time=local_until, start=start))])
 
 
+def _alert_text_key(agency: Agency, alert: str) -> str:
+    """The alert's text; "nobody joined within 0 minutes" reads wrong, so a zero commitment has its own."""
+    if alert == "agency_late" and agency.agency_wait_commitment_minutes == 0:
+        return "outcomes.alert.text_agency_late_start"
+    return f"outcomes.alert.text_{alert}"
+
+
 def build_staff_alert_card(agency: Agency, language: str, appointment: AppointmentView, *, alert: str,
                            counselor_name: str, citizen_name: str) -> dict[str, Any]:
     """For the counselor and the agency's channel: the citizen reports a technical problem, or is waiting."""
     start = format_time(to_local(appointment.starts_at, agency.zone), language)
     body = [{"type": "Container", "style": "attention",
              "items": [heading(t(language, f"outcomes.alert.title_{alert}"))]},
-            text_block(t(language, f"outcomes.alert.text_{alert}", time=start,
+            text_block(t(language, _alert_text_key(agency, alert), time=start,
                          name=escape_markdown(citizen_name) or "—",
                          subject=escape_markdown(subject_name(agency, appointment.subject_id, language)),
                          minutes=duration_text(language, agency.agency_wait_commitment_minutes))),

@@ -16,6 +16,7 @@ from bot.domain.appointment import AppointmentStatus, AppointmentView, NotVerifi
 from bot.i18n import LANGUAGES, catalog
 from bot.services.booking import SlotOffer
 from bot.services.staff import DayEntry, WeekCounts
+from cards.formatting import duration_text
 from cards.outcomes import (
     build_new_times_card,
     build_no_show_notice,
@@ -131,3 +132,20 @@ def test_every_card_sent_on_the_bots_own_is_valid_and_fits(agency_name: str, lan
         names.append(name)
     assert len(names) == len(set(names))
     assert any(name.startswith("alert-") for name in names) and any(name.startswith("link-") for name in names)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_zero_wait_commitment_alerts_without_naming_a_delay(language: str) -> None:
+    """An agency that commits to be there at the start: the counselor's alert says nobody has joined,
+    not "nobody joined within 0 minutes"."""
+    agency = load_agency(AGENCIES / "example-be" / "agency.toml")
+    prompt = agency.model_copy(update={"agency_wait_commitment_minutes": 0})
+    appointment = next(_appointments(prompt))
+    alert = build_staff_alert_card(prompt, language, appointment, alert="agency_late", counselor_name=NAME,
+                                   citizen_name="Client")
+    text = str(alert)
+    assert catalog(language)["outcomes.alert.text_agency_late_start"].split("({subject})")[1] in text
+    assert duration_text(language, 0) not in text
+    normal = str(build_staff_alert_card(agency, language, appointment, alert="agency_late", counselor_name=NAME,
+                                        citizen_name="Client"))
+    assert duration_text(language, agency.agency_wait_commitment_minutes) in normal
