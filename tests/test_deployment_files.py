@@ -24,6 +24,7 @@ import pytest
 from pycep import BicepParser
 from pydantic import AliasChoices
 
+from bot.domain.agency import load_agency
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from tests.conftest import RunningBot
 
@@ -278,6 +279,79 @@ async def test_the_health_routes_the_image_and_templates_probe_answer(running_bo
     for path in sorted(paths):
         async with http.get(base + path) as response:
             assert response.status == 200, path
+
+
+WEBSITE_SETTINGS = ("GUICHET_WEB_ORIGINS", "GUICHET_DIRECTLINE_ENDPOINT", "GUICHET_WEB_TOKENS_PER_MINUTE",
+                    "GUICHET_MANAGE_LINK_URL", "GUICHET_MAIL")
+
+
+def bicep_resource_text(template: str, symbol: str) -> str:
+    """One `resource <symbol> …` block of a template, up to the next top-level declaration."""
+    text = (AZURE / template).read_text(encoding="utf-8")
+    found = re.search(rf"^resource {symbol} .*?(?=^(?:resource|output|var|param|module) )", text,
+                      flags=re.MULTILINE | re.DOTALL)
+    assert found, f"{template}: no resource {symbol}"
+    return found.group(0)
+
+
+def test_the_bicep_templates_pass_the_website_settings_to_web_and_worker() -> None:
+    env = bicep_env()
+    # The secrets come from Key Vault; the rest are plain values built from main.bicep's parameters.
+    assert env["GUICHET_DIRECTLINE_SECRET"] == "secret:directline-secret"
+    assert env["GUICHET_MANAGE_LINK_SECRET"] == "secret:manage-link-secret"
+    assert env["GUICHET_WEB_ORIGINS"] == "(string(webOrigins))", "a JSON list, as bot/settings.py reads it"
+    for name in WEBSITE_SETTINGS:
+        assert name in env, f"{name} is not passed"
+    # The worker sends the e-mails and their manage links: it gets the shared settings and the link secret;
+    # the Direct Line secret (the token endpoint's) stays with the web app.
+    web, worker = (bicep_resource_text("modules/containerapps.bicep", app) for app in ("web", "worker"))
+    assert "env: concat(allSettings," in web and "env: concat(allSettings," in worker
+    assert "secrets: allSecrets" in worker and "directline" not in worker
+    assert "secrets: concat(allSecrets, directLineSecrets)" in web and "'directline-secret'" in web
+    containerapps = (AZURE / "modules" / "containerapps.bicep").read_text(encoding="utf-8")
+    shared = re.search(r"^var settings = \[(.*?)^\]", containerapps, flags=re.MULTILINE | re.DOTALL)
+    assert shared and all(f"'{name}'" in shared.group(1) for name in WEBSITE_SETTINGS)
+    assert "var allSettings = concat(settings, websiteSecretSettings)" in containerapps
+    # The secrets are read from the vault the template writes them to.
+    vault = (AZURE / "modules" / "keyvault.bicep").read_text(encoding="utf-8")
+    assert "name: 'directline-secret'" in vault and "name: 'manage-link-secret'" in vault
+
+
+def test_the_direct_line_site_has_enhanced_authentication_for_the_websites_origins_only() -> None:
+    resource = BicepParser().parse(file_path=AZURE / "modules" / "bot.bicep")["resources"]["directLine"]
+    assert resource["type"] == "Microsoft.BotService/botServices/channels"
+    # Only when the website's origins are given: a Teams-only deployment has no Direct Line channel.
+    assert resource["config"]["condition"]["operator"]["type"] == "not"
+    assert resource["config"]["condition"]["operator"]["operands"]["bool_value"]["function"] == {
+        "type": "empty", "parameters": {"item_to_test": "webOrigins"}}
+    channel = resource["config"]["config"]["properties"]
+    assert channel["channelName"] == "DirectLineChannel"
+    [site] = channel["properties"]["sites"]
+    assert site["isSecureSiteEnabled"] is True and site["trustedOrigins"] == "webOrigins"
+    assert site["isV3Enabled"] is True and site["isV1Enabled"] is False
+    main = (AZURE / "main.bicep").read_text(encoding="utf-8")
+    assert "param webOrigins array = []" in main and re.search(r"^\s+webOrigins: webOrigins$", main, re.MULTILINE)
+
+
+def test_the_example_websites_give_valid_origins_and_a_mailbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    for path in sorted(AZURE.glob("*.bicepparam")):
+        text = path.read_text(encoding="utf-8")
+        given = dict(re.findall(r"^param (\w+) = (.+)$", text, flags=re.MULTILINE))
+        origins = re.search(r"^param webOrigins = \[(.*?)\]", text, flags=re.MULTILINE | re.DOTALL)
+        assert origins, path.name
+        values = re.findall(r"'([^']+)'", origins.group(1))
+        assert values, f"{path.name}: the example shows the website on"
+        # What the containers get (`string(webOrigins)`): a JSON list the settings accept as origins.
+        monkeypatch.setenv("GUICHET_WEB_ORIGINS", json.dumps(values))
+        monkeypatch.setenv("GUICHET_MANAGE_LINK_URL", given["manageLinkUrl"].strip("'"))
+        settings = load_settings(_env_file=None)
+        assert settings.web_origins == values and settings.manage_link_url.startswith(values[0] + "/")
+        for secret in ("directLineSecret", "manageLinkSecret"):
+            assert given[secret].startswith("readEnvironmentVariable("), f"{path.name}: {secret}"
+        # GUICHET_MAIL=graph refuses to start without the agency file's mailbox.
+        if given.get("citizenMail") == "'graph'":
+            agency = load_agency(DEPLOYMENT / "agencies" / path.stem / "agency.toml")
+            assert agency.mailbox, f"{path.stem}: mail by Graph needs a mailbox in the agency file"
 
 
 def test_one_parameter_file_per_example_agency_sets_every_required_parameter() -> None:

@@ -1,5 +1,6 @@
 // Guichet for one agency on Azure: a user-assigned managed identity as the bot's identity, the Azure Bot
-// resource with the Teams channel, Container Apps (web, worker, migration job), Azure Database for PostgreSQL
+// resource with the Teams channel (and the Direct Line channel of the agency's website when its origins are
+// given), Container Apps (web, worker, migration job), Azure Database for PostgreSQL
 // flexible server, Key Vault for the secrets, Log Analytics and Application Insights.
 //
 //   az deployment group create --resource-group <group> --parameters deployment/azure/example-be.bicepparam
@@ -78,6 +79,44 @@ param workerReplicas int = 1
 @description('Name of the Azure Bot resource in the portal')
 param botDisplayName string = 'Guichet'
 
+@allowed([
+  'global'
+  'westeurope'
+])
+@description('Data residency of the Azure Bot resource: global, or westeurope (personal data kept in Europe). Fixed when the bot is created')
+param botLocation string = 'global'
+
+// --- The agency's website: Web Chat over Direct Line (deployment/README.md, "The agency's website: Web Chat")
+
+@description('Origins of the agency\'s pages that embed the Web Chat, e.g. [\'https://www.agency.example\']: Direct Line\'s trusted origins and GUICHET_WEB_ORIGINS. Empty: no Direct Line channel, Teams only')
+param webOrigins array = []
+
+@secure()
+@description('Key of the Direct Line site, copied from the channel after the first deployment (empty until then: the token endpoint answers 503)')
+param directLineSecret string = ''
+
+@secure()
+@description('Secret signing the manage links in e-mails, 32+ characters (openssl rand -hex 32); empty: no manage links')
+param manageLinkSecret string = ''
+
+@description('The agency\'s Web Chat page that manage links open, e.g. https://www.agency.example/chat')
+param manageLinkUrl string = ''
+
+@minValue(1)
+@description('Direct Line tokens asked a minute per client address. Behind Container Apps\' ingress every visitor may share one address: size it for the whole website')
+param webTokensPerMinute int = 300
+
+@allowed([
+  'off'
+  'graph'
+])
+@description('E-mail to citizens (web citizens, Teams citizens who blocked the bot): graph sends with Microsoft Graph from the agency file\'s `mailbox`, which must then be set')
+param citizenMail string = 'off'
+
+// Direct Line's host follows the bot's data residency (Regionalization in Azure AI Bot Service:
+// https://learn.microsoft.com/azure/bot-service/bot-builder-concept-regionalization).
+var directLineEndpoint = botLocation == 'westeurope' ? 'https://europe.directline.botframework.com' : 'https://directline.botframework.com'
+
 var prefix = 'guichet-${agencyId}'
 var suffix = uniqueString(resourceGroup().id, agencyId)
 
@@ -139,6 +178,8 @@ module vault 'modules/keyvault.bicep' = {
     graphClientSecret: graphClientSecret
     metricsToken: metricsToken
     insightsConnectionString: monitoring.outputs.insightsConnectionString
+    directLineSecret: directLineSecret
+    manageLinkSecret: manageLinkSecret
   }
 }
 
@@ -161,10 +202,17 @@ module apps 'modules/containerapps.bicep' = {
     graphClientSecretUri: vault.outputs.graphClientSecretUri
     metricsTokenUri: vault.outputs.metricsTokenUri
     insightsConnectionStringUri: vault.outputs.insightsConnectionStringUri
+    directLineSecretUri: vault.outputs.directLineSecretUri
+    manageLinkSecretUri: vault.outputs.manageLinkSecretUri
     agencyFile: '/app/deployment/agencies/${agencyId}/agency.toml'
     graphTenantId: graphTenantId
     graphClientId: graphClientId
     teamsAppId: teamsAppId
+    webOrigins: webOrigins
+    directLineEndpoint: directLineEndpoint
+    webTokensPerMinute: webTokensPerMinute
+    manageLinkUrl: manageLinkUrl
+    mail: citizenMail
     webMinReplicas: webMinReplicas
     webMaxReplicas: webMaxReplicas
     workerReplicas: workerReplicas
@@ -175,6 +223,8 @@ module bot 'modules/bot.bicep' = {
   name: 'bot'
   params: {
     name: '${prefix}-${suffix}'
+    location: botLocation
+    webOrigins: webOrigins
     displayName: botDisplayName
     endpoint: 'https://${apps.outputs.webFqdn}/api/messages'
     identityClientId: identity.outputs.clientId
@@ -190,3 +240,6 @@ output migrationJobName string = apps.outputs.migrationJobName
 output webAppName string = apps.outputs.webName
 output workerAppName string = apps.outputs.workerName
 output botResourceName string = bot.outputs.name
+@description('The Direct Line site whose key goes into directLineSecret (empty: no website)')
+output directLineSiteName string = bot.outputs.directLineSiteName
+output keyVaultName string = 'kv-${suffix}'

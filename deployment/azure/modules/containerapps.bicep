@@ -1,8 +1,8 @@
 // Container Apps: one environment, the web app (Teams' messages; at least two replicas, probes on /healthz
 // and /readyz), the worker (the jobs; a fixed number of replicas, never scaled to zero) and the migration as
 // a manual Container Apps job, started before each rollout (deployment/README.md, "Upgrading").
-// All three run the same image with the same settings; secrets come from Key Vault through the managed
-// identity.
+// All three run the same image with the same settings (the web app also holds the Direct Line secret, which
+// only its token endpoint uses); secrets come from Key Vault through the managed identity.
 
 @description('Prefix of the resource names')
 param prefix string
@@ -34,12 +34,35 @@ param graphClientSecretUri string
 param metricsTokenUri string
 param insightsConnectionStringUri string
 
+@description('Versionless Key Vault URIs of the website\'s secrets; empty: not given (the setting is not passed)')
+param directLineSecretUri string
+param manageLinkSecretUri string
+
 @description('The agency file inside the image')
 param agencyFile string
 
 param graphTenantId string
 param graphClientId string
 param teamsAppId string
+
+@description('Origins of the agency\'s website that may ask for Direct Line tokens; empty: the Web Chat is off')
+param webOrigins array
+
+@description('Direct Line endpoint of the bot\'s data residency')
+param directLineEndpoint string
+
+@description('Tokens the website may ask for a minute (see main.bicep)')
+param webTokensPerMinute int
+
+@description('The agency\'s Web Chat page that manage links open')
+param manageLinkUrl string
+
+@allowed([
+  'off'
+  'graph'
+])
+@description('E-mail to citizens: graph sends from the agency file\'s mailbox')
+param mail string
 
 @minValue(2)
 param webMinReplicas int
@@ -105,6 +128,24 @@ var secrets = [
   }
 ]
 
+// The website's secrets, each only once it is in Key Vault (a reference to a missing secret would stop the
+// revision from starting). The Direct Line secret goes to the web app alone.
+var manageLinkSecrets = empty(manageLinkSecretUri) ? [] : [
+  {
+    name: 'manage-link-secret'
+    keyVaultUrl: manageLinkSecretUri
+    identity: identityId
+  }
+]
+
+var directLineSecrets = empty(directLineSecretUri) ? [] : [
+  {
+    name: 'directline-secret'
+    keyVaultUrl: directLineSecretUri
+    identity: identityId
+  }
+]
+
 // The settings every process gets (bot/settings.py names them; tests/test_deployment_files.py checks them).
 var settings = [
   {
@@ -159,7 +200,39 @@ var settings = [
     name: 'GUICHET_LOG_LEVEL'
     value: 'INFO'
   }
+  // The website (deployment/README.md, "The agency's website: Web Chat"): the worker sends the e-mails with
+  // their manage links, the web app checks those links and answers the token endpoint.
+  {
+    name: 'GUICHET_WEB_ORIGINS'
+    value: string(webOrigins)
+  }
+  {
+    name: 'GUICHET_DIRECTLINE_ENDPOINT'
+    value: directLineEndpoint
+  }
+  {
+    name: 'GUICHET_WEB_TOKENS_PER_MINUTE'
+    value: string(webTokensPerMinute)
+  }
+  {
+    name: 'GUICHET_MANAGE_LINK_URL'
+    value: manageLinkUrl
+  }
+  {
+    name: 'GUICHET_MAIL'
+    value: mail
+  }
 ]
+
+var websiteSecretSettings = empty(manageLinkSecretUri) ? [] : [
+  {
+    name: 'GUICHET_MANAGE_LINK_SECRET'
+    secretRef: 'manage-link-secret'
+  }
+]
+
+var allSecrets = concat(secrets, manageLinkSecrets)
+var allSettings = concat(settings, websiteSecretSettings)
 
 var containerResources = {
   cpu: json('0.5')
@@ -180,7 +253,7 @@ resource web 'Microsoft.App/containerApps@2024-03-01' = {
         transport: 'auto'
         allowInsecure: false
       }
-      secrets: secrets
+      secrets: concat(allSecrets, directLineSecrets)
       registries: registries
     }
     template: {
@@ -191,11 +264,16 @@ resource web 'Microsoft.App/containerApps@2024-03-01' = {
           args: [
             'serve'
           ]
-          // The web replicas answer Teams only; the worker runs the jobs.
-          env: concat(settings, [
+          // The web replicas answer Teams and the website only; the worker runs the jobs.
+          env: concat(allSettings, [
             {
               name: 'GUICHET_JOBS'
               value: 'off'
+            }
+          ], empty(directLineSecretUri) ? [] : [
+            {
+              name: 'GUICHET_DIRECTLINE_SECRET'
+              secretRef: 'directline-secret'
             }
           ])
           resources: containerResources
@@ -257,7 +335,7 @@ resource worker 'Microsoft.App/containerApps@2024-03-01' = {
     managedEnvironmentId: environment.id
     configuration: {
       activeRevisionsMode: 'Single'
-      secrets: secrets
+      secrets: allSecrets
       registries: registries
     }
     template: {
@@ -269,7 +347,7 @@ resource worker 'Microsoft.App/containerApps@2024-03-01' = {
             'worker'
           ]
           // Teams allows about 50 messages per second per app and tenant: the workers share 48 of them.
-          env: concat(settings, [
+          env: concat(allSettings, [
             {
               name: 'GUICHET_TENANT_MESSAGES_PER_SECOND'
               value: string(48 / workerReplicas)
@@ -301,7 +379,7 @@ resource migrate 'Microsoft.App/jobs@2024-03-01' = {
         parallelism: 1
         replicaCompletionCount: 1
       }
-      secrets: secrets
+      secrets: allSecrets
       registries: registries
     }
     template: {
@@ -313,7 +391,7 @@ resource migrate 'Microsoft.App/jobs@2024-03-01' = {
             'db'
             'upgrade'
           ]
-          env: settings
+          env: allSettings
           resources: containerResources
         }
       ]

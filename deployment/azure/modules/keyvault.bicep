@@ -22,6 +22,15 @@ param metricsToken string
 @secure()
 param insightsConnectionString string
 
+// The website's secrets: empty until the Web Chat is set up (deployment/README.md, "Install on Azure").
+@secure()
+@description('Key of the bot\'s Direct Line site, copied from the channel after the first deployment; empty: none yet')
+param directLineSecret string = ''
+
+@secure()
+@description('Secret signing the manage links in e-mails (32+ characters); empty: no manage links')
+param manageLinkSecret string = ''
+
 // Built-in role "Key Vault Secrets User": read secret values, nothing else.
 var secretsUserRole = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -73,6 +82,22 @@ resource insightsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource directLineSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(directLineSecret)) {
+  parent: vault
+  name: 'directline-secret'
+  properties: {
+    value: directLineSecret
+  }
+}
+
+resource manageLinkSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(manageLinkSecret)) {
+  parent: vault
+  name: 'manage-link-secret'
+  properties: {
+    value: manageLinkSecret
+  }
+}
+
 resource readSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, readerPrincipalId, secretsUserRole)
   scope: vault
@@ -88,5 +113,8 @@ output databaseUrlUri string = databaseUrlSecret.properties.secretUri
 output graphClientSecretUri string = graphSecret.properties.secretUri
 output metricsTokenUri string = metricsSecret.properties.secretUri
 output insightsConnectionStringUri string = insightsSecret.properties.secretUri
+// Empty when the secret is not given: the container apps then do not reference it.
+output directLineSecretUri string = empty(directLineSecret) ? '' : directLineSecretValue.properties.secretUri
+output manageLinkSecretUri string = empty(manageLinkSecret) ? '' : manageLinkSecretValue.properties.secretUri
 // Lets the container apps wait for the role assignment before they resolve the secrets.
 output readerRoleAssignmentId string = readSecrets.id
