@@ -92,6 +92,17 @@ class DirectLineTokens:
             await self._session.close()
 
 
+def client_address(request: web.Request, forwarded_hops: int) -> str:
+    """Who asks, for the rate limit. Behind `forwarded_hops` proxies that each append the address they saw
+    to X-Forwarded-For, the client is that many entries from the right (what a client writes to the left of
+    it is not trusted); without proxies, or a header shorter than that, the peer address."""
+    if forwarded_hops:
+        seen = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(seen) >= forwarded_hops:
+            return seen[-forwarded_hops]
+    return request.remote or "unknown"
+
+
 def _error(status: int, error: str, message: str, headers: dict[str, str], **extra: Any) -> web.Response:
     return web.json_response({"error": error, "message": message, **extra}, status=status, headers=headers)
 
@@ -104,6 +115,7 @@ def token_endpoint(
     buckets: TokenBuckets,
     assertions: AssertionCheck | None,
     now: Callable[[], datetime],
+    forwarded_hops: int = 0,
 ) -> tuple[Callable[[web.Request], Awaitable[web.Response]], Callable[[web.Request], Awaitable[web.Response]]]:
     """The POST handler and the CORS preflight (OPTIONS) handler."""
     allowed = set(origins)
@@ -126,7 +138,7 @@ def token_endpoint(
         return web.Response(status=204, headers=headers)
 
     def slow_down(request: web.Request, headers: dict[str, str]) -> web.Response | None:
-        wait = buckets.take(request.remote or "unknown")
+        wait = buckets.take(client_address(request, forwarded_hops))
         if not wait:
             return None
         headers["Retry-After"] = str(max(1, round(wait)))
@@ -208,7 +220,7 @@ def add_token_route(app: web.Application, settings: Settings, services: Services
     issue, preflight = token_endpoint(
         tokens, identities,
         origins=settings.web_origins, buckets=TokenBuckets(settings.web_tokens_per_minute),
-        assertions=assertions, now=services.clock.now,
+        assertions=assertions, now=services.clock.now, forwarded_hops=settings.forwarded_hops,
     )
     app.router.add_post(TOKEN_PATH, issue)
     app.router.add_route("OPTIONS", TOKEN_PATH, preflight)

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description='Origins of the agency\'s pages allowed to ask for tokens, JSON: ["https://www.agency.example"]',
     )
     web_tokens_per_minute: float = Field(10.0, gt=0, description="Tokens one client address may ask for a minute")
+    forwarded_hops: int = Field(
+        0, ge=0, le=5,
+        description="Proxies in front of the bot that append the client's address to X-Forwarded-For (Azure "
+                    "Container Apps' ingress: 1); 0 takes the peer address (the token endpoint's rate limit)",
+    )
     manage_link_secret: str = Field(
         "", repr=False, description="Secret signing the manage links sent by e-mail (32+ random characters)",
     )

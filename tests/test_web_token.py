@@ -61,6 +61,23 @@ async def test_one_address_asking_too_often_is_told_to_wait(site: Site) -> None:
     assert len(site.directline.requests) == 5
 
 
+async def test_behind_the_ingress_each_visitor_has_their_own_limit(tmp_path: Path, agency_path: Path,
+                                                                   agency: Agency) -> None:
+    """Behind Azure Container Apps' ingress every request comes from the proxy: with one forwarded hop the
+    limit is per visitor (the address the ingress appended), and what a client writes before it changes nothing."""
+    async with open_site(tmp_path, agency_path, agency, web_tokens_per_minute=0.1, forwarded_hops=1) as site:
+        async def ask(forwarded: str) -> int:
+            async with site.http.post(f"{site.bot.url}/api/directline/token", json={},
+                                      headers={"Origin": ORIGIN, "X-Forwarded-For": forwarded}) as response:
+                return response.status
+
+        assert [await ask("203.0.113.7") for _ in range(6)] == [200] * 5 + [429]
+        # Another visitor is not held back by the first, however many asked through the same proxy.
+        assert await ask("198.51.100.23") == 200
+        # The first visitor claiming to be someone else: the ingress still appends their real address.
+        assert await ask("192.0.2.99, 203.0.113.7") == 429
+
+
 async def test_bad_bodies_and_direct_line_down_get_friendly_json(site: Site) -> None:
     async with site.http.post(f"{site.bot.url}/api/directline/token", data=b"{nope",
                               headers={"Origin": ORIGIN}) as response:

@@ -103,8 +103,8 @@ param manageLinkSecret string = ''
 param manageLinkUrl string = ''
 
 @minValue(1)
-@description('Direct Line tokens asked a minute per client address. Behind Container Apps\' ingress every visitor may share one address: size it for the whole website')
-param webTokensPerMinute int = 300
+@description('Direct Line tokens one visitor may ask a minute (the web app reads the visitor\'s address from the ingress\' X-Forwarded-For)')
+param webTokensPerMinute int = 10
 
 @allowed([
   'off'

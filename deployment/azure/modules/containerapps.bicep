@@ -270,6 +270,12 @@ resource web 'Microsoft.App/containerApps@2024-03-01' = {
               name: 'GUICHET_JOBS'
               value: 'off'
             }
+            {
+              // Container Apps' ingress appends the visitor's address to X-Forwarded-For: the token
+              // endpoint's rate limit is then per visitor, not one for the whole website.
+              name: 'GUICHET_FORWARDED_HOPS'
+              value: '1'
+            }
           ], empty(directLineSecretUri) ? [] : [
             {
               name: 'GUICHET_DIRECTLINE_SECRET'
