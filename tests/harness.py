@@ -88,8 +88,33 @@ def teams_activity(
     return activity
 
 
+class _Chatting:
+    """What a person in one conversation does over HTTP, whichever channel: post an activity to the bot's
+    /api/messages, read the replies the connector stand-in recorded for the conversation."""
+
+    bot_url: str
+    connector: FakeConnector
+    http: aiohttp.ClientSession
+    headers: dict[str, str]
+    conversation_id: str
+
+    async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
+        async with self.http.post(f"{self.bot_url}/api/messages", json=activity, headers=self.headers) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+            return resp.status, body
+
+    def replies(self) -> list[Recorded]:
+        return self.connector.messages_for(self.conversation_id)
+
+    async def _turn(self, activity: dict[str, Any]) -> list[Recorded]:
+        before = len(self.replies())
+        status, body = await self.post(activity)
+        assert status in (200, 201), (status, body)
+        return self.replies()[before:]
+
+
 @dataclass
-class TeamsUser:
+class TeamsUser(_Chatting):
     """One person in one personal chat with the bot; each call is one real HTTP turn."""
 
     bot_url: str
@@ -117,20 +142,6 @@ class TeamsUser:
                               user_id=self.user_id, aad_object_id=self.aad_object_id, locale=self.locale,
                               **fields)
 
-    async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
-        async with self.http.post(f"{self.bot_url}/api/messages", json=activity, headers=self.headers) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-            return resp.status, body
-
-    def replies(self) -> list[Recorded]:
-        return self.connector.messages_for(self.conversation_id)
-
-    async def _turn(self, activity: dict[str, Any]) -> list[Recorded]:
-        before = len(self.replies())
-        status, body = await self.post(activity)
-        assert status in (200, 201), (status, body)
-        return self.replies()[before:]
-
     async def install(self) -> list[Recorded]:
         """What Teams sends when the person adds the app: installationUpdate then conversationUpdate."""
         replies = await self._turn(build_installation_update(self.identity, self.connector.url))
@@ -157,7 +168,7 @@ class TeamsUser:
 
 
 @dataclass
-class WebUser:
+class WebUser(_Chatting):
     """One visitor of the agency's website in one Web Chat conversation, as Azure's Direct Line channel
     posts their activities (channelId `webchat`, a `dl_` user id, no tenant, no Entra object id); each
     call is one real HTTP turn. The connector stand-in plays Direct Line's side the bot answers to.
@@ -185,20 +196,6 @@ class WebUser:
         }
         activity.update(fields)
         return activity
-
-    async def post(self, activity: dict[str, Any]) -> tuple[int, Any]:
-        async with self.http.post(f"{self.bot_url}/api/messages", json=activity, headers=self.headers) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-            return resp.status, body
-
-    def replies(self) -> list[Recorded]:
-        return self.connector.messages_for(self.conversation_id)
-
-    async def _turn(self, activity: dict[str, Any]) -> list[Recorded]:
-        before = len(self.replies())
-        status, body = await self.post(activity)
-        assert status in (200, 201), (status, body)
-        return self.replies()[before:]
 
     async def open_page(self) -> list[Recorded]:
         """What Direct Line sends when Web Chat connects: a conversationUpdate adding the bot and the visitor."""
