@@ -144,6 +144,10 @@ def token_endpoint(
         headers["Retry-After"] = str(max(1, round(wait)))
         return _error(429, "too_many_requests", "too many tokens asked for; try again shortly", headers)
 
+    def unavailable(headers: dict[str, str]) -> web.Response:
+        headers["Retry-After"] = "5"
+        return _error(503, "unavailable", "the chat cannot start right now; try again in a moment", headers)
+
     async def issue(request: web.Request) -> web.Response:
         headers = cors(request)
         if headers is None:
@@ -183,13 +187,11 @@ def token_endpoint(
                 answer = await tokens.generate(user_id)
             except DirectLineUnavailable as error:
                 log.warning("directline: no token from Direct Line: %s", error)
-                headers["Retry-After"] = "5"
-                return _error(503, "unavailable", "the chat cannot start right now; try again in a moment", headers)
+                return unavailable(headers)
             conversation_id = answer.get("conversationId")
             if proof != "unproven" and not isinstance(conversation_id, str):
                 log.warning("directline: Direct Line named no conversation; the proof cannot be bound")
-                headers["Retry-After"] = "5"
-                return _error(503, "unavailable", "the chat cannot start right now; try again in a moment", headers)
+                return unavailable(headers)
             if proof == "sign_in":
                 locale = body.get("locale") if isinstance(body.get("locale"), str) else None
                 await identities.bind_signed_in(user_id, str(conversation_id), key, locale=locale)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.channels import CHOSEN_KEY, reader_channel, reader_on_web, web_reader
+from bot.domain.channels import CHOSEN_KEY, reader_on_web, set_reader_channel, web_reader
 from cards.verbs import Verb, execute_action
 
 
@@ -14,7 +14,7 @@ def test_a_button_read_in_teams_is_an_execute_with_a_submit_fallback() -> None:
 
 
 def test_the_same_button_read_on_the_website_is_that_submit_alone() -> None:
-    with reader_channel("webchat"):
+    with web_reader():
         assert reader_on_web()
         action = execute_action("Book", Verb.MENU_BOOK, {"x": 1}, style="positive")
     assert not reader_on_web()
@@ -24,5 +24,11 @@ def test_the_same_button_read_on_the_website_is_that_submit_alone() -> None:
     with web_reader():
         form_button = execute_action("Continue", Verb.BOOK_PERSONAL_DATA, echo=False)
     assert form_button["data"] == {"verb": "book_personal_data"}
-    with web_reader(), reader_channel("msteams"):
-        assert execute_action("Book", Verb.MENU_BOOK)["type"] == "Action.Execute"
+    assert execute_action("Book", Verb.MENU_BOOK)["type"] == "Action.Execute"
+
+
+def test_a_turn_sets_its_reader_from_its_channel() -> None:
+    set_reader_channel("directline")
+    assert reader_on_web()
+    set_reader_channel("msteams")
+    assert not reader_on_web()

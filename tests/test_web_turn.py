@@ -9,9 +9,8 @@ the e-mail address, the only way to reach a visitor once the page is closed.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -43,9 +42,8 @@ from tests.harness import (
     card_text,
     start_bot,
 )
+from tests.test_booking_flow import MONDAY_MORNING
 
-BRUSSELS = ZoneInfo("Europe/Brussels")
-MONDAY_MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=BRUSSELS)
 # Valid answers to example-be's form; Ghent's postal code settles the interview language (Dutch).
 DETAILS = {
     "first_name": "Lotte",

@@ -4,8 +4,8 @@ Teams is where counselors work and where citizens of the agency's tenant may cha
 reaches everyone else through Azure Bot Service's Web Chat / Direct Line channel. The two differ in what
 cards can do (Web Chat renders no `Action.Execute` and Direct Line refuses to update or delete a message)
 and in what the bot may say ("in this chat", "your Teams account"). The reader of what is being built is
-set once per turn (`set_reader_channel`) or around a message sent later (`reader_channel`); card builders
-and the message catalogs ask `reader_on_web`.
+set once per turn (`set_reader_channel`) or around an e-mail (`web_reader`); card builders and the message
+catalogs ask `reader_on_web`.
 """
 
 from __future__ import annotations
@@ -41,16 +41,6 @@ def can_change_sent_messages(channel_id: str | None) -> bool:
 def set_reader_channel(channel_id: str | None) -> None:
     """What this turn builds is read on `channel_id` (cards' buttons and wording follow)."""
     _READER_ON_WEB.set(is_web(channel_id))
-
-
-@contextmanager
-def reader_channel(channel_id: str | None) -> Iterator[None]:
-    """What is built inside is read on `channel_id` (a message sent later, an e-mail)."""
-    token = _READER_ON_WEB.set(is_web(channel_id))
-    try:
-        yield
-    finally:
-        _READER_ON_WEB.reset(token)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from botbuilder.dialogs import DialogContext, DialogTurnResult
 
 from bot.domain.agency import Mode, PersonalField
 from bot.domain.booking_rules import has_room_for_another
-from bot.domain.channels import is_web
+from bot.domain.channels import reader_on_web
 from bot.domain.interview_language import decide_interview_language, language_reason, lives_in_bilingual_brussels
 from bot.domain.personal_data import booking_fields, validate_personal_data
 from bot.i18n import t
@@ -143,7 +143,7 @@ class BookDialog(CardFlow[BookingState]):
         elif state.personal:
             values, from_saved = self._display_values(info.language, state.personal), False
         else:
-            saved = await self._booking.saved_personal_data(info.citizen_id, on_web=self._on_web(dc))
+            saved = await self._booking.saved_personal_data(info.citizen_id, on_web=reader_on_web())
             values, from_saved = self._display_values(info.language, saved), bool(saved)
         card = build_personal_data_card(self._agency, info.language, values=values, errors=errors,
                                         prefilled_from_saved=from_saved)
@@ -155,7 +155,7 @@ class BookDialog(CardFlow[BookingState]):
     async def _on_details(self, dc: DialogContext, state: BookingState, verb: str,
                           data: dict[str, Any]) -> DialogTurnResult:
         language = self._info(dc).language
-        fields = booking_fields(self._agency.personal_data_fields, on_web=self._on_web(dc))
+        fields = booking_fields(self._agency.personal_data_fields, on_web=reader_on_web())
         today = self._now().astimezone(self._agency.zone).date()
         checked = validate_personal_data(fields, data, country=self._agency.country, today=today)
         if not checked.ok:
@@ -208,13 +208,8 @@ class BookDialog(CardFlow[BookingState]):
             citizen_id=info.citizen_id, mode=state.mode, subject_id=state.subject, office_id=state.chosen_office,
             start=state.chosen_slot.start, personal_data=state.personal or {},
             interview_language=state.interview_language, activity_id=dc.context.activity.id,
-            on_web=self._on_web(dc),
+            on_web=reader_on_web(),
         )
-
-    @staticmethod
-    def _on_web(dc: DialogContext) -> bool:
-        """Booked on the agency's website, where the e-mail address is required."""
-        return is_web(dc.context.activity.channel_id)
 
     async def _on_booked(self, dc: DialogContext, booked: Booked) -> None:
         await self._steps.send_confirmation(dc, booked, "booking.confirmation.title")
